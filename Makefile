@@ -1,0 +1,46 @@
+# MAE — the two commands are `make up` and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+REPLICAS ?= 1
+PYTHON ?= python3
+
+.PHONY: install up down status migrate test test-unit bench infra-check infra-start clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip 'setuptools<82' wheel
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	touch $@
+
+infra-check:
+	@scripts/infra.sh check
+
+infra-start:
+	@scripts/infra.sh start
+
+migrate: install infra-check
+	$(PY) -m shared.migrate
+
+up: install infra-check migrate
+	$(PY) -m scripts.stack up --replicas $(REPLICAS)
+
+down:
+	@if [ -x $(PY) ]; then $(PY) -m scripts.stack down; else echo "nothing to stop"; fi
+
+status: install
+	$(PY) -m scripts.stack status
+
+test: install infra-start
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: install
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+bench: install infra-start
+	@set -e; for b in bench/*.py; do echo "== $$b"; $(PY) $$b; done
+
+clean: down
+	rm -rf .run

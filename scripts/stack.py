@@ -1,0 +1,225 @@
+"""Start and stop MAE's processes on this machine (``make up`` / ``make down``).
+
+Each service replica and each gateway replica is its own ``nameko run``
+process in its own process group; their pids are written under the run
+directory so that ``down`` stops exactly what ``up`` started, and nothing else.
+Gateway replicas share one port (eventlet listens with SO_REUSEPORT, so the
+kernel spreads connections); service replicas get their own metrics ports.
+The end-to-end tests use the same class with their own database, vhost and ports.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SERVICES = {
+    "auth": "services.auth.service:AuthService",
+    "org": "services.org.service:OrgService",
+    "deploy": "services.deploy.service:DeployService",
+    "cluster": "services.cluster.service:ClusterService",
+    "server": "services.server.service:ServerService",
+    "notify": "services.notify.service:NotifyService",
+}
+GATEWAY = "gateway.service:GatewayService"
+METRICS_PORTS = {name: 9101 + i * 10 for i, name in enumerate(SERVICES)}
+
+
+@dataclass
+class Stack:
+    run_dir: Path = ROOT / ".run"
+    config: Path = ROOT / "config" / "development.yaml"
+    env: dict = field(default_factory=dict)
+    replicas: int = 1
+    gateway_port: int = 8080
+    host: str = "127.0.0.1"
+    port_offset: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.gateway_port}"
+
+    @property
+    def pid_dir(self) -> Path:
+        return self.run_dir / "pids"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.run_dir / "logs"
+
+    def _nameko(self) -> str:
+        candidate = Path(sys.executable).with_name("nameko")
+        return str(candidate) if candidate.exists() else "nameko"
+
+    def start(self, name: str, replica: int = 0) -> int:
+        """Start one process: a service replica or (name == "gateway") a gateway replica."""
+        self.pid_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        if name == "gateway":
+            target, address = GATEWAY, f"{self.host}:{self.gateway_port}"
+        else:
+            target = SERVICES[name]
+            address = f"{self.host}:{METRICS_PORTS[name] + self.port_offset + replica}"
+        env = {**os.environ, **self.env, "WEB_SERVER_ADDRESS": address,
+               "MAE_CONFIG": str(self.config), "PYTHONPATH": str(ROOT)}
+        log = open(self.log_dir / f"{name}-{replica}.log", "ab")
+        proc = subprocess.Popen(
+            [self._nameko(), "run", "--config", str(self.config), target],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        log.close()
+        (self.pid_dir / f"{name}-{replica}.pid").write_text(str(proc.pid))
+        return proc.pid
+
+    def start_all(self) -> None:
+        for replica in range(self.replicas):
+            for name in SERVICES:
+                self.start(name, replica)
+            self.start("gateway", replica)
+
+    def pids(self) -> dict[str, int]:
+        found = {}
+        for path in sorted(self.pid_dir.glob("*.pid")) if self.pid_dir.exists() else []:
+            try:
+                found[path.stem] = int(path.read_text().strip())
+            except ValueError:
+                path.unlink()
+        return found
+
+    def stop(self, key: str, sig: int = signal.SIGTERM, wait: float = 10.0) -> None:
+        """Stop one process by its key (e.g. ``"deploy-0"``); SIGKILL if it lingers."""
+        pid = self.pids().get(key)
+        path = self.pid_dir / f"{key}.pid"
+        if pid is None:
+            return
+        _signal_group(pid, sig)
+        deadline = time.monotonic() + wait
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(pid):
+            _signal_group(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.05)
+        path.unlink(missing_ok=True)
+
+    def stop_all(self) -> list[str]:
+        keys = list(self.pids())
+        for key in keys:
+            pid = self.pids()[key]
+            _signal_group(pid, signal.SIGTERM)
+        for key in keys:
+            self.stop(key)
+        return keys
+
+    def readiness(self) -> tuple[int, dict]:
+        try:
+            with urllib.request.urlopen(self.url + "/readyz", timeout=10) as resp:
+                return resp.status, json.load(resp)
+        except urllib.error.HTTPError as exc:
+            try:
+                return exc.code, json.load(exc)
+            except ValueError:
+                return exc.code, {}
+        except (OSError, ValueError):
+            return 0, {}
+
+    def wait_ready(self, timeout: float = 90.0) -> dict:
+        deadline = time.monotonic() + timeout
+        status, body = 0, {}
+        while time.monotonic() < deadline:
+            status, body = self.readiness()
+            if status == 200:
+                return body
+            time.sleep(0.5)
+        raise TimeoutError(f"MAE is not ready after {timeout:g} s: {status} {body.get('failing')}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie child of ours counts as gone
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        os.kill(pid, sig)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="stack")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up")
+    up.add_argument("--replicas", type=int, default=int(os.environ.get("REPLICAS", 1)))
+    up.add_argument("--port", type=int, default=int(os.environ.get("MAE_PORT", 8080)))
+    sub.add_parser("down")
+    sub.add_parser("status")
+    args = parser.parse_args(argv)
+
+    stack = Stack()
+    if args.command == "down":
+        stopped = stack.stop_all()
+        print(f"stopped {len(stopped)} processes" + (f": {', '.join(stopped)}" if stopped else ""))
+        return 0
+    if args.command == "status":
+        code, body = stack.readiness()
+        print(json.dumps({"http": code, **body}, indent=2))
+        return 0 if code == 200 else 1
+
+    stack.replicas, stack.gateway_port = args.replicas, args.port
+    if stack.pids():
+        print("MAE is already running (make down first); stopping the old processes.")
+        stack.stop_all()
+    stack.env.update(_secret_env(stack.run_dir))
+    stack.start_all()
+    try:
+        body = stack.wait_ready()
+    except TimeoutError as exc:
+        print(f"{exc}\nlogs: {stack.log_dir}", file=sys.stderr)
+        return 1
+    n = len(body.get("services", {}))
+    print(f"MAE is up: {stack.url}  ({n} services x {stack.replicas} replica(s), all ready)")
+    print(f"  console:  {stack.url}/")
+    print(f"  API:      {stack.url}/api/v1/openapi.json")
+    print(f"  logs:     {stack.log_dir}")
+    print("  stop:     make down")
+    return 0
+
+
+def _secret_env(run_dir: Path) -> dict:
+    """The key for secrets at rest: from the environment, or generated once into .run/."""
+    if os.environ.get("MAE_SECRET_KEY"):
+        return {}
+    from shared.secretbox import generate_key
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "secret.key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(generate_key())
+    return {"MAE_SECRET_KEY": path.read_text().strip()}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

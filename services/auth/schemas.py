@@ -1,0 +1,1 @@
+"""Message shapes of the auth service (RPC payloads and events)."""

@@ -1,0 +1,1 @@
+"""Message shapes of the cluster service (RPC payloads and events)."""

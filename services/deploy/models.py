@@ -1,0 +1,13 @@
+"""Tables owned by the deploy service. No other service reads them."""
+from __future__ import annotations
+
+from sqlalchemy.orm import DeclarativeBase
+
+from shared.idempotency import processed_events_model
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+ProcessedEvent = processed_events_model(Base, "deploy")

@@ -1,0 +1,1 @@
+"""Message shapes of the deploy service (RPC payloads and events)."""

@@ -1,0 +1,1 @@
+"""Message shapes of the notify service (RPC payloads and events)."""

@@ -1,0 +1,1 @@
+"""Message shapes of the org service (RPC payloads and events)."""

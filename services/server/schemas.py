@@ -1,0 +1,1 @@
+"""Message shapes of the server service (RPC payloads and events)."""

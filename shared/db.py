@@ -1,0 +1,102 @@
+"""SQLAlchemy 2 session per worker, committed before the caller is told.
+
+nameko runs an entrypoint's ``handle_result`` (which sends the RPC reply or
+acks the event message) *before* dependencies see ``worker_result``. A provider
+that committed in ``worker_result`` would therefore answer "done" for work that
+may still fail to commit. ``Database`` instead wraps the worker's entrypoint
+method in ``worker_setup`` (the service instance belongs to that one worker),
+so the commit — or the rollback on error — happens inside the call, and a
+failed commit becomes the call's error. Callbacks registered with
+``after_commit`` (event publishing) run only once the commit succeeded.
+"""
+from __future__ import annotations
+
+import functools
+import weakref
+
+from nameko.extensions import DependencyProvider
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session
+
+_after_commit: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def make_engine(url: str, pool_size: int = 5) -> Engine:
+    return create_engine(
+        url,
+        pool_pre_ping=True,      # a MariaDB restart must not surface as "server has gone away"
+        pool_recycle=3600,
+        pool_size=int(pool_size),
+        max_overflow=int(pool_size),
+        pool_timeout=10,
+        connect_args={"connect_timeout": 5, "read_timeout": 30, "write_timeout": 30},
+    )
+
+
+def after_commit(worker_ctx, callback) -> None:
+    """Run ``callback()`` after this worker's transaction commits."""
+    _after_commit.setdefault(worker_ctx, []).append(callback)
+
+
+def has_transaction(worker_ctx) -> bool:
+    return any(isinstance(dep, Database) for dep in worker_ctx.container.dependencies)
+
+
+class Base(DeclarativeBase):
+    """Declarative base for tables that belong to no single service (none yet).
+
+    Each service declares its own base in its ``models.py`` so that it owns
+    its tables; alembic collects all of their metadata.
+    """
+
+
+class Database(DependencyProvider):
+    def __init__(self):
+        self.sessions: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+    def setup(self):
+        config = self.container.config
+        self.engine = make_engine(config["DB_URL"], config.get("DB_POOL_SIZE", 5))
+
+    def stop(self):
+        self.engine.dispose()
+
+    def kill(self):
+        self.engine.dispose()
+
+    def get_dependency(self, worker_ctx):
+        session = Session(self.engine, expire_on_commit=False)
+        self.sessions[worker_ctx] = session
+        return session
+
+    def worker_setup(self, worker_ctx):
+        service = worker_ctx.service
+        name = worker_ctx.entrypoint.method_name
+        method = getattr(service, name)
+        session = self.sessions[worker_ctx]
+
+        @functools.wraps(method)
+        def in_transaction(*args, **kwargs):
+            try:
+                result = method(*args, **kwargs)
+            except BaseException:
+                session.rollback()
+                raise
+            session.commit()
+            for callback in _after_commit.pop(worker_ctx, ()):
+                callback()
+            return result
+
+        setattr(service, name, in_transaction)
+
+    def worker_teardown(self, worker_ctx):
+        _after_commit.pop(worker_ctx, None)
+        session = self.sessions.pop(worker_ctx, None)
+        if session is not None:
+            session.close()
+
+    def check(self) -> None:
+        """Raise if the database cannot answer a trivial query."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))

@@ -1,0 +1,68 @@
+"""What every MAE service has: its database, Redis, metrics, log context, health.
+
+A service subclasses ``ServiceBase`` and sets ``name``; it inherits the ``ping``
+RPC (the gateway's ``/readyz`` asks it) and its own ``/metrics`` and
+``/healthz`` endpoints.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import socket
+import time
+
+from nameko.rpc import rpc as nameko_rpc
+from sqlalchemy import text
+
+from shared.db import Database
+from shared.errors import EXPECTED
+from shared.logging import CallContext
+from shared.metrics import Metrics, exposition
+from shared.redis import Redis
+from shared.web import route
+
+# Domain errors are expected outcomes, not crashes: nameko logs them as warnings.
+rpc = functools.partial(nameko_rpc, expected_exceptions=EXPECTED)
+
+INSTANCE = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def check(probe) -> dict:
+    started = time.perf_counter()
+    try:
+        probe()
+    except Exception as exc:  # any failure of the dependency is the answer here
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+class ServiceBase:
+    name = "base"
+
+    db = Database()
+    redis = Redis()
+    metrics = Metrics()
+    call_context = CallContext()
+
+    @rpc
+    def ping(self) -> dict:
+        """Health of this replica and of what it depends on."""
+        checks = {
+            "database": check(lambda: self.db.execute(text("SELECT 1"))),
+            "redis": check(self.redis.ping),
+        }
+        self.db.rollback()
+        return {
+            "service": self.name,
+            "instance": INSTANCE,
+            "ok": all(c["ok"] for c in checks.values()),
+            "checks": checks,
+        }
+
+    @route("GET", "/metrics")
+    def prometheus_metrics(self, request):
+        return exposition()
+
+    @route("GET", "/healthz")
+    def healthz(self, request):
+        return {"status": "ok", "service": self.name, "instance": INSTANCE}

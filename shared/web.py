@@ -1,0 +1,131 @@
+"""The HTTP layer every MAE process uses: JSON in, JSON out, JSON errors.
+
+``route`` is nameko's HTTP entrypoint with three changes: a handler may return
+plain data (dict/list → JSON) or ``(status, data)``/``(status, headers, data)``;
+a ``MaeError`` becomes the API's error body through the one table in
+``shared.errors``; and anything else becomes a logged, opaque 500.
+``ApiServer`` answers unknown paths, wrong methods and oversized bodies with
+the same JSON error shape before any worker is spawned.
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import WebServer, WsgiApp
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound as WerkzeugNotFound
+from werkzeug.wrappers import Request, Response
+
+from shared.errors import EXPECTED, MaeError, error_body, http_status
+
+log = logging.getLogger(__name__)
+
+JSON = "application/json"
+
+
+def json_response(status: int, data, headers: dict | None = None) -> Response:
+    return Response(json.dumps(data, default=str), status=status,
+                    headers=headers, mimetype=JSON)
+
+
+def error_response(status: int, code: str, message: str, details: dict | None = None,
+                   headers: dict | None = None) -> Response:
+    return json_response(status, error_body(code, message, details), headers)
+
+
+def response_for_error(exc: Exception) -> Response:
+    if isinstance(exc, MaeError):
+        headers = {}
+        retry_after = exc.details.get("retry_after") if exc.details else None
+        if retry_after is not None:
+            headers["Retry-After"] = str(int(retry_after))
+        return error_response(http_status(exc), exc.code, exc.message, exc.details, headers)
+    log.error("unhandled error in request: %r", exc, exc_info=exc)
+    return error_response(500, "internal", "Something went wrong on our side; it has been logged.")
+
+
+class ApiWsgiApp(WsgiApp):
+    def __call__(self, environ, start_response):
+        request = Request(environ, shallow=True)
+        limit = int(self.server.container.config.get("MAX_BODY_BYTES", 1 << 20))
+        length = request.content_length
+        if length is not None and length > limit:
+            rv = error_response(413, "payload_too_large",
+                                f"The request body is larger than {limit} bytes.",
+                                {"limit": limit})
+            return rv(environ, start_response)
+        # Caps chunked bodies too: werkzeug raises RequestEntityTooLarge on read.
+        request.max_content_length = limit
+        adapter = self.url_map.bind_to_environ(environ)
+        try:
+            provider, values = adapter.match()
+            request.path_values = values
+            rv = provider.handle_request(request)
+        except MethodNotAllowed as exc:
+            rv = error_response(405, "method_not_allowed",
+                                f"{request.method} is not allowed on {request.path}.",
+                                {"allowed": sorted(exc.valid_methods or [])},
+                                {"Allow": ", ".join(sorted(exc.valid_methods or []))})
+        except WerkzeugNotFound:
+            rv = error_response(404, "not_found", f"There is nothing at {request.path}.")
+        except HTTPException as exc:
+            rv = error_response(exc.code or 400, "bad_request", exc.description or exc.name)
+        return rv(environ, start_response)
+
+
+class ApiServer(WebServer):
+    def get_wsgi_app(self):
+        return ApiWsgiApp(self)
+
+
+class Route(HttpRequestHandler):
+    server = ApiServer()
+
+    def __init__(self, method, url, expected_exceptions=EXPECTED, **meta):
+        super().__init__(method, url, expected_exceptions=expected_exceptions)
+        # Documentation for the OpenAPI document (summary, tags, auth, ...).
+        self.meta = meta
+
+    def response_from_result(self, result):
+        if isinstance(result, Response):
+            return result
+        headers = None
+        status = 200
+        if isinstance(result, tuple):
+            if len(result) == 3:
+                status, headers, payload = result
+            else:
+                status, payload = result
+        else:
+            payload = result
+        if payload is None:
+            return Response(status=status, headers=headers)
+        if isinstance(payload, str):
+            return Response(payload, status=status, headers=headers)
+        return json_response(status, payload, headers)
+
+    def response_from_exception(self, exc):
+        from werkzeug.exceptions import RequestEntityTooLarge
+
+        if isinstance(exc, RequestEntityTooLarge):
+            return error_response(413, "payload_too_large", "The request body is too large.")
+        return response_for_error(exc)
+
+
+route = Route.decorator
+
+
+def read_json(request, required: bool = True):
+    """The request's JSON body, or ``BadRequest`` with a message a person understands."""
+    from shared.errors import BadRequest
+
+    raw = request.get_data(cache=True)
+    if not raw:
+        if required:
+            raise BadRequest("A JSON body is required.")
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"The body is not valid JSON: {exc}.")
