@@ -8,6 +8,8 @@ the only place a domain error meets an HTTP status.
 """
 from __future__ import annotations
 
+import inspect
+
 from nameko.exceptions import deserialize_to_instance
 
 
@@ -18,7 +20,7 @@ class MaeError(Exception):
 
     def __init__(self, message: str = "", details: dict | None = None):
         super().__init__(message, details or {})
-        self.message = message or self.__class__.__doc__.strip().splitlines()[0]
+        self.message = message or (inspect.getdoc(type(self)) or "Error.").splitlines()[0]
         self.details = details or {}
 
     def __str__(self) -> str:

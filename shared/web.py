@@ -87,6 +87,21 @@ class Route(HttpRequestHandler):
         # Documentation for the OpenAPI document (summary, tags, auth, ...).
         self.meta = meta
 
+    def handle_result(self, event, worker_ctx, result, exc_info):
+        # Runs in the worker's green thread, so the access line carries its call id.
+        request = worker_ctx.args[0] if worker_ctx.args else None
+        if request is not None:
+            if exc_info is not None:
+                status = self.response_from_exception(exc_info[1]).status_code
+            else:
+                status = _status_of(result)
+            quiet = request.path in QUIET_PATHS and status < 400
+            log.log(logging.DEBUG if quiet else logging.INFO, "%s %s %s",
+                    request.method, request.path, status,
+                    extra={"http_method": request.method, "path": request.path,
+                           "status": status, "remote_addr": request.remote_addr})
+        return super().handle_result(event, worker_ctx, result, exc_info)
+
     def response_from_result(self, result):
         if isinstance(result, Response):
             return result
@@ -114,6 +129,17 @@ class Route(HttpRequestHandler):
 
 
 route = Route.decorator
+
+# Probes and scrapes are logged only when they fail.
+QUIET_PATHS = {"/healthz", "/readyz", "/metrics"}
+
+
+def _status_of(result) -> int:
+    if isinstance(result, Response):
+        return result.status_code
+    if isinstance(result, tuple) and result and isinstance(result[0], int):
+        return result[0]
+    return 200
 
 
 def read_json(request, required: bool = True):

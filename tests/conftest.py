@@ -1,0 +1,123 @@
+"""Test plumbing shared by every layer.
+
+The process is monkey-patched by eventlet first, as ``nameko run`` does, so
+nameko containers behave in tests as in production. Each test run gets its
+own MariaDB database and RabbitMQ vhost (created with ``rabbitmqctl``; nameko's
+stock ``rabbit_config`` needs the management API, which we do not require),
+and drops them at the end.
+"""
+import eventlet
+
+eventlet.monkey_patch()  # noqa: E402  (must precede every other import)
+
+import os
+import subprocess
+import uuid
+import warnings
+
+import pytest
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
+
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+def _rabbitmqctl(*args):
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
+
+
+class Infra:
+    """Names and URLs of this run's database and vhost."""
+
+    def __init__(self, run_id):
+        self.run_id = run_id
+        self.database = f"mae_test_{run_id}"
+        self.vhost = f"mae-test-{run_id}"
+        self.db_url = f"mysql+pymysql://root:@127.0.0.1:3306/{self.database}?charset=utf8mb4"
+        self.amqp_uri = f"pyamqp://guest:guest@127.0.0.1:5672/{self.vhost}"
+        self.redis_url = "redis://127.0.0.1:6379/1"
+
+    def new_vhost(self, suffix):
+        name = f"{self.vhost}-{suffix}"
+        _rabbitmqctl("add_vhost", name)
+        _rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+        return name, f"pyamqp://guest:guest@127.0.0.1:5672/{name}"
+
+
+@pytest.fixture(scope="session")
+def infra():
+    from sqlalchemy import create_engine, text
+
+    from shared.migrate import upgrade
+
+    infra = Infra(RUN_ID)
+    _rabbitmqctl("add_vhost", infra.vhost)
+    _rabbitmqctl("set_permissions", "-p", infra.vhost, "guest", ".*", ".*", ".*")
+    upgrade(infra.db_url)
+    yield infra
+    _rabbitmqctl("delete_vhost", infra.vhost)
+    engine = create_engine("mysql+pymysql://root:@127.0.0.1:3306/")
+    with engine.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS `{infra.database}`"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def secret_key():
+    from shared.secretbox import generate_key
+
+    return generate_key()
+
+
+@pytest.fixture
+def config(infra, secret_key):
+    """The test config file, pointed at this run's database and vhost."""
+    from shared.config import ROOT, load_config
+
+    cfg = load_config(ROOT / "config" / "test.yaml")
+    cfg.update({
+        "AMQP_URI": infra.amqp_uri,
+        "DB_URL": infra.db_url,
+        "REDIS_URL": infra.redis_url,
+        "SECRET_KEY": secret_key,
+        "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}",
+    })
+    return cfg
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def rabbit_config(config):
+    """nameko's fixture name, our vhost (nameko's own needs the management API)."""
+    return config
+
+
+@pytest.fixture
+def db_engine(infra):
+    from sqlalchemy import create_engine
+
+    engine = create_engine(infra.db_url, pool_pre_ping=True)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def redis_client(infra):
+    from shared.redis import make_client
+
+    client = make_client(infra.redis_url)
+    yield client
+    client.close()
+
+
+def pytest_configure(config):
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
