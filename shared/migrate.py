@@ -1,4 +1,7 @@
-"""Create the database if it is missing and bring every service's tables to head.
+"""Create the database if it is missing and bring every service's tables to the newest revision.
+
+Services may add migrations on their own branches (down_revision "0001"), so
+this upgrades to every head.
 
 Used by ``make migrate``, ``make up``, the Kubernetes migration Job and the tests.
 """
@@ -24,7 +27,7 @@ def ensure_database(url: str) -> None:
     server.dispose()
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "heads") -> None:
     ensure_database(url)
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.set_main_option("script_location", str(ROOT / "migrations"))
@@ -35,7 +38,7 @@ def upgrade(url: str, revision: str = "head") -> None:
 def main() -> int:
     url = load_config()["DB_URL"]
     upgrade(url)
-    print(f"migrated {make_url(url).render_as_string(hide_password=True)} to head")
+    print(f"migrated {make_url(url).render_as_string(hide_password=True)} to heads")
     return 0
 
 
