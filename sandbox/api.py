@@ -1,0 +1,417 @@
+"""HTTP layer: routing, authentication, content negotiation, watch streaming.
+
+One catch-all aiohttp route dispatches on the path by hand: the Kubernetes URL space
+(``/api/v1/namespaces/{ns}/{resource}/{name}/{subresource}``, cluster-scoped variants,
+``/apis/{group}/{version}/...``) is awkward for a pattern router and a hand parser is
+faster.  Everything that is not HTTP-specific lives in ``registry.py``.
+
+Watches are aiohttp ``StreamResponse``s writing newline-delimited JSON events; the
+loop drains the watcher's buffer in one write per wake-up, so a burst of events
+costs one syscall.  A watch from a compacted resourceVersion answers 200 with a single
+``ERROR`` event carrying a 410 ``Status`` (what the watch cache does), which the
+official client turns into ``ApiException(410)`` and informers into a re-list.
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import random
+import time
+
+from aiohttp import web
+
+from . import discovery, tables
+from .registry import ApiError, Registry, bad_request, rfc3339
+from .resources import BY_GVR, DEPLOYMENTS, NAMESPACES, PODS, REPLICASETS, ResourceType
+from .selectors import selector_object_to_string
+from .store import Entry, TooOld, Watcher, dumps
+
+log = logging.getLogger("sandbox.api")
+
+JSON = "application/json"
+PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
+               "application/strategic-merge-patch+json")
+UNAUTH = dumps({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": "Unauthorized", "reason": "Unauthorized", "code": 401})
+PUBLIC = {"/healthz", "/livez", "/readyz", "/version"}
+
+
+def _resp(body: bytes, status: int = 200, content_type: str = JSON) -> web.Response:
+    return web.Response(body=body, status=status, content_type=content_type)
+
+
+def _obj_resp(obj, status: int = 200) -> web.Response:
+    return _resp(obj.raw if isinstance(obj, Entry) else dumps(obj), status)
+
+
+def _error(exc: ApiError) -> web.Response:
+    return _resp(dumps(exc.status()), exc.code)
+
+
+def _not_found_path(path: str) -> web.Response:
+    return _error(ApiError(404, "NotFound", "the server could not find the requested resource",
+                           {"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]}))
+
+
+def _wants_table(request: web.Request) -> bool:
+    accept = request.headers.get("Accept", "")
+    return "as=Table" in accept
+
+
+class Api:
+    def __init__(self, registry: Registry, token: str, server_address: str, kubelet=None):
+        self.registry = registry
+        self.store = registry.store
+        self.token = token.encode()
+        self.server_address = server_address
+        self.kubelet = kubelet
+        self.watch_tasks: set = set()
+        self.stopping = asyncio.Event()
+        self.requests = 0
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=8 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        return app
+
+    # ------------------------------------------------------------------ entry
+
+    def _authorized(self, request: web.Request) -> bool:
+        auth = request.headers.get("Authorization", "")
+        if not auth.startswith("Bearer "):
+            return False
+        return hmac.compare_digest(auth[7:].strip().encode(), self.token)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.requests += 1
+        path = request.path
+        if path in PUBLIC:
+            if path == "/version":
+                return _resp(dumps(discovery.K8S_VERSION))
+            return _resp(b"ok", content_type="text/plain")
+        if not self._authorized(request):
+            return _resp(UNAUTH, 401)
+        try:
+            if path.startswith("/api/") or path == "/api":
+                parts = [p for p in path.split("/") if p]
+                if len(parts) == 1:
+                    return _resp(dumps(discovery.api_versions(self.server_address)))
+                return await self._resource(request, "", parts[1], parts[2:])
+            if path.startswith("/apis/") or path == "/apis":
+                parts = [p for p in path.split("/") if p]
+                if len(parts) == 1:
+                    return _resp(dumps(discovery.api_group_list()))
+                if len(parts) == 2:
+                    g = discovery.api_group(parts[1])
+                    return _resp(dumps(g)) if g else _not_found_path(path)
+                return await self._resource(request, parts[1], parts[2], parts[3:])
+            if path.startswith("/openapi/v3"):
+                rest = path[len("/openapi/v3"):].strip("/")
+                if not rest:
+                    return _resp(dumps(discovery.openapi_v3_root()))
+                parts = rest.split("/")
+                group, version = ("", parts[1]) if parts[0] == "api" and len(parts) == 2 else (
+                    (parts[1], parts[2]) if parts[0] == "apis" and len(parts) == 3 else (None, None))
+                doc = discovery.openapi_v3_gv(group, version) if version else None
+                return _resp(dumps(doc)) if doc else _not_found_path(path)
+            return _not_found_path(path)
+        except ApiError as exc:
+            return _error(exc)
+
+    # ------------------------------------------------------------------ routing
+
+    async def _resource(self, request: web.Request, group: str, version: str, rest: list[str]):
+        if not rest:
+            rl = discovery.resource_list(group, version)
+            return _resp(dumps(rl)) if rl else _not_found_path(request.path)
+        q = request.query
+        watch = q.get("watch") in ("1", "true", "True")
+        if rest[0] == "watch":
+            watch, rest = True, rest[1:]
+        ns = None
+        if rest and rest[0] == "namespaces" and len(rest) >= 3 and not (len(rest) == 3 and rest[2] in ("status", "finalize")):
+            ns, rest = rest[1], rest[2:]
+        if not rest:
+            return _not_found_path(request.path)
+        rt = BY_GVR.get((group, version, rest[0]))
+        if rt is None or len(rest) > 3:
+            return _not_found_path(request.path)
+        if rt.namespaced is False and ns is not None:
+            return _not_found_path(request.path)
+        name = rest[1] if len(rest) > 1 else None
+        sub = rest[2] if len(rest) > 2 else None
+        if sub is not None and sub not in rt.subresources:
+            return _not_found_path(request.path)
+        method = request.method
+        dry_run = q.get("dryRun") == "All"
+        if name is None:
+            if method == "GET":
+                if watch:
+                    return await self._watch(request, rt, ns)
+                return self._list(request, rt, ns)
+            if method == "POST":
+                if rt.namespaced and ns is None:
+                    return _error(ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"))
+                body = await self._json(request)
+                e = self.registry.create(rt, ns or "", body, dry_run=dry_run)
+                return _obj_resp(e, 201)
+            if method == "DELETE":
+                opts = await self._delete_opts(request)
+                deleted = self.registry.delete_collection(rt, ns, q.get("labelSelector"), q.get("fieldSelector"),
+                                                          opts, dry_run)
+                return self._list_body([e.obj for e in deleted], rt, str(self.store.rv), None)
+            return _error(ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"))
+        if rt.namespaced and ns is None:
+            return _not_found_path(request.path)
+        ns = ns or ""
+        if watch and method == "GET":
+            # Legacy single-object watch (/watch/.../name): a field selector on the name.
+            return await self._watch(request, rt, ns, name)
+        if sub == "scale":
+            return await self._scale(request, rt, ns, name, dry_run)
+        if sub == "log":
+            return self._log(request, ns, name)
+        if sub == "finalize":
+            sub = None  # namespace finalize: a plain update of spec.finalizers
+        if method == "GET":
+            return _obj_resp(self.registry.get(rt, ns, name))
+        if method == "PUT":
+            body = await self._json(request)
+            e = self.registry.update(rt, ns, name, body, subresource=sub, dry_run=dry_run)
+            return _obj_resp(e)
+        if method == "PATCH":
+            ctype = request.content_type
+            if ctype not in PATCH_TYPES:
+                return _error(ApiError(415, "UnsupportedMediaType",
+                                       f"the body of the request was in an unknown format - accepted media types include: {', '.join(PATCH_TYPES)}"))
+            e = self.registry.patch(rt, ns, name, ctype, await request.read(), subresource=sub, dry_run=dry_run)
+            return _obj_resp(e)
+        if method == "DELETE":
+            opts = await self._delete_opts(request)
+            e, removed = self.registry.delete(rt, ns, name, opts, dry_run)
+            if removed and rt is not PODS:
+                return _resp(dumps({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                                    "details": {"name": name, **({"group": rt.group} if rt.group else {}),
+                                                "kind": rt.plural, "uid": e.obj["metadata"]["uid"]}}))
+            return _obj_resp(e)
+        return _error(ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"))
+
+    async def _json(self, request: web.Request):
+        raw = await request.read()
+        try:
+            return json.loads(raw)
+        except ValueError:
+            if request.content_type.endswith("yaml"):
+                import yaml
+                try:
+                    return yaml.safe_load(raw)
+                except yaml.YAMLError:
+                    pass
+            raise bad_request("the body of the request was in an unknown format")
+
+    async def _delete_opts(self, request: web.Request) -> dict:
+        opts: dict = {}
+        raw = await request.read()
+        if raw.strip():
+            try:
+                opts = json.loads(raw) or {}
+            except ValueError:
+                raise bad_request("the body of the request was in an unknown format")
+        q = request.query
+        if q.get("propagationPolicy"):
+            opts["propagationPolicy"] = q["propagationPolicy"]
+        if q.get("orphanDependents") in ("true", "false"):
+            opts["orphanDependents"] = q["orphanDependents"] == "true"
+        return opts
+
+    # ------------------------------------------------------------------ list / watch
+
+    def _list_body(self, objs_or_entries, rt: ResourceType, rv: str, cont: str | None, remaining=None):
+        meta = {"resourceVersion": rv}
+        if cont:
+            meta["continue"] = cont
+        if remaining is not None:
+            meta["remainingItemCount"] = remaining
+        head = dumps({"kind": f"{rt.kind}List", "apiVersion": rt.api_version, "metadata": meta})
+        items = b",".join(e.raw if isinstance(e, Entry) else dumps(e) for e in objs_or_entries)
+        return _resp(head[:-1] + b',"items":[' + items + b"]}")
+
+    def _list(self, request: web.Request, rt: ResourceType, ns: str | None):
+        q = request.query
+        try:
+            limit = int(q.get("limit") or 0)
+        except ValueError:
+            raise bad_request(f"invalid limit {q.get('limit')!r}")
+        entries, rv, cont, remaining = self.registry.list(rt, ns, q.get("labelSelector"), q.get("fieldSelector"),
+                                                          limit, q.get("continue"))
+        if _wants_table(request):
+            tbl = tables.table(rt.key, [e.obj for e in entries], str(rv), q.get("includeObject", "Metadata"), cont)
+            return _resp(dumps(tbl))
+        return self._list_body(entries, rt, str(rv), cont, remaining)
+
+    async def _watch(self, request: web.Request, rt: ResourceType, ns: str | None, name: str | None = None):
+        q = request.query
+        fsel = q.get("fieldSelector")
+        if name is not None:
+            fsel = f"metadata.name={name}" + (f",{fsel}" if fsel else "")
+        lreqs, freqs = self.registry.selectors(rt, q.get("labelSelector"), fsel)
+        rv = q.get("resourceVersion")
+        send_initial = q.get("sendInitialEvents") == "true"
+        try:
+            since = None if rv in (None, "", "0") or send_initial else int(rv)
+        except ValueError:
+            raise bad_request(f"invalid resource version: {rv!r}")
+        try:
+            timeout = float(q.get("timeoutSeconds") or 0)
+        except ValueError:
+            raise bad_request("invalid timeoutSeconds")
+        if timeout <= 0:
+            timeout = random.uniform(1800, 3600)  # --min-request-timeout behaviour
+        as_table = _wants_table(request)
+        resp = web.StreamResponse(status=200, headers={"Content-Type": JSON, "Cache-Control": "no-cache, private"})
+        resp.enable_chunked_encoding()
+        try:
+            w = self.store.watch(rt.key, ns, lreqs, freqs, since) if not as_table else \
+                self._table_watch(rt, ns, lreqs, freqs, since)
+        except TooOld as exc:
+            await resp.prepare(request)
+            status = ApiError(410, "Expired", str(exc)).status()
+            await resp.write(b'{"type":"ERROR","object":' + dumps(status) + b"}\n")
+            await resp.write_eof()
+            return resp
+        bookmarks = q.get("allowWatchBookmarks") == "true"
+        if send_initial:
+            w.push(self._bookmark(rt, initial_end=True))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        next_bookmark = loop.time() + 60.0
+        task = asyncio.current_task()
+        self.watch_tasks.add(task)
+        try:
+            await resp.prepare(request)
+            while True:
+                if w.buf:
+                    data = b"".join(w.buf)
+                    w.buf.clear()
+                    await resp.write(data)
+                    continue
+                if w.closed or self.stopping.is_set():
+                    break
+                w.wakeup.clear()
+                now = loop.time()
+                if now >= deadline:
+                    break
+                wait = deadline - now
+                if bookmarks:
+                    wait = min(wait, max(0.0, next_bookmark - now))
+                try:
+                    await asyncio.wait_for(w.wakeup.wait(), wait)
+                except asyncio.TimeoutError:
+                    if bookmarks and loop.time() >= next_bookmark:
+                        w.push(self._bookmark(rt))
+                        next_bookmark = loop.time() + 60.0
+            await resp.write_eof()
+        except (ConnectionResetError, ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self.store.unwatch(w)
+            self.watch_tasks.discard(task)
+        return resp
+
+    def _table_watch(self, rt, ns, lreqs, freqs, since) -> Watcher:
+        """A watcher whose events carry one-row Tables (``kubectl get -w``)."""
+        w = self.store.watch(rt.key, ns, lreqs, freqs, since)
+        plain_push = w.push
+
+        def push(line: bytes) -> None:
+            try:
+                ev = json.loads(line)
+                obj = ev["object"]
+                if ev["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                    ev["object"] = tables.table(rt.key, [obj], obj["metadata"].get("resourceVersion", ""))
+                plain_push(dumps(ev) + b"\n")
+            except (ValueError, KeyError):
+                plain_push(line)
+
+        # Replay already buffered lines through the converter.
+        buffered = list(w.buf)
+        w.buf.clear()
+        w.push = push  # type: ignore[method-assign]
+        for line in buffered:
+            push(line)
+        return w
+
+    def _bookmark(self, rt: ResourceType, initial_end: bool = False) -> bytes:
+        meta: dict = {"resourceVersion": str(self.store.rv)}
+        if initial_end:
+            meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+        return dumps({"type": "BOOKMARK", "object": {"kind": rt.kind, "apiVersion": rt.api_version,
+                                                     "metadata": meta}}) + b"\n"
+
+    # ------------------------------------------------------------------ subresources
+
+    def _scale_obj(self, e: Entry) -> dict:
+        o = e.obj
+        m = o["metadata"]
+        sel = (o.get("spec") or {}).get("selector")
+        return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+                "metadata": {"name": m["name"], "namespace": m.get("namespace"), "uid": m["uid"],
+                             "resourceVersion": m["resourceVersion"], "creationTimestamp": m["creationTimestamp"]},
+                "spec": {"replicas": (o.get("spec") or {}).get("replicas", 0)},
+                "status": {"replicas": (o.get("status") or {}).get("replicas", 0),
+                           "selector": selector_object_to_string(sel)}}
+
+    async def _scale(self, request: web.Request, rt: ResourceType, ns: str, name: str, dry_run: bool):
+        from . import patch as patchlib
+        e = self.registry.get(rt, ns, name)
+        if request.method == "GET":
+            return _resp(dumps(self._scale_obj(e)))
+        if request.method == "PUT":
+            body = await self._json(request)
+        elif request.method == "PATCH":
+            try:
+                body = patchlib.apply_patch(request.content_type, self._scale_obj(e), await request.read(), "Scale")
+            except patchlib.PatchError as exc:
+                raise bad_request(str(exc))
+        else:
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        replicas = (body.get("spec") or {}).get("replicas")
+        if not isinstance(replicas, int) or replicas < 0:
+            raise ApiError(422, "Invalid", f'Scale.autoscaling "{name}" is invalid: spec.replicas: Invalid value: {json.dumps(replicas)}: must be greater than or equal to 0')
+        rv = (body.get("metadata") or {}).get("resourceVersion")
+        obj = e.copy()
+        obj["spec"]["replicas"] = replicas
+        if rv:
+            obj["metadata"]["resourceVersion"] = rv
+        e2 = self.registry.update(rt, ns, name, obj, dry_run=dry_run)
+        return _resp(dumps(self._scale_obj(e2)))
+
+    def _log(self, request: web.Request, ns: str, name: str):
+        e = self.registry.get(PODS, ns, name)
+        pod = e.obj
+        container = request.query.get("container")
+        names = [c["name"] for c in pod["spec"].get("containers") or []]
+        if container is None:
+            if len(names) > 1:
+                raise bad_request(f"a container name must be specified for pod {name}, choose one of: [{' '.join(names)}]")
+            container = names[0] if names else ""
+        elif container not in names:
+            raise bad_request(f"container {container} is not valid for pod {name}")
+        statuses = {c["name"]: c for c in (pod.get("status") or {}).get("containerStatuses") or []}
+        st = statuses.get(container) or {}
+        state = st.get("state") or {}
+        if "waiting" in state and not st.get("restartCount"):
+            reason = state["waiting"].get("reason", "ContainerCreating")
+            raise bad_request(f'container "{container}" in pod "{name}" is waiting to start: '
+                              + ("trying and failing to pull image" if "Pull" in reason else reason))
+        image = next((c.get("image") for c in pod["spec"]["containers"] if c["name"] == container), "")
+        started = (state.get("running") or {}).get("startedAt") or rfc3339()
+        lines = [f"{started} sandbox: container {container} ({image}) started on {pod['spec'].get('nodeName')}"]
+        if "crash" in image.rsplit(":", 1)[-1]:
+            lines.append(f"{started} sandbox: fatal error, exiting with status 1")
+        return _resp(("\n".join(lines) + "\n").encode(), content_type="text/plain")
+
+
+__all__ = ["Api", "DEPLOYMENTS", "REPLICASETS", "NAMESPACES", "time"]
