@@ -176,7 +176,13 @@ class Api:
         if sub == "finalize":
             sub = None  # namespace finalize: a plain update of spec.finalizers
         if method == "GET":
-            return _obj_resp(self.registry.get(rt, ns, name))
+            e = self.registry.get(rt, ns, name)
+            if sub is None and _wants_table(request):
+                return _resp(dumps(tables.table(rt.key, [e.obj], e.obj["metadata"]["resourceVersion"],
+                                                request.query.get("includeObject", "Metadata"))))
+            if sub == "status":
+                return _obj_resp(e)
+            return _obj_resp(e)
         if method == "PUT":
             body = await self._json(request)
             e = self.registry.update(rt, ns, name, body, subresource=sub, dry_run=dry_run)

@@ -1,0 +1,38 @@
+"""Helpers shared by the sandbox tests (kept out of conftest so tests can import them)."""
+from __future__ import annotations
+
+import os
+import time
+
+REAL_KUBECONFIG = os.environ.get("MAE_TEST_KUBECONFIG")
+
+# Real, tiny images so the suite also passes on a real cluster.
+IMAGE_A = "registry.k8s.io/pause:3.9"
+IMAGE_B = "registry.k8s.io/pause:3.10"
+IMAGE_MISSING = "registry.k8s.io/pause:missing"
+
+SANDBOX_OPTS = dict(ready_delay=0.2, slow_delay=30, backoff=0.3, snapshot_interval=1)
+
+
+def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def deployment(name: str, image: str = IMAGE_A, replicas: int = 2, labels: dict | None = None, **spec) -> dict:
+    labels = labels or {"app": name}
+    body = {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "labels": dict(labels)},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": dict(labels)},
+                 "template": {"metadata": {"labels": dict(labels)},
+                              "spec": {"containers": [{"name": "app", "image": image}]}}},
+    }
+    body["spec"].update(spec)
+    return body
