@@ -348,7 +348,7 @@ class Registry:
             new_f = set(nmeta.get("finalizers") or []) - set(ometa.get("finalizers") or [])
             raise invalid(rt, name, [{"reason": "FieldValueForbidden", "field": "metadata.finalizers",
                                       "message": f"Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers {sorted(new_f)}"}])
-        if rt.has_generation:
+        if rt.has_generation and subresource != "status":
             changed = new.get("spec") != old_obj.get("spec")
             if rt.kind == "Deployment":
                 changed = changed or nmeta.get("annotations") != ometa.get("annotations")
