@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 REPLICAS ?= 1
 PYTHON ?= python3
 
-.PHONY: install up down status migrate test test-unit bench infra-check infra-start clean
+.PHONY: install up down status admin-token migrate test test-unit bench infra-check infra-start clean
 
 install: $(VENV)/.installed
 
@@ -29,6 +29,9 @@ up: install infra-check migrate
 
 down:
 	@if [ -x $(PY) ]; then $(PY) -m scripts.stack down; else echo "nothing to stop"; fi
+
+admin-token: install
+	$(PY) -m scripts.stack admin-token
 
 status: install
 	$(PY) -m scripts.stack status

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from nameko.dependency_providers import Config
 
+from gateway.routes.apps import AppRoutes
+from gateway.routes.auth import AuthRoutes
 from gateway.routes.operations import OperationsRoutes
 from shared.logging import CallContext
 from shared.metrics import Metrics
@@ -16,7 +18,7 @@ from shared.redis import Redis
 from shared.rpc import ServiceRpc
 
 
-class GatewayService(OperationsRoutes):
+class GatewayService(OperationsRoutes, AuthRoutes, AppRoutes):
     name = "gateway"
 
     auth = ServiceRpc("auth")

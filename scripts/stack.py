@@ -44,6 +44,8 @@ class Stack:
     gateway_port: int = 8080
     host: str = "127.0.0.1"
     port_offset: int = 0
+    # The local OAuth2 server (localauth) people log in with on this machine; 0 = none.
+    localauth_port: int = 8090
 
     @property
     def url(self) -> str:
@@ -61,28 +63,57 @@ class Stack:
         candidate = Path(sys.executable).with_name("nameko")
         return str(candidate) if candidate.exists() else "nameko"
 
-    def start(self, name: str, replica: int = 0) -> int:
-        """Start one process: a service replica or (name == "gateway") a gateway replica."""
+    @property
+    def localauth_url(self) -> str:
+        return f"http://{self.host}:{self.localauth_port}"
+
+    def _oauth_env(self) -> dict:
+        if not self.localauth_port:
+            return {}
+        return {
+            "PUBLIC_URL": self.url,
+            "OAUTH_LOCAL_CLIENT_ID": "mae",
+            "OAUTH_LOCAL_CLIENT_SECRET": _run_secret(self.run_dir, "oauth-client.secret"),
+            "OAUTH_LOCAL_AUTHORIZE_URL": f"{self.localauth_url}/authorize",
+            "OAUTH_LOCAL_TOKEN_URL": f"{self.localauth_url}/token",
+            "OAUTH_LOCAL_USERINFO_URL": f"{self.localauth_url}/userinfo",
+            "OAUTH_LOCAL_NAME": "Local login (this machine)",
+        }
+
+    def _spawn(self, key: str, argv: list[str], env: dict) -> int:
         self.pid_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_dir / f"{key}.log", "ab")
+        proc = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+        log.close()
+        (self.pid_dir / f"{key}.pid").write_text(str(proc.pid))
+        return proc.pid
+
+    def start_localauth(self) -> int:
+        env = self._oauth_env()
+        client = f"mae:{env['OAUTH_LOCAL_CLIENT_SECRET']}:{self.url}/api/v1/auth/callback/local"
+        return self._spawn("localauth-0", [sys.executable, "-m", "localauth", "--host", self.host,
+                                           "--port", str(self.localauth_port), "--client", client], {})
+
+    def start(self, name: str, replica: int = 0) -> int:
+        """Start one process: a service replica or (name == "gateway") a gateway replica."""
+        if name == "localauth":
+            return self.start_localauth()
         if name == "gateway":
             target, address = GATEWAY, f"{self.host}:{self.gateway_port}"
         else:
             target = SERVICES[name]
             address = f"{self.host}:{METRICS_PORTS[name] + self.port_offset + replica}"
-        env = {**os.environ, **self.env, "WEB_SERVER_ADDRESS": address,
-               "MAE_CONFIG": str(self.config), "PYTHONPATH": str(ROOT)}
-        log = open(self.log_dir / f"{name}-{replica}.log", "ab")
-        proc = subprocess.Popen(
-            [self._nameko(), "run", "--config", str(self.config), target],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )
-        log.close()
-        (self.pid_dir / f"{name}-{replica}.pid").write_text(str(proc.pid))
-        return proc.pid
+        env = {**self._oauth_env(), **self.env, "WEB_SERVER_ADDRESS": address,
+               "MAE_CONFIG": str(self.config)}
+        return self._spawn(f"{name}-{replica}",
+                           [self._nameko(), "run", "--config", str(self.config), target], env)
 
     def start_all(self) -> None:
+        if self.localauth_port:
+            self.start_localauth()
         for replica in range(self.replicas):
             for name in SERVICES:
                 self.start(name, replica)
@@ -174,12 +205,18 @@ def main(argv=None) -> int:
     up.add_argument("--port", type=int, default=int(os.environ.get("MAE_PORT", 8080)))
     sub.add_parser("down")
     sub.add_parser("status")
+    sub.add_parser("admin-token", help="revoke the bootstrap admin token and issue a new one")
     args = parser.parse_args(argv)
 
     stack = Stack()
     if args.command == "down":
         stopped = stack.stop_all()
         print(f"stopped {len(stopped)} processes" + (f": {', '.join(stopped)}" if stopped else ""))
+        return 0
+    if args.command == "admin-token":
+        stack.env.update(_secret_env(stack.run_dir))
+        token, path = admin_token(stack, rotate=True)
+        print(f"admin token: {token}\n(kept in {path})")
         return 0
     if args.command == "status":
         code, body = stack.readiness()
@@ -198,12 +235,54 @@ def main(argv=None) -> int:
         print(f"{exc}\nlogs: {stack.log_dir}", file=sys.stderr)
         return 1
     n = len(body.get("services", {}))
+    token, token_path = admin_token(stack)
     print(f"MAE is up: {stack.url}  ({n} services x {stack.replicas} replica(s), all ready)")
     print(f"  console:  {stack.url}/")
+    if token:
+        print(f"  admin token: {token}")
+        print(f"               (kept in {token_path}, readable only by you; `make admin-token` replaces it)")
+    else:
+        print("  admin token: issued earlier and its file is gone; `make admin-token` issues a new one")
+    print(f"  log in:   {stack.url}/api/v1/auth/login/local  (local OAuth server at {stack.localauth_url})")
     print(f"  API:      {stack.url}/api/v1/openapi.json")
     print(f"  logs:     {stack.log_dir}")
     print("  stop:     make down")
     return 0
+
+
+def _run_secret(run_dir: Path, name: str) -> str:
+    """A random secret kept in the run directory, readable by its owner only."""
+    import secrets
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / name
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def admin_token(stack: Stack, rotate: bool = False) -> tuple[str | None, Path]:
+    """The first admin's token: issued once by the auth service and kept in .run/admin-token."""
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    from shared.config import load_config
+
+    path = stack.run_dir / "admin-token"
+    config = load_config(stack.config)
+    config["AMQP_URI"] = stack.env.get("AMQP_URI") or os.environ.get("AMQP_URI") or config["AMQP_URI"]
+    with ClusterRpcProxy(config, timeout=30) as rpc:
+        answer = rpc.auth.issue_bootstrap_token(rotate=rotate)
+    if answer:
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(answer["token"] + "\n")
+        return answer["token"], path
+    if path.exists():
+        return path.read_text().strip(), path
+    return None, path
 
 
 def _secret_env(run_dir: Path) -> dict:

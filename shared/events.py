@@ -17,7 +17,8 @@ import uuid
 from datetime import datetime, timezone
 
 import eventlet
-from nameko.events import EventDispatcher, EventHandler
+from nameko.events import EventDispatcher, EventHandler, get_event_exchange
+from nameko.messaging import Publisher
 
 from shared.db import after_commit, has_transaction
 
@@ -41,15 +42,26 @@ def envelope(source: str, event_type: str, data: dict, event_id: str | None = No
 
 
 class EventPublisher(EventDispatcher):
-    """``self.events.publish("application_created", {...})`` → ``org.application_created``."""
+    """``self.events.publish("application_created", {...})`` → ``org.application_created``.
+
+    ``source`` defaults to the service's name; the audit log publishes under
+    one shared source so its consumer binds to a single exchange.
+    """
+
+    def __init__(self, source: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self._source = source
 
     def setup(self):
-        super().setup()
+        self.source = self._source or self.container.service_name
+        self.exchange = get_event_exchange(self.source, self.container.config)
+        self.declare.append(self.exchange)
+        Publisher.setup(self)  # EventDispatcher.setup would bind the service's own exchange
         self.transactional = has_transaction(self)
 
     def get_dependency(self, worker_ctx):
         dispatch = super().get_dependency(worker_ctx)
-        source = self.container.service_name
+        source = self.source
         transactional = self.transactional
 
         class Publisher:

@@ -1,8 +1,231 @@
-"""Entrypoints of the auth service (users, OAuth identities, sessions, personal access tokens and the blacklist). Kept thin: logic lives in `domain`."""
+"""Entrypoints of the auth service: login, tokens, users, blacklist, audit. Kept thin."""
 from __future__ import annotations
 
-from shared.service import ServiceBase
+from datetime import timedelta
+
+from nameko.dependency_providers import Config
+from sqlalchemy import select
+
+from services.auth.blacklist import BlacklistMirror
+from services.auth.domain import accounts
+from services.auth.domain.oauth import configured_providers
+from services.auth.models import AuditEntry, BlacklistEntry, ProcessedEvent, Token, User
+from shared.audit import AUDIT_SOURCE
+from shared.errors import BadRequest, Invalid, NotFound
+from shared.events import handle_event
+from shared.idempotency import first_delivery
+from shared.keys import Keys
+from shared.paging import page
+from shared.service import ServiceBase, rpc
+from shared.timeutil import parse_rfc3339, rfc3339, utcnow
+
+STATE_TTL_SECONDS = 600
+BOOTSTRAP_TOKEN_NAME = "bootstrap"
 
 
 class AuthService(ServiceBase):
     name = "auth"
+
+    config = Config()
+    blacklist = BlacklistMirror()
+
+    @property
+    def keys(self) -> Keys:
+        return Keys.from_config(self.config)
+
+    def _provider(self, name):
+        provider = configured_providers(self.config).get(name)
+        if provider is None:
+            raise NotFound(f"There is no login provider called {name!r}.", {"provider": name})
+        return provider
+
+    # -- login ----------------------------------------------------------------
+
+    @rpc
+    def providers(self):
+        return [{"name": p.name, "display_name": p.display_name, "kind": p.kind}
+                for p in configured_providers(self.config).values()]
+
+    @rpc
+    def begin_login(self, provider):
+        request = self._provider(provider).authorization_request()
+        self.redis.hset(self.keys.oauth_state(request.state),
+                        mapping={"provider": provider, "code_verifier": request.code_verifier})
+        self.redis.expire(self.keys.oauth_state(request.state), STATE_TTL_SECONDS)
+        return {"authorize_url": request.url}
+
+    @rpc
+    def complete_login(self, provider, code, state, source_ip=None):
+        if not state or not code:
+            self._login_failed(provider, "missing code or state", source_ip)
+            raise BadRequest("The login callback needs both 'code' and 'state'.")
+        key = self.keys.oauth_state(state)
+        # Single use: read and delete in one step, so a replayed state finds nothing.
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hgetall(key)
+        pipe.delete(key)
+        saved, _ = pipe.execute()
+        if not saved:
+            self._login_failed(provider, "unknown, expired or reused state", source_ip)
+            raise BadRequest("This login link is unknown, expired or already used; start the login again.")
+        if saved["provider"] != provider:
+            self._login_failed(provider, "state issued for another provider", source_ip)
+            raise BadRequest("This login was started with another provider; start the login again.")
+        backend = self._provider(provider)
+        try:
+            person = backend.fetch_user(backend.exchange(code, saved["code_verifier"]))
+        except BadRequest as exc:
+            self._login_failed(provider, exc.message, source_ip)
+            raise
+        user = accounts.login(self.db, provider, person, self.config.get("BOOTSTRAP_ADMIN", "admin"))
+        ttl = timedelta(hours=float(self.config.get("SESSION_TTL_HOURS", 12)))
+        token, secret = accounts.issue_token(self.db, user, "session", f"login via {provider}",
+                                             utcnow() + ttl)
+        accounts.audit(self.db, user.username, "login", f"user:{user.username}",
+                       {"provider": provider}, source_ip)
+        return {"token": secret, "user": accounts.user_dict(user),
+                "expires_at": rfc3339(token.expires_at)}
+
+    def _login_failed(self, provider, reason, source_ip):
+        accounts.audit(self.db, "", "login_failed", f"provider:{provider}", {"reason": reason}, source_ip)
+        self.db.commit()  # the caller gets an error, the audit row stays
+
+    # -- tokens -------------------------------------------------------------------
+
+    @rpc
+    def verify_token(self, token):
+        """Who holds this token: ``{"user", "token_id", "kind", "expires_at"}`` or Unauthorized."""
+        record, user = accounts.verify(self.db, token)
+        return {"user": accounts.user_dict(user), "token_id": record.id, "kind": record.kind,
+                "token_hash": record.token_hash, "expires_at": rfc3339(record.expires_at)}
+
+    @rpc
+    def create_token(self, user_id, name, expires_in_days=None, source_ip=None):
+        user = self.db.get(User, user_id)
+        if user is None:
+            raise NotFound("No such user.")
+        name = (name or "").strip() if isinstance(name, str) else name
+        if not isinstance(name, str) or not name or len(name) > 100:
+            raise Invalid("'name' is required: a label of at most 100 characters.", {"field": "name"})
+        token, secret = accounts.issue_token(self.db, user, "personal", name,
+                                             accounts.personal_expiry(expires_in_days))
+        accounts.audit(self.db, user.username, "token_created", f"token:{token.id}",
+                       {"name": name}, source_ip)
+        return {**accounts.token_dict(token), "token": secret}
+
+    @rpc
+    def list_tokens(self, user_id, limit=None, cursor=None):
+        stmt = select(Token).where(Token.user_id == user_id, Token.kind == "personal",
+                                   Token.revoked_at.is_(None))
+        return page(self.db, stmt, Token.id, limit, cursor, accounts.token_dict)
+
+    @rpc
+    def revoke_token(self, user_id, token_id, source_ip=None):
+        token = self.db.get(Token, token_id) if isinstance(token_id, int) else None
+        if token is None or token.user_id != user_id or token.revoked_at is not None:
+            raise NotFound("No such token.", {"token_id": token_id})
+        token.revoked_at = utcnow()
+        user = self.db.get(User, user_id)
+        accounts.audit(self.db, user.username, "token_revoked", f"token:{token.id}",
+                       {"name": token.name}, source_ip)
+        self.db.commit()
+        self.redis.delete(self.keys.token(token.token_hash))  # the gateway's cache forgets it now
+        return None
+
+    @rpc
+    def issue_bootstrap_token(self, rotate=False):
+        """The first admin's personal token, shown once (like Argo CD's initial secret).
+
+        Returns ``None`` when it was issued before, unless ``rotate`` revokes
+        the old one and issues a new one.
+        """
+        admin = accounts.ensure_admin(self.db, self.config.get("BOOTSTRAP_ADMIN", "admin"))
+        existing = list(self.db.scalars(select(Token).where(
+            Token.user_id == admin.id, Token.kind == "personal", Token.name == BOOTSTRAP_TOKEN_NAME)))
+        if existing and not rotate:
+            return None
+        for token in existing:
+            token.revoked_at = token.revoked_at or utcnow()
+        token, secret = accounts.issue_token(self.db, admin, "personal", BOOTSTRAP_TOKEN_NAME)
+        accounts.audit(self.db, "system", "token_created", f"token:{token.id}",
+                       {"name": BOOTSTRAP_TOKEN_NAME, "user": admin.username})
+        self.db.commit()
+        for old in existing:
+            self.redis.delete(self.keys.token(old.token_hash))
+        return {"username": admin.username, "token": secret}
+
+    # -- users ----------------------------------------------------------------------
+
+    @rpc
+    def get_user(self, user_id):
+        user = self.db.get(User, user_id)
+        if user is None:
+            raise NotFound("No such user.")
+        return accounts.user_dict(user)
+
+    @rpc
+    def get_user_by_username(self, username):
+        return accounts.user_dict(accounts.user_by_username(self.db, username))
+
+    @rpc
+    def search_users(self, q="", limit=None, cursor=None):
+        return accounts.search_users(self.db, q or "", limit, cursor)
+
+    # -- blacklist ----------------------------------------------------------------
+
+    @rpc
+    def block_user(self, username, actor, reason="", source_ip=None):
+        user = accounts.user_by_username(self.db, username)
+        if self.db.get(BlacklistEntry, user.id) is None:
+            self.db.add(BlacklistEntry(user_id=user.id, username=user.username,
+                                       reason=(reason or "")[:500], created_by=actor))
+            accounts.audit(self.db, actor, "user_blocked", f"user:{username}", {"reason": reason}, source_ip)
+        self.db.commit()  # MySQL first, then Redis
+        self.redis.sadd(self.keys.blacklist, str(user.id))
+        return {"username": user.username, "blocked": True}
+
+    @rpc
+    def unblock_user(self, username, actor, source_ip=None):
+        user = accounts.user_by_username(self.db, username)
+        entry = self.db.get(BlacklistEntry, user.id)
+        if entry is not None:
+            self.db.delete(entry)
+            accounts.audit(self.db, actor, "user_unblocked", f"user:{username}", {}, source_ip)
+        self.db.commit()
+        self.redis.srem(self.keys.blacklist, str(user.id))
+        return None
+
+    @rpc
+    def is_blocked(self, user_id):
+        return self.db.get(BlacklistEntry, user_id) is not None
+
+    # -- audit ----------------------------------------------------------------------
+
+    @rpc
+    def list_audit(self, actor=None, action=None, since=None, limit=None, cursor=None):
+        stmt = select(AuditEntry)
+        if actor:
+            stmt = stmt.where(AuditEntry.actor == actor)
+        if action:
+            stmt = stmt.where(AuditEntry.action == action)
+        if since:
+            try:
+                stmt = stmt.where(AuditEntry.created_at >= parse_rfc3339(since))
+            except ValueError:
+                raise Invalid("'since' must be an RFC 3339 time, e.g. 2026-01-31T00:00:00Z.",
+                              {"field": "since"})
+        return page(self.db, stmt, AuditEntry.id, limit, cursor, _audit_dict, descending=True)
+
+    @handle_event(AUDIT_SOURCE, "recorded")
+    def on_audit(self, event):
+        if not first_delivery(self.db, ProcessedEvent, event):
+            return
+        data = event["data"]
+        accounts.audit(self.db, data.get("actor"), data["action"], data.get("target", ""),
+                       data.get("details"), data.get("source_ip"), event_id=event["event_id"])
+
+
+def _audit_dict(entry: AuditEntry) -> dict:
+    return {"id": entry.id, "actor": entry.actor, "action": entry.action, "target": entry.target,
+            "details": entry.details, "source_ip": entry.source_ip, "time": rfc3339(entry.created_at)}
+

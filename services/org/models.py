@@ -1,9 +1,13 @@
 """Tables owned by the org service. No other service reads them."""
 from __future__ import annotations
 
-from sqlalchemy.orm import DeclarativeBase
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.idempotency import processed_events_model
+from shared.timeutil import utcnow
 
 
 class Base(DeclarativeBase):
@@ -11,3 +15,30 @@ class Base(DeclarativeBase):
 
 
 ProcessedEvent = processed_events_model(Base, "org")
+
+
+class Application(Base):
+    """An application; its name is its Kubernetes namespace on every cluster."""
+
+    __tablename__ = "org_applications"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class Member(Base):
+    __tablename__ = "org_members"
+    __table_args__ = (UniqueConstraint("app_id", "user_id", name="uq_member_app_user"),
+                      Index("ix_members_user", "user_id"))
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    app_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("org_applications.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    username: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

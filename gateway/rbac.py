@@ -1,0 +1,39 @@
+"""RBAC: the one table of who may call which endpoint inside an application.
+
+Each endpoint names the weakest role allowed; ``allowed(endpoint, role)`` reads
+the table. A platform admin is allowed everything. Whoever has no role in an
+application cannot see it at all: the gateway answers 404, never 403, so the
+existence of other teams' applications does not leak.
+"""
+from __future__ import annotations
+
+from shared.roles import ADMIN, ROLES, at_least
+
+# endpoint → weakest role that may call it
+PERMISSIONS: dict[str, str] = {
+    # applications and members
+    "apps.get": "viewer",
+    "apps.update": "maintainer",
+    "apps.delete": "owner",
+    "members.list": "viewer",
+    "members.set": "owner",
+    "members.remove": "owner",
+    # notification channels
+    "channels.list": "viewer",
+    "channels.create": "maintainer",
+    "channels.delete": "maintainer",
+    "channels.test": "maintainer",
+    "deliveries.list": "viewer",
+}
+
+
+def allowed(endpoint: str, role: str | None) -> bool:
+    if role == ADMIN:
+        return True
+    return at_least(role, PERMISSIONS[endpoint])
+
+
+def matrix() -> dict[tuple[str, str], bool]:
+    """The table spelled out, (endpoint, role) → allowed: for docs and tests."""
+    return {(endpoint, role): allowed(endpoint, role)
+            for endpoint in PERMISSIONS for role in (*ROLES, ADMIN)}

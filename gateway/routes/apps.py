@@ -1,0 +1,77 @@
+"""Applications and members."""
+from __future__ import annotations
+
+from gateway.auth import authenticate, require_app_role
+from gateway.schemas import APP, LABEL, MEMBER, PAGING, ROLE, json_response, obj, page_of
+from shared.errors import BadRequest
+from shared.web import read_json, route
+
+TAGS = ["applications"]
+
+
+def _object(request) -> dict:
+    body = read_json(request)
+    if not isinstance(body, dict):
+        raise BadRequest("The body must be a JSON object.")
+    return body
+
+
+class AppRoutes:
+    @route("POST", "/api/v1/apps", summary="Create an application (you become its owner)", tags=TAGS,
+           auth=True, body=obj(["name"], name=LABEL, display_name={"type": "string", "maxLength": 128},
+                               description={"type": "string", "maxLength": 4000}),
+           responses=json_response(APP, 201, "Created"), errors=[400, 401, 409, 422])
+    def create_app(self, request):
+        caller = authenticate(self, request)
+        return 201, self.org.create_app(_object(request), caller.actor, caller.source_ip)
+
+    @route("GET", "/api/v1/apps", summary="Applications you can see", tags=TAGS, auth=True,
+           query=PAGING, responses=json_response(page_of(APP)), errors=[401, 422])
+    def list_apps(self, request):
+        caller = authenticate(self, request)
+        return self.org.list_apps(caller.id, caller.is_admin, request.args.get("limit"),
+                                  request.args.get("cursor"))
+
+    @route("GET", "/api/v1/apps/<app>", summary="An application, with your role", tags=TAGS, auth=True,
+           responses=json_response(APP), errors=[401, 404])
+    def get_app(self, request, app):
+        caller, role = require_app_role(self, request, app, "apps.get")
+        return {**self.org.get_app(app), "role": role}
+
+    @route("PATCH", "/api/v1/apps/<app>", summary="Change an application's display name or description",
+           tags=TAGS, auth=True, body=obj([], display_name={"type": "string", "maxLength": 128},
+                                          description={"type": "string", "maxLength": 4000}),
+           responses=json_response(APP), errors=[400, 401, 403, 404, 422])
+    def update_app(self, request, app):
+        caller, role = require_app_role(self, request, app, "apps.update")
+        return {**self.org.update_app(app, _object(request), caller.actor, caller.source_ip), "role": role}
+
+    @route("DELETE", "/api/v1/apps/<app>", summary="Delete an application (owner)", tags=TAGS, auth=True,
+           responses={204: {"description": "Deleted"}}, errors=[401, 403, 404])
+    def delete_app(self, request, app):
+        caller, _ = require_app_role(self, request, app, "apps.delete")
+        self.org.delete_app(app, caller.actor, caller.source_ip)
+        return 204, None
+
+    @route("GET", "/api/v1/apps/<app>/members", summary="Members and their roles", tags=TAGS, auth=True,
+           query=PAGING, responses=json_response(page_of(MEMBER)), errors=[401, 404, 422])
+    def list_members(self, request, app):
+        require_app_role(self, request, app, "members.list")
+        return self.org.list_members(app, request.args.get("limit"), request.args.get("cursor"))
+
+    @route("PUT", "/api/v1/apps/<app>/members/<username>", summary="Add a member or change their role (owner)",
+           tags=TAGS, auth=True, body=obj(["role"], role=ROLE), responses=json_response(MEMBER),
+           errors=[400, 401, 403, 404, 409, 422])
+    def set_member(self, request, app, username):
+        caller, _ = require_app_role(self, request, app, "members.set")
+        body = _object(request)
+        user = self.auth.get_user_by_username(username)
+        return self.org.set_member(app, user["id"], user["username"], body.get("role"),
+                                   caller.actor, caller.source_ip)
+
+    @route("DELETE", "/api/v1/apps/<app>/members/<username>", summary="Remove a member (owner)", tags=TAGS,
+           auth=True, responses={204: {"description": "Removed"}}, errors=[401, 403, 404, 409])
+    def remove_member(self, request, app, username):
+        caller, _ = require_app_role(self, request, app, "members.remove")
+        self.org.remove_member(app, username, caller.actor, caller.source_ip)
+        return 204, None

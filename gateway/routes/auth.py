@@ -1,0 +1,131 @@
+"""Auth and users: login over OAuth2, the caller, tokens, user search, blacklist, audit."""
+from __future__ import annotations
+
+from werkzeug.wrappers import Response
+
+from gateway.auth import authenticate, require_admin, source_ip
+from gateway.schemas import AUDIT, NEW_TOKEN, PAGING, TOKEN, USER, json_response, obj, page_of
+from shared.errors import BadRequest, Forbidden, NotFound
+from shared.web import read_json, route
+
+TAGS = ["auth"]
+PROVIDERS = obj(["items"], items={"type": "array", "items": obj(
+    ["name", "display_name"], name={"type": "string"}, display_name={"type": "string"})})
+
+
+def _int_id(value: str, what: str) -> int:
+    if not value.isdigit() or len(value) > 18:
+        raise NotFound(f"No such {what}.")
+    return int(value)
+
+
+def _wants_html(request) -> bool:
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "text/html" and request.accept_mimetypes["text/html"] > request.accept_mimetypes["application/json"]
+
+
+class AuthRoutes:
+    @route("GET", "/api/v1/auth/providers", summary="Login providers", tags=TAGS,
+           responses=json_response(PROVIDERS))
+    def auth_providers(self, request):
+        items = self.auth.providers()
+        return {"items": [{"name": p["name"], "display_name": p["display_name"]} for p in items]}
+
+    @route("GET", "/api/v1/auth/login/<provider>", summary="Start a login (302 to the provider)",
+           tags=TAGS, responses={302: {"description": "Redirect to the provider"}}, errors=[404])
+    def auth_login(self, request, provider):
+        answer = self.auth.begin_login(provider)
+        return Response(status=302, headers={"Location": answer["authorize_url"],
+                                             "Cache-Control": "no-store"})
+
+    @route("GET", "/api/v1/auth/callback/<provider>", summary="Finish a login", tags=TAGS,
+           query=[{"name": "code", "in": "query", "required": False, "schema": {"type": "string"}},
+                  {"name": "state", "in": "query", "required": False, "schema": {"type": "string"}}],
+           responses={**json_response(obj(["token", "user"], token={"type": "string"}, user=USER)),
+                      302: {"description": "Back to the console with the token"}},
+           errors=[400, 404, 503])
+    def auth_callback(self, request, provider):
+        if request.args.get("error"):
+            raise BadRequest(f"The login provider said: {request.args.get('error_description') or request.args['error']}.")
+        answer = self.auth.complete_login(provider, request.args.get("code"), request.args.get("state"),
+                                          source_ip(request))
+        if _wants_html(request):
+            # The token travels in the fragment, which browsers never send to servers.
+            return Response(status=302, headers={"Location": f"/#/login?token={answer['token']}",
+                                                 "Cache-Control": "no-store"})
+        return {"token": answer["token"], "user": answer["user"], "expires_at": answer["expires_at"]}
+
+    @route("GET", "/api/v1/me", summary="The caller", tags=TAGS, auth=True,
+           responses=json_response(USER), errors=[401])
+    def me(self, request):
+        caller = authenticate(self, request)
+        return self.auth.get_user(caller.id)
+
+    @route("POST", "/api/v1/tokens", summary="Create a personal access token", tags=TAGS, auth=True,
+           body=obj(["name"], name={"type": "string", "maxLength": 100},
+                    expires_in_days={"type": "integer", "minimum": 1, "maximum": 3650}),
+           responses=json_response(NEW_TOKEN, 201, "Created; the token is shown only now"),
+           errors=[400, 401, 422])
+    def create_token(self, request):
+        caller = authenticate(self, request)
+        body = read_json(request)
+        if not isinstance(body, dict):
+            raise BadRequest("The body must be a JSON object.")
+        token = self.auth.create_token(caller.id, body.get("name"), body.get("expires_in_days"),
+                                       caller.source_ip)
+        return 201, token
+
+    @route("GET", "/api/v1/tokens", summary="Your personal access tokens (never the secret)",
+           tags=TAGS, auth=True, query=PAGING, responses=json_response(page_of(TOKEN)), errors=[401, 422])
+    def list_tokens(self, request):
+        caller = authenticate(self, request)
+        return self.auth.list_tokens(caller.id, request.args.get("limit"), request.args.get("cursor"))
+
+    @route("DELETE", "/api/v1/tokens/<token_id>", summary="Revoke a token", tags=TAGS, auth=True,
+           responses={204: {"description": "Revoked"}}, errors=[401, 404])
+    def revoke_token(self, request, token_id):
+        caller = authenticate(self, request)
+        self.auth.revoke_token(caller.id, _int_id(token_id, "token"), caller.source_ip)
+        return 204, None
+
+    @route("GET", "/api/v1/users", summary="Search users (to add them as members)", tags=TAGS,
+           auth=True, query=[{"name": "q", "in": "query", "required": False, "schema": {"type": "string"}},
+                             *PAGING],
+           responses=json_response(page_of(USER)), errors=[401, 403, 422])
+    def search_users(self, request):
+        caller = authenticate(self, request)
+        if not caller.is_admin and not self.org.member_anywhere(caller.id):
+            raise Forbidden("Only administrators and members of an application can search users.")
+        return self.auth.search_users(request.args.get("q", ""), request.args.get("limit"),
+                                      request.args.get("cursor"))
+
+    @route("PUT", "/api/v1/admin/blacklist/<username>", summary="Block a user (all their tokens stop working)",
+           tags=["admin"], auth=True, body=obj([], reason={"type": "string", "maxLength": 500}),
+           responses=json_response(obj(["username", "blocked"], username={"type": "string"},
+                                       blocked={"type": "boolean"})),
+           errors=[400, 401, 403, 404, 422])
+    def block_user(self, request, username):
+        caller = require_admin(self, request)
+        body = read_json(request, required=False)
+        reason = body.get("reason", "") if isinstance(body, dict) else ""
+        if username == caller.username:
+            raise BadRequest("You cannot block yourself.")
+        return self.auth.block_user(username, caller.username, reason if isinstance(reason, str) else "",
+                                    caller.source_ip)
+
+    @route("DELETE", "/api/v1/admin/blacklist/<username>", summary="Unblock a user", tags=["admin"],
+           auth=True, responses={204: {"description": "Unblocked"}}, errors=[401, 403, 404])
+    def unblock_user(self, request, username):
+        caller = require_admin(self, request)
+        self.auth.unblock_user(username, caller.username, caller.source_ip)
+        return 204, None
+
+    @route("GET", "/api/v1/admin/audit", summary="The audit log, newest first", tags=["admin"], auth=True,
+           query=[{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+                  for n in ("actor", "action", "since")] + PAGING,
+           responses=json_response(page_of(AUDIT)), errors=[401, 403, 422])
+    def audit_log(self, request):
+        require_admin(self, request)
+        args = request.args
+        return self.auth.list_audit(args.get("actor"), args.get("action"), args.get("since"),
+                                    args.get("limit"), args.get("cursor"))
