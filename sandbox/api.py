@@ -23,6 +23,7 @@ import time
 from aiohttp import web
 
 from . import discovery, tables
+from .controllers import PACER
 from .registry import ApiError, Registry, bad_request, rfc3339
 from .resources import BY_GVR, DEPLOYMENTS, NAMESPACES, PODS, REPLICASETS, ResourceType
 from .selectors import selector_object_to_string
@@ -86,6 +87,7 @@ class Api:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
+        PACER.api_hit()
         path = request.path
         if path in PUBLIC:
             if path == "/version":

@@ -102,19 +102,58 @@ def _omit_zero(status: dict) -> dict:
     return {k: v for k, v in status.items() if v not in (0, None, [], {})}
 
 
+class Pacer:
+    """Keeps the simulated control plane from starving the API server.
+
+    A real cluster runs the API server and the controllers in separate processes, and
+    kube-controller-manager is rate-limited (client QPS), so a burst of client writes is
+    answered at API speed and the controllers catch up afterwards.  Here everything
+    shares one event loop, so while requests are arriving (one in the last
+    ``busy_window`` seconds) all controller work together - controllers and the kubelet
+    - is held to ``share`` of the time; when the API is idle they run flat out.
+    """
+
+    def __init__(self, share: float = 0.25, busy_window: float = 0.05):
+        self.share = share
+        self.busy_window = busy_window
+        self.last_request = 0.0
+        self.next_allowed = 0.0
+
+    def api_hit(self) -> None:
+        self.last_request = time.monotonic()
+
+    def busy(self) -> bool:
+        return time.monotonic() - self.last_request < self.busy_window
+
+    async def turn(self) -> None:
+        while True:
+            now = time.monotonic()
+            if now >= self.next_allowed or not self.busy():
+                return
+            await asyncio.sleep(self.next_allowed - now)
+
+    def spent(self, seconds: float) -> None:
+        if self.busy():
+            self.next_allowed = max(self.next_allowed, time.monotonic()) + seconds * (1 - self.share) / self.share
+
+
+PACER = Pacer()
+
+
 class Controller:
     """A deduplicating work queue drained by one asyncio task."""
 
     name = "controller"
-    batch = 64
+    slice = 0.003  # seconds of work before yielding to the event loop
 
-    def __init__(self, registry: Registry):
+    def __init__(self, registry: Registry, pacer: Pacer | None = None):
         self.registry = registry
         self.store: Store = registry.store
         self.queue: dict = {}
         self.wakeup = asyncio.Event()
         self.task: asyncio.Task | None = None
         self.loop = asyncio.get_event_loop()
+        self.pacer = pacer or PACER
 
     def enqueue(self, key) -> None:
         self.queue[key] = None
@@ -130,22 +169,26 @@ class Controller:
         while True:
             await self.wakeup.wait()
             self.wakeup.clear()
-            n = 0
             while self.queue:
-                key = next(iter(self.queue))
-                del self.queue[key]
-                try:
-                    self.sync(key)
-                except ApiError as exc:
-                    # Lost a race (object changed or vanished under us): retry soon.
-                    log.debug("%s %s: %s", self.name, key, exc.message)
-                    self.enqueue_after(key, 0.05)
-                except Exception:  # noqa: BLE001 - a controller must never die
-                    log.exception("%s failed on %s", self.name, key)
-                    self.enqueue_after(key, 1.0)
-                n += 1
-                if n % self.batch == 0:
-                    await asyncio.sleep(0)  # let API requests in between
+                await self.pacer.turn()
+                start = time.perf_counter()
+                while self.queue and time.perf_counter() - start < self.slice:
+                    key = next(iter(self.queue))
+                    del self.queue[key]
+                    self.process(key)
+                self.pacer.spent(time.perf_counter() - start)
+                await asyncio.sleep(0)  # let API requests in between
+
+    def process(self, key) -> None:
+        try:
+            self.sync(key)
+        except ApiError as exc:
+            # Lost a race (object changed or vanished under us): retry soon.
+            log.debug("%s %s: %s", self.name, key, exc.message)
+            self.enqueue_after(key, 0.05)
+        except Exception:  # noqa: BLE001 - a controller must never die
+            log.exception("%s failed on %s", self.name, key)
+            self.enqueue_after(key, 1.0)
 
     def sync(self, key) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -169,9 +212,7 @@ class EventRecorder:
         if name is not None:
             existing = self.registry.store.get(EVENTS.key, ns, name)
             if existing is not None:
-                ev = existing.copy()
-                ev["count"] = ev.get("count", 1) + 1
-                ev["lastTimestamp"] = now
+                ev = existing.shallow(count=existing.obj.get("count", 1) + 1, lastTimestamp=now)
                 self.registry.write(EVENTS, ev, old=existing)
                 return
         involved = {"kind": kind or obj.get("kind"), "namespace": meta.get("namespace"), "name": meta["name"],
@@ -310,8 +351,7 @@ class DeploymentController(Controller):
         return cur != replicas
 
     def _write_status(self, d_entry, status: dict, annotations: dict | None = None) -> None:
-        obj = d_entry.copy()
-        obj["status"] = status
+        obj = d_entry.shallow(status=status)
         if annotations is not None:
             obj["metadata"]["annotations"] = annotations
         self.registry.write_status(DEPLOYMENTS, obj, old=d_entry)
@@ -709,9 +749,7 @@ class ReplicaSetController(Controller):
         if prev.get("conditions"):
             status["conditions"] = prev["conditions"]
         if status != prev:
-            obj = rs_entry.copy()
-            obj["status"] = status
-            self.registry.write_status(REPLICASETS, obj, old=rs_entry)
+            self.registry.write_status(REPLICASETS, rs_entry.shallow(status=status), old=rs_entry)
         if requeue is not None:
             self.enqueue_after(key, requeue + 0.02)
 

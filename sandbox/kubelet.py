@@ -28,8 +28,9 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections import deque
 
-from .controllers import EventRecorder
+from .controllers import PACER, EventRecorder
 from .registry import ApiError, Registry, parse_time, rfc3339
 from .resources import PODS, image_tag
 from .store import ADDED, DELETED
@@ -98,7 +99,32 @@ class Kubelet:
         self.ip_next = 2
         self.loop = asyncio.get_event_loop()
         self.pending_bind: dict[str, tuple[str, str]] = {}
+        # Timers only *enqueue* steps; one task runs them under the shared Pacer so
+        # the kubelet, like the controllers, yields to API traffic.
+        self.steps: deque = deque()
+        self.wakeup = asyncio.Event()
+        self.task: asyncio.Task | None = None
         self.store.listeners.append(self.on_change)
+
+    def start(self) -> None:
+        self.task = asyncio.ensure_future(self.run())
+
+    def _enqueue(self, fn, *args) -> None:
+        self.steps.append((fn, args))
+        self.wakeup.set()
+
+    async def run(self) -> None:
+        while True:
+            await self.wakeup.wait()
+            self.wakeup.clear()
+            while self.steps:
+                await PACER.turn()
+                start = time.perf_counter()
+                while self.steps and time.perf_counter() - start < 0.003:
+                    fn, args = self.steps.popleft()
+                    self._safe(fn, *args)
+                PACER.spent(time.perf_counter() - start)
+                await asyncio.sleep(0)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -110,7 +136,7 @@ class Kubelet:
             # Bind on the next loop iteration: the pod's creator gets its response
             # first, and a burst of creations is bound in one go.
             if not self.pending_bind:
-                self.loop.call_soon(self._bind_pending)
+                self._enqueue(self._bind_pending)
             self.pending_bind[uid] = (obj["metadata"]["namespace"], obj["metadata"]["name"])
         elif etype == DELETED:
             self.pending_bind.pop(uid, None)
@@ -121,7 +147,7 @@ class Kubelet:
                         c.timer.cancel()
 
     def _after(self, delay: float, fn, *args) -> asyncio.TimerHandle:
-        return self.loop.call_later(max(0.0, delay), self._safe, fn, *args)
+        return self.loop.call_later(max(0.0, delay), self._enqueue, fn, *args)
 
     def _safe(self, fn, *args) -> None:
         try:
@@ -154,7 +180,7 @@ class Kubelet:
     def _bind_pending(self) -> None:
         pending, self.pending_bind = self.pending_bind, {}
         for uid, (ns, name) in pending.items():
-            self._safe(self._bind, ns, name, uid)
+            self._enqueue(self._bind, ns, name, uid)
 
     def _bind(self, ns: str, name: str, uid: str) -> None:
         e = self.store.get(PODS.key, ns, name)
@@ -176,13 +202,13 @@ class Kubelet:
         st["startTime"] = now
         st["conditions"] = [{"type": "PodScheduled", "status": "True", "lastProbeTime": None,
                              "lastTransitionTime": now}]
-        e = self.registry.write(PODS, pod, old=e)  # binding: spec.nodeName + status
+        self._fill_status(rt, pod)
+        e = self.registry.write(PODS, pod, old=e)  # the binding: spec.nodeName + first status
         self.recorder.event(e.obj, "Normal", "Scheduled",
                             f"Successfully assigned {ns}/{name} to {self.node}", "default-scheduler")
         for c in rt.init_containers + rt.containers:
             self._event(e.obj, "Normal", "Pulling", f'Pulling image "{c.image}"', c)
             c.timer = self._after(self.ready_delay, self._pulled, rt, c)
-        self._write(rt)
 
     def _pulled(self, rt: PodRuntime, c: Container) -> None:
         e = self._pod(rt)
@@ -295,7 +321,11 @@ class Kubelet:
         e = self._pod(rt)
         if e is None:
             return
-        pod = e.copy()
+        pod = e.shallow(status=dict(e.obj.get("status") or {}))  # _fill_status replaces, never mutates, values
+        self._fill_status(rt, pod)
+        self.registry.write_status(PODS, pod, old=e)
+
+    def _fill_status(self, rt: PodRuntime, pod: dict) -> None:
         st = pod.setdefault("status", {})
         now = rfc3339()
         old_conds = {c["type"]: c for c in st.get("conditions") or []}
@@ -328,7 +358,6 @@ class Kubelet:
         st["containerStatuses"] = [self._cstatus(c) for c in rt.containers]
         if rt.init_containers:
             st["initContainerStatuses"] = [self._cstatus(c) for c in rt.init_containers]
-        self.registry.write_status(PODS, pod, old=e)
 
     # ------------------------------------------------------------------ restart
 
@@ -375,4 +404,4 @@ class Kubelet:
                     c.timer = self._after(self.backoff, self._restart, rt, c)
             self.pods[uid] = rt
         if self.pending_bind:
-            self.loop.call_soon(self._bind_pending)
+            self._enqueue(self._bind_pending)

@@ -35,8 +35,17 @@ from .store import Entry, Store, dumps
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 
 
+_last_second = [-1, ""]
+
+
 def rfc3339(ts: float | None = None) -> str:
-    return datetime.fromtimestamp(time.time() if ts is None else ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Second-precision UTC timestamp (metav1.Time); memoised per second - it is on
+    every write path and strftime is not cheap."""
+    sec = int(time.time() if ts is None else ts)
+    if sec != _last_second[0]:
+        _last_second[0] = sec
+        _last_second[1] = datetime.fromtimestamp(sec, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _last_second[1]
 
 
 def micro_time(ts: float | None = None) -> str:
@@ -306,7 +315,7 @@ class Registry:
             raise conflict(rt, name, f"Precondition failed: UID in precondition: {meta['uid']}, UID in object meta: {old.obj['metadata']['uid']}")
         old_obj = old.obj
         if subresource == "status":
-            new = old.copy()
+            new = old.shallow()
             if "status" in body:
                 new["status"] = body["status"]
             else:
@@ -339,7 +348,8 @@ class Registry:
         nmeta.pop("managedFields", None)
         if rt is SERVICES and subresource != "status":
             self._allocate_service(new, old_obj)
-        apply_defaults(rt, new)
+        if subresource != "status":  # status writes share spec with the stored object
+            apply_defaults(rt, new)
         if not internal and subresource != "status":
             causes = validate(rt, new, old_obj)
             if causes:

@@ -106,6 +106,7 @@ class Sandbox:
             c.start()
         reaper.enqueue("sweep")
         self.kubelet.resume()
+        self.kubelet.start()
 
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -168,7 +169,7 @@ class Sandbox:
     async def stop(self) -> None:
         if self._snap_task:
             self._snap_task.cancel()
-        for c in self.controllers:
+        for c in self.controllers + [self.kubelet]:
             if c.task:
                 c.task.cancel()
         self.api.stopping.set()

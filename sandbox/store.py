@@ -57,6 +57,16 @@ class Entry:
     def copy(self) -> dict:
         return json.loads(self.raw)
 
+    def shallow(self, **replace) -> dict:
+        """A new top-level dict with a fresh ``metadata`` dict, sharing everything else.
+
+        Stored objects are never mutated, so sharing ``spec`` between two versions is
+        safe; this is what status writers use instead of a full deep copy."""
+        out = dict(self.obj)
+        out["metadata"] = dict(self.obj["metadata"])
+        out.update(replace)
+        return out
+
     @property
     def rv(self) -> int:
         return int(self.obj["metadata"]["resourceVersion"])
@@ -203,7 +213,7 @@ class Store:
             del self.data[res][ns]
         rv = self.next_rv()
         # The DELETED event carries the object at the deletion's resourceVersion.
-        obj = old.copy()
+        obj = old.shallow()
         obj["metadata"]["resourceVersion"] = str(rv)
         entry = Entry(res, ns, name, obj)
         self._index(None, old)

@@ -1,0 +1,270 @@
+"""Sandbox cluster throughput and watch latency, against an in-run HTTPS floor.
+
+    python bench/sandbox.py [--deployments 1000] [--namespaces 100] [--concurrency 64]
+
+1. Starts a sandbox (``python -m sandbox``, subprocess) and creates N namespaces.
+2. Opens a watch on all Deployments, then creates the Deployments (replicas: 1) from
+   ``--concurrency`` concurrent aiohttp requests: prints writes/s, and the latency from
+   "request sent" to "ADDED event received by the watcher" (p50/p99).
+3. Waits until the simulated controllers have rolled every Deployment out
+   (ReplicaSet, Pod, kubelet readiness, status) and prints how long that took.
+4. Runs the same client against a trivial aiohttp HTTPS echo server (also a
+   subprocess, also TLS) that fans every POST out to a streaming subscriber: the floor
+   this machine gives any asyncio HTTPS server.  Prints the sandbox/floor ratios.
+
+Every request goes to 127.0.0.1 only; every loop is bounded in count and time.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import aiohttp
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from sandbox.certs import ensure_tls  # noqa: E402
+from sandbox.testing import start_sandbox  # noqa: E402
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    k = min(len(values) - 1, max(0, int(round(p / 100.0 * (len(values) - 1)))))
+    return values[k]
+
+
+def deployment(name: str) -> dict:
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "labels": {"app": name}},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}}}}
+
+
+async def watch_stream(session: aiohttp.ClientSession, url: str, arrivals: dict, key_of, ready: asyncio.Event,
+                       stop_after: int, deadline: float) -> None:
+    async with session.get(url, timeout=aiohttp.ClientTimeout(total=None, sock_read=None)) as resp:
+        assert resp.status == 200, await resp.text()
+        ready.set()
+        buf = b""
+        async for chunk in resp.content.iter_any():
+            now = time.perf_counter()
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                if line:
+                    k = key_of(line)
+                    if k is not None and k not in arrivals:
+                        arrivals[k] = now
+            if len(arrivals) >= stop_after or time.perf_counter() > deadline:
+                return
+
+
+async def drive(base: str, headers: dict, ctx: ssl.SSLContext, items: list[tuple[str, str, bytes]],
+                watch_url: str, key_of, concurrency: int, timeout: float) -> dict:
+    """POST every (key, path, body) with bounded concurrency while a watcher records arrivals."""
+    conn = aiohttp.TCPConnector(ssl=ctx, limit=concurrency + 4)
+    async with aiohttp.ClientSession(base_url=base, headers=headers, connector=conn) as session:
+        arrivals: dict[str, float] = {}
+        ready = asyncio.Event()
+        deadline = time.perf_counter() + timeout
+        watcher = asyncio.ensure_future(watch_stream(session, watch_url, arrivals, key_of, ready, len(items), deadline))
+        await asyncio.wait_for(ready.wait(), 10)
+        sent: dict[str, float] = {}
+        errors = 0
+        queue = list(reversed(items))
+
+        async def worker():
+            nonlocal errors
+            while queue and time.perf_counter() < deadline:
+                key, path, body = queue.pop()
+                sent[key] = time.perf_counter()
+                async with session.post(path, data=body, headers={"Content-Type": "application/json"}) as r:
+                    await r.read()
+                    if r.status >= 300:
+                        errors += 1
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - t0
+        try:
+            await asyncio.wait_for(watcher, max(1.0, deadline - time.perf_counter()))
+        except asyncio.TimeoutError:
+            watcher.cancel()
+        lat = [(arrivals[k] - sent[k]) * 1000 for k in sent if k in arrivals]
+        return {"writes": len(sent), "errors": errors, "seconds": elapsed, "rate": len(sent) / elapsed,
+                "events": len(lat), "p50": pct(lat, 50), "p99": pct(lat, 99)}
+
+
+# ------------------------------------------------------------------ the floor
+
+def echo_server(port_file: str, cert: str, key: str) -> None:
+    from aiohttp import web
+
+    subscribers: set[web.StreamResponse] = set()
+
+    async def echo(request: web.Request) -> web.Response:
+        body = await request.read()
+        line = b'{"type":"ADDED","object":' + body + b"}\n"
+        for s in list(subscribers):
+            await s.write(line)
+        return web.Response(body=body, status=201, content_type="application/json")
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        subscribers.add(resp)
+        try:
+            while True:
+                await asyncio.sleep(3600)
+        finally:
+            subscribers.discard(resp)
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_post("/echo", echo)
+        app.router.add_get("/stream", stream)
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(cert, key)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx, backlog=1024)
+        await site.start()
+        with open(port_file + ".tmp", "w") as fh:
+            fh.write(str(site._server.sockets[0].getsockname()[1]))
+        os.replace(port_file + ".tmp", port_file)
+        await asyncio.sleep(600)  # bounded: the bench kills it long before
+
+    asyncio.run(main())
+
+
+def start_echo(tmp: str):
+    tls = ensure_tls(tmp, "echo")
+    port_file = os.path.join(tmp, "echo.port")
+    proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--echo-server", port_file,
+                             tls.server_cert, tls.server_key], cwd=ROOT)
+    for _ in range(500):
+        if os.path.exists(port_file):
+            break
+        time.sleep(0.02)
+    with open(port_file) as fh:
+        return proc, int(fh.read()), tls.ca_cert
+
+
+# ------------------------------------------------------------------ main
+
+async def bench_sandbox(sb, n_dep: int, n_ns: int, concurrency: int) -> dict:
+    ctx = ssl.create_default_context(cafile=sb.ca_path)
+    headers = {"Authorization": f"Bearer {sb.token}", "Accept": "application/json"}
+    namespaces = [f"bench-{i:03d}" for i in range(n_ns)]
+    conn = aiohttp.TCPConnector(ssl=ctx, limit=concurrency)
+    async with aiohttp.ClientSession(base_url=sb.url, headers=headers, connector=conn) as s:
+        async def mk(ns):
+            async with s.post("/api/v1/namespaces", json={"metadata": {"name": ns}}) as r:
+                assert r.status in (201, 409), await r.text()
+        await asyncio.gather(*(mk(ns) for ns in namespaces))
+    items = []
+    for i in range(n_dep):
+        ns = namespaces[i % n_ns]
+        name = f"app-{i:04d}"
+        items.append((f"{ns}/{name}", f"/apis/apps/v1/namespaces/{ns}/deployments",
+                      json.dumps(deployment(name)).encode()))
+
+    def key_of(line: bytes):
+        ev = json.loads(line)
+        if ev["type"] != "ADDED":
+            return None
+        m = ev["object"]["metadata"]
+        return f"{m['namespace']}/{m['name']}"
+
+    # resourceVersion=<now>: only new Deployments are reported.
+    conn = aiohttp.TCPConnector(ssl=ctx)
+    async with aiohttp.ClientSession(base_url=sb.url, headers=headers, connector=conn) as s:
+        async with s.get("/apis/apps/v1/deployments?limit=1") as r:
+            rv = (await r.json())["metadata"]["resourceVersion"]
+    res = await drive(sb.url, headers, ctx, items, f"/apis/apps/v1/deployments?watch=1&resourceVersion={rv}",
+                      key_of, concurrency, timeout=90)
+
+    # Convergence: every Deployment rolled out by the simulated controllers.
+    t0 = time.perf_counter()
+    res["converged"] = None
+    conn = aiohttp.TCPConnector(ssl=ctx)
+    async with aiohttp.ClientSession(base_url=sb.url, headers=headers, connector=conn) as s:
+        while time.perf_counter() - t0 < 60:
+            async with s.get("/apis/apps/v1/deployments") as r:
+                items_ = (await r.json())["items"]
+            done = sum(1 for d in items_ if (d.get("status") or {}).get("availableReplicas") == 1)
+            if done >= n_dep:
+                res["converged"] = time.perf_counter() - t0
+                break
+            await asyncio.sleep(0.25)
+        res["available"] = done
+        async with s.get("/api/v1/pods?limit=1") as r:
+            res["final_rv"] = int((await r.json())["metadata"]["resourceVersion"])
+    return res
+
+
+async def bench_echo(port: int, ca: str, n: int, concurrency: int) -> dict:
+    ctx = ssl.create_default_context(cafile=ca)
+    items = [(f"k{i}", "/echo", json.dumps({"metadata": {"name": f"k{i}"}, **deployment(f"k{i}")}).encode())
+             for i in range(n)]
+
+    def key_of(line: bytes):
+        return json.loads(line)["object"]["metadata"]["name"]
+
+    return await drive(f"https://127.0.0.1:{port}", {}, ctx, items, "/stream", key_of, concurrency, timeout=60)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--echo-server":
+        echo_server(*sys.argv[2:5])
+        return
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--deployments", type=int, default=1000)
+    ap.add_argument("--namespaces", type=int, default=100)
+    ap.add_argument("--concurrency", type=int, default=64)
+    args = ap.parse_args()
+
+    tmp = tempfile.mkdtemp(prefix="sandbox-bench-")
+    print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}, aiohttp {aiohttp.__version__}")
+    with start_sandbox("bench", os.path.join(tmp, "cluster"), ready_delay=0.5) as sb:
+        s = asyncio.run(bench_sandbox(sb, args.deployments, args.namespaces, args.concurrency))
+    echo_proc, port, ca = start_echo(tmp)
+    try:
+        e = asyncio.run(bench_echo(port, ca, args.deployments, args.concurrency))
+    finally:
+        echo_proc.kill()
+        echo_proc.wait()
+
+    print()
+    print(f"{'':34}{'sandbox':>12}{'https echo floor':>18}{'sandbox/floor':>15}")
+    print(f"{'writes/s (create Deployment)':34}{s['rate']:>12.0f}{e['rate']:>18.0f}{s['rate'] / e['rate']:>15.2f}")
+    print(f"{'watch latency p50 (ms)':34}{s['p50']:>12.1f}{e['p50']:>18.1f}{s['p50'] / e['p50']:>15.2f}")
+    print(f"{'watch latency p99 (ms)':34}{s['p99']:>12.1f}{e['p99']:>18.1f}{s['p99'] / e['p99']:>15.2f}")
+    print(f"{'writes / errors / events seen':34}{s['writes']:>5}/{s['errors']}/{s['events']:<5}"
+          f"{e['writes']:>10}/{e['errors']}/{e['events']}")
+    print()
+    print(f"{args.deployments} Deployments in {args.namespaces} namespaces, concurrency {args.concurrency}: "
+          f"{s['seconds']:.2f}s of client writes")
+    conv = f"{s['converged']:.1f}s after the last write" if s["converged"] is not None else "NOT within 60s"
+    print(f"controllers: {s['available']}/{args.deployments} Deployments available {conv} "
+          f"(ReplicaSet + Pod + kubelet ready-delay 0.5s + status each); "
+          f"resourceVersion reached {s['final_rv']}")
+    ok = s["rate"] >= 500 and s["errors"] == 0 and s["events"] == s["writes"]
+    print(f"target >= 500 writes/s with every event delivered: {'MET' if ok else 'NOT MET'}")
+
+
+if __name__ == "__main__":
+    main()
