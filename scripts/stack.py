@@ -46,6 +46,8 @@ class Stack:
     port_offset: int = 0
     # The local OAuth2 server (localauth) people log in with on this machine; 0 = none.
     localauth_port: int = 8090
+    # More OAuth clients for localauth ("id:secret:redirect_uri"), e.g. a foreign one in tests.
+    extra_oauth_clients: list = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -94,8 +96,11 @@ class Stack:
     def start_localauth(self) -> int:
         env = self._oauth_env()
         client = f"mae:{env['OAUTH_LOCAL_CLIENT_SECRET']}:{self.url}/api/v1/auth/callback/local"
-        return self._spawn("localauth-0", [sys.executable, "-m", "localauth", "--host", self.host,
-                                           "--port", str(self.localauth_port), "--client", client], {})
+        argv = [sys.executable, "-m", "localauth", "--host", self.host,
+                "--port", str(self.localauth_port), "--client", client]
+        for extra in self.extra_oauth_clients:
+            argv += ["--client", extra]
+        return self._spawn("localauth-0", argv, {})
 
     def start(self, name: str, replica: int = 0) -> int:
         """Start one process: a service replica or (name == "gateway") a gateway replica."""

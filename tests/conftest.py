@@ -38,6 +38,7 @@ class Infra:
         self.db_url = f"mysql+pymysql://root:@127.0.0.1:3306/{self.database}?charset=utf8mb4"
         self.amqp_uri = f"pyamqp://guest:guest@127.0.0.1:5672/{self.vhost}"
         self.redis_url = "redis://127.0.0.1:6379/1"
+        self.redis_prefix = f"mae-test-{run_id}"
 
     def new_vhost(self, suffix):
         name = f"{self.vhost}-{suffix}"
@@ -81,6 +82,7 @@ def config(infra, secret_key):
         "AMQP_URI": infra.amqp_uri,
         "DB_URL": infra.db_url,
         "REDIS_URL": infra.redis_url,
+        "REDIS_PREFIX": infra.redis_prefix,
         "SECRET_KEY": secret_key,
         "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}",
     })

@@ -6,6 +6,10 @@ import pytest
 from scripts.stack import Stack
 
 
+# Another application registered at the same OAuth server: its codes must not work for MAE.
+FOREIGN_CLIENT = "other-app:other-secret:http://127.0.0.1:9/callback"
+
+
 @pytest.fixture(scope="session")
 def stack(infra, secret_key, tmp_path_factory):
     """The whole system as `make up` starts it, on this run's database, vhost and ports."""
@@ -14,9 +18,11 @@ def stack(infra, secret_key, tmp_path_factory):
     stack = Stack(
         run_dir=tmp_path_factory.mktemp("stack"),
         env={"DB_URL": infra.db_url, "AMQP_URI": infra.amqp_uri, "REDIS_URL": infra.redis_url,
-             "MAE_SECRET_KEY": secret_key, "HEALTH_TIMEOUT": "2", "LOG_LEVEL": "INFO"},
+             "REDIS_PREFIX": infra.redis_prefix, "MAE_SECRET_KEY": secret_key, "HEALTH_TIMEOUT": "2", "LOG_LEVEL": "INFO"},
         gateway_port=free_port(),
         port_offset=free_port() % 500 + 1000,
+        localauth_port=free_port(),
+        extra_oauth_clients=[FOREIGN_CLIENT],
     )
     stack.start_all()
     try:
@@ -39,4 +45,78 @@ def processes_of(stack):
     return alive
 
 
-__all__ = ["processes_of", "signal"]
+@pytest.fixture(scope="session")
+def api(stack):
+    """An HTTP client for the stack's API, logged in as nobody."""
+    return Api(stack.url)
+
+
+@pytest.fixture(scope="session")
+def admin(stack):
+    from scripts.stack import admin_token
+
+    token, _ = admin_token(stack)
+    return Api(stack.url, token)
+
+
+@pytest.fixture(scope="session")
+def login(stack):
+    """``login("alice")`` → an Api logged in as alice through the real OAuth flow."""
+    cache = {}
+
+    def login_as(username: str, fresh: bool = False) -> "Api":
+        if fresh or username not in cache:
+            cache[username] = Api(stack.url, oauth_login(stack, username)["token"])
+        return cache[username]
+
+    return login_as
+
+
+def oauth_login(stack, username: str) -> dict:
+    """MAE → localauth (answered as ``username``) → MAE's callback, without a browser."""
+    import requests
+
+    from localauth.server import login_url
+
+    start = requests.get(stack.url + "/api/v1/auth/login/local", allow_redirects=False, timeout=10)
+    assert start.status_code == 302, start.text
+    at_provider = requests.get(login_url(start.headers["Location"], username), allow_redirects=False,
+                               timeout=10)
+    assert at_provider.status_code == 302, at_provider.text
+    callback = requests.get(at_provider.headers["Location"], timeout=10,
+                            headers={"Accept": "application/json"})
+    assert callback.status_code == 200, callback.text
+    return callback.json()
+
+
+class Api:
+    def __init__(self, base: str, token: str | None = None):
+        import requests
+
+        self.base = base.rstrip("/") + "/api/v1"
+        self.token = token
+        self.session = requests.Session()
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def request(self, method: str, path: str, **kwargs):
+        kwargs.setdefault("timeout", 30)
+        return self.session.request(method, self.base + path, **kwargs)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, json=None, **kw):
+        return self.request("POST", path, json=json, **kw)
+
+    def put(self, path, json=None, **kw):
+        return self.request("PUT", path, json=json, **kw)
+
+    def patch(self, path, json=None, **kw):
+        return self.request("PATCH", path, json=json, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+
+__all__ = ["processes_of", "signal", "Api", "oauth_login"]
