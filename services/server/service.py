@@ -1,8 +1,121 @@
 """Entrypoints of the server service (the server inventory, cloud accounts and expiry reminders). Kept thin: logic lives in `domain`."""
 from __future__ import annotations
 
-from shared.service import ServiceBase
+import logging
+import uuid
+from datetime import date
+
+from nameko.dependency_providers import Config
+from nameko.timer import timer
+
+from services.server import schemas
+from services.server.domain import accounts, expiry, inventory
+from services.server.domain.providers import ProviderError, provider_for
+from services.server.models import ProcessedEvent, utcnow
+from shared.errors import Invalid
+from shared.events import EventPublisher, handle_event
+from shared.idempotency import first_delivery
+from shared.secretbox import SecretBoxError, Secrets
+from shared.service import ServiceBase, rpc
+
+log = logging.getLogger(__name__)
+
+# How often the timer asks "is it past today's scan time?"; the scan itself is
+# idempotent per day, so asking often only costs a query.
+SCAN_CHECK_SECONDS = 300
 
 
 class ServerService(ServiceBase):
     name = "server"
+
+    config = Config()
+    events = EventPublisher()
+    secrets = Secrets()
+
+    # -- servers --------------------------------------------------------------
+    @rpc
+    def create_server(self, data: dict) -> dict:
+        return inventory.to_dict(inventory.create(self.db, data or {}))
+
+    @rpc
+    def get_server(self, server_id: int) -> dict:
+        return inventory.to_dict(inventory.get(self.db, server_id))
+
+    @rpc
+    def list_servers(self, q: str | None = None, expiring_within_days: int | None = None,
+                     limit: int | None = None, cursor: str | None = None) -> dict:
+        return inventory.search(self.db, q=q, expiring_within_days=expiring_within_days,
+                                limit=limit, cursor=cursor)
+
+    @rpc
+    def update_server(self, server_id: int, data: dict) -> dict:
+        return inventory.to_dict(inventory.update(self.db, server_id, data or {}))
+
+    @rpc
+    def delete_server(self, server_id: int) -> None:
+        inventory.delete(self.db, server_id)
+
+    # -- cloud accounts -------------------------------------------------------
+    @rpc
+    def create_cloud_account(self, data: dict) -> dict:
+        return accounts.to_dict(accounts.create(self.db, self.secrets, data or {}))
+
+    @rpc
+    def list_cloud_accounts(self) -> dict:
+        return {"items": [accounts.to_dict(a) for a in accounts.list_all(self.db)],
+                "next_cursor": None}
+
+    @rpc
+    def get_cloud_account(self, account_id: int) -> dict:
+        return accounts.to_dict(accounts.get(self.db, account_id))
+
+    @rpc
+    def sync_cloud_account(self, account_id: int) -> dict:
+        """Mark the account syncing and queue the sync; the API answers 202 at once."""
+        account = accounts.get(self.db, account_id)
+        accounts.mark_syncing(account)
+        self.events.publish(schemas.CLOUD_SYNC_REQUESTED, {"account_id": account.id})
+        return accounts.to_dict(account)
+
+    @handle_event("server", schemas.CLOUD_SYNC_REQUESTED)
+    def run_cloud_sync(self, event: dict) -> None:
+        if not first_delivery(self.db, ProcessedEvent, event):
+            return
+        account = accounts.get(self.db, event["data"]["account_id"])
+        try:
+            secret = self.secrets.decrypt(account.access_key_secret,
+                                          accounts.secret_context(account.id))
+            provider = provider_for(account, secret, self.config)
+            instances = accounts.fetch_instances(provider, list(account.regions or []))
+        except ProviderError as exc:
+            log.warning("cloud sync failed", extra={"account_id": account.id, "error": str(exc)})
+            accounts.mark_result(account, error=str(exc))
+            return
+        except SecretBoxError as exc:
+            accounts.mark_result(account, error=f"The stored secret cannot be decrypted: {exc}.")
+            return
+        result = accounts.import_instances(self.db, account, instances)
+        accounts.mark_result(account, count=result["total"])
+
+    # -- expiry reminders -----------------------------------------------------
+    @rpc
+    def scan_expiring(self, today: str | None = None) -> dict:
+        """Send today's ``server.expiring`` reminders; ``today`` (YYYY-MM-DD) is for tests."""
+        try:
+            day = date.fromisoformat(today) if today else utcnow().date()
+        except (TypeError, ValueError):
+            raise Invalid("today must be a date (YYYY-MM-DD).", {"field": "today"})
+        thresholds = expiry.parse_thresholds(self.config.get("SERVER_EXPIRY_DAYS", [30, 7, 1]))
+        sent = expiry.scan(
+            self.db, day, thresholds,
+            publish=lambda data, event_id: self.events.publish(schemas.EXPIRING, data, event_id),
+            new_event_id=lambda: uuid.uuid4().hex)
+        return {"day": day.isoformat(), "sent": sent}
+
+    @timer(interval=SCAN_CHECK_SECONDS)
+    def daily_expiry_scan(self) -> None:
+        if self.config.get("SERVER_EXPIRY_SCAN_ENABLED", True) in (False, "false", "0", 0):
+            return
+        now = utcnow()
+        if expiry.scan_due(now, self.config.get("SERVER_EXPIRY_SCAN_AT", "09:00")):
+            self.scan_expiring(None)

@@ -1,4 +1,4 @@
-"""Domain logic of the server service: the server inventory, cloud accounts and expiry reminders.
+"""The server service's domain: inventory rules, cloud providers, sync and expiry reminders.
 
-Plain Python with no nameko inside, so it can be unit-tested without I/O.
+Plain functions over a SQLAlchemy session; nothing here knows about nameko.
 """
