@@ -118,7 +118,10 @@ def echo_server(port_file: str, cert: str, key: str) -> None:
         body = await request.read()
         line = b'{"type":"ADDED","object":' + body + b"}\n"
         for s in list(subscribers):
-            await s.write(line)
+            try:
+                await s.write(line)
+            except (ConnectionError, RuntimeError):
+                subscribers.discard(s)
         return web.Response(body=body, status=201, content_type="application/json")
 
     async def stream(request: web.Request) -> web.StreamResponse:
@@ -151,6 +154,7 @@ def echo_server(port_file: str, cert: str, key: str) -> None:
 
 
 def start_echo(tmp: str):
+    os.makedirs(tmp, exist_ok=True)
     tls = ensure_tls(tmp, "echo")
     port_file = os.path.join(tmp, "echo.port")
     proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--echo-server", port_file,
@@ -197,6 +201,13 @@ async def bench_sandbox(sb, n_dep: int, n_ns: int, concurrency: int) -> dict:
     res = await drive(sb.url, headers, ctx, items, f"/apis/apps/v1/deployments?watch=1&resourceVersion={rv}",
                       key_of, concurrency, timeout=90)
 
+    # Unloaded latency: one writer, one ConfigMap at a time, a watcher on ConfigMaps.
+    cms = [(f"bench-000/cm-{i}", "/api/v1/namespaces/bench-000/configmaps",
+            json.dumps({"metadata": {"name": f"cm-{i}"}, "data": {"k": "v"}}).encode()) for i in range(200)]
+    seq = await drive(sb.url, headers, ctx, cms, "/api/v1/namespaces/bench-000/configmaps?watch=1&resourceVersion=0",
+                      key_of, 1, timeout=30)
+    res["seq_p50"], res["seq_p99"] = seq["p50"], seq["p99"]
+
     # Convergence: every Deployment rolled out by the simulated controllers.
     t0 = time.perf_counter()
     res["converged"] = None
@@ -224,7 +235,12 @@ async def bench_echo(port: int, ca: str, n: int, concurrency: int) -> dict:
     def key_of(line: bytes):
         return json.loads(line)["object"]["metadata"]["name"]
 
-    return await drive(f"https://127.0.0.1:{port}", {}, ctx, items, "/stream", key_of, concurrency, timeout=60)
+    res = await drive(f"https://127.0.0.1:{port}", {}, ctx, items, "/stream", key_of, concurrency, timeout=60)
+    seq_items = [(f"s{i}", "/echo", json.dumps({"metadata": {"name": f"s{i}"}, "data": {"k": "v"}}).encode())
+                 for i in range(200)]
+    seq = await drive(f"https://127.0.0.1:{port}", {}, ctx, seq_items, "/stream", key_of, 1, timeout=30)
+    res["seq_p50"], res["seq_p99"] = seq["p50"], seq["p99"]
+    return res
 
 
 def main() -> None:
@@ -235,29 +251,44 @@ def main() -> None:
     ap.add_argument("--deployments", type=int, default=1000)
     ap.add_argument("--namespaces", type=int, default=100)
     ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="alternate sandbox and floor this many times and keep each one's best round "
+                         "(the machine is shared; the best round is the least disturbed one)")
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="sandbox-bench-")
-    print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}, aiohttp {aiohttp.__version__}")
-    with start_sandbox("bench", os.path.join(tmp, "cluster"), ready_delay=0.5) as sb:
-        s = asyncio.run(bench_sandbox(sb, args.deployments, args.namespaces, args.concurrency))
-    echo_proc, port, ca = start_echo(tmp)
-    try:
-        e = asyncio.run(bench_echo(port, ca, args.deployments, args.concurrency))
-    finally:
-        echo_proc.kill()
-        echo_proc.wait()
+    print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}, aiohttp {aiohttp.__version__}, "
+          f"load average {os.getloadavg()[0]:.2f}")
+    runs_s, runs_e = [], []
+    for r in range(args.rounds):
+        with start_sandbox(f"bench{r}", os.path.join(tmp, f"cluster{r}"), ready_delay=0.5) as sb:
+            runs_s.append(asyncio.run(bench_sandbox(sb, args.deployments, args.namespaces, args.concurrency)))
+        echo_proc, port, ca = start_echo(os.path.join(tmp, f"echo{r}"))
+        try:
+            runs_e.append(asyncio.run(bench_echo(port, ca, args.deployments, args.concurrency)))
+        finally:
+            echo_proc.kill()
+            echo_proc.wait()
+        print(f"round {r + 1}: sandbox {runs_s[-1]['rate']:.0f} writes/s, floor {runs_e[-1]['rate']:.0f} writes/s")
+    s = max(runs_s, key=lambda x: x["rate"])
+    e = max(runs_e, key=lambda x: x["rate"])
+
+    def row(label, a, b, fmt=".1f"):
+        print(f"{label:40}{a:>10{fmt}}{b:>18{fmt}}{a / b:>15.2f}")
 
     print()
-    print(f"{'':34}{'sandbox':>12}{'https echo floor':>18}{'sandbox/floor':>15}")
-    print(f"{'writes/s (create Deployment)':34}{s['rate']:>12.0f}{e['rate']:>18.0f}{s['rate'] / e['rate']:>15.2f}")
-    print(f"{'watch latency p50 (ms)':34}{s['p50']:>12.1f}{e['p50']:>18.1f}{s['p50'] / e['p50']:>15.2f}")
-    print(f"{'watch latency p99 (ms)':34}{s['p99']:>12.1f}{e['p99']:>18.1f}{s['p99'] / e['p99']:>15.2f}")
-    print(f"{'writes / errors / events seen':34}{s['writes']:>5}/{s['errors']}/{s['events']:<5}"
-          f"{e['writes']:>10}/{e['errors']}/{e['events']}")
+    print(f"{'':40}{'sandbox':>10}{'https echo floor':>18}{'sandbox/floor':>15}")
+    row(f"writes/s (concurrency {args.concurrency})", s["rate"], e["rate"], ".0f")
+    row("write->watch event p50 ms, under load", s["p50"], e["p50"])
+    row("write->watch event p99 ms, under load", s["p99"], e["p99"])
+    row("write->watch event p50 ms, one writer", s["seq_p50"], e["seq_p50"], ".2f")
+    row("write->watch event p99 ms, one writer", s["seq_p99"], e["seq_p99"], ".2f")
+    print(f"{'writes / errors / events seen':40}{s['writes']:>5}/{s['errors']}/{s['events']:<5}"
+          f"{e['writes']:>12}/{e['errors']}/{e['events']}")
     print()
     print(f"{args.deployments} Deployments in {args.namespaces} namespaces, concurrency {args.concurrency}: "
-          f"{s['seconds']:.2f}s of client writes")
+          f"{s['seconds']:.2f}s of client writes (under load, latency is mostly queueing: "
+          f"concurrency / rate)")
     conv = f"{s['converged']:.1f}s after the last write" if s["converged"] is not None else "NOT within 60s"
     print(f"controllers: {s['available']}/{args.deployments} Deployments available {conv} "
           f"(ReplicaSet + Pod + kubelet ready-delay 0.5s + status each); "
