@@ -1,8 +1,111 @@
 """Entrypoints of the notify service (notification channels, subscriptions and deliveries (MUMS)). Kept thin: logic lives in `domain`."""
 from __future__ import annotations
 
-from shared.service import ServiceBase
+import logging
+
+from nameko.dependency_providers import Config
+from nameko.timer import timer
+
+from services.notify.domain import channels, deliveries
+from services.notify.domain.events import public_name
+from services.notify.domain.targets import DeliveryError
+from services.notify.models import ProcessedEvent
+from shared.errors import Unavailable
+from shared.events import handle_event
+from shared.idempotency import first_delivery
+from shared.secretbox import Secrets
+from shared.service import ServiceBase, rpc
+
+log = logging.getLogger(__name__)
+
+# How often a replica looks for deliveries another replica left behind.
+SWEEP_SECONDS = 30
 
 
 class NotifyService(ServiceBase):
     name = "notify"
+
+    config = Config()
+    secrets = Secrets()
+
+    # -- channels -------------------------------------------------------------
+    @rpc
+    def create_channel(self, app: str | None, data: dict) -> dict:
+        return channels.to_dict(channels.create(self.db, self.secrets, app, data or {}))
+
+    @rpc
+    def list_channels(self, app: str | None) -> dict:
+        return {"items": [channels.to_dict(c) for c in channels.list_for(self.db, app)],
+                "next_cursor": None}
+
+    @rpc
+    def delete_channel(self, app: str | None, channel_id: int) -> None:
+        channels.delete(self.db, app, channel_id)
+
+    @rpc
+    def send_test(self, app: str | None, channel_id: int) -> dict:
+        channel = channels.get(self.db, app, channel_id)
+        policy = deliveries.Policy.from_config(
+            {**self.config, "NOTIFY_ATTEMPTS": self.config.get("NOTIFY_TEST_ATTEMPTS", 2)})
+        try:
+            return deliveries.send_test(self.secrets, channel, self._console_url(), policy)
+        except DeliveryError as exc:
+            raise Unavailable(f"The channel did not accept the test message: {exc}",
+                              {"channel_id": channel.id, "reason": str(exc)})
+
+    @rpc
+    def list_deliveries(self, app: str | None, limit: int | None = None,
+                        cursor: str | None = None) -> dict:
+        return deliveries.recent(self.db, app, limit, cursor)
+
+    # -- events ---------------------------------------------------------------
+    @handle_event("deploy", "succeeded")
+    def on_deploy_succeeded(self, event):
+        self._consume("deploy", "succeeded", event)
+
+    @handle_event("deploy", "failed")
+    def on_deploy_failed(self, event):
+        self._consume("deploy", "failed", event)
+
+    @handle_event("deploy", "build_succeeded")
+    def on_build_succeeded(self, event):
+        self._consume("deploy", "build_succeeded", event)
+
+    @handle_event("deploy", "build_failed")
+    def on_build_failed(self, event):
+        self._consume("deploy", "build_failed", event)
+
+    @handle_event("server", "expiring")
+    def on_server_expiring(self, event):
+        self._consume("server", "expiring", event)
+
+    def _consume(self, source: str, event_type: str, event: dict) -> None:
+        if not first_delivery(self.db, ProcessedEvent, event):
+            return
+        planned = deliveries.plan(self.db, public_name(source, event_type), event)
+        # The deliveries exist before anyone is called: a crash from here on
+        # leaves rows for the sweep, never a lost or a doubled notice.
+        self.db.commit()
+        self._send(planned)
+
+    @timer(interval=SWEEP_SECONDS)
+    def sweep_stale_deliveries(self) -> None:
+        policy = deliveries.Policy.from_config(self.config)
+        self._send(deliveries.stale(self.db, pending_grace=policy.lease_seconds))
+
+    def _send(self, delivery_ids: list[int]) -> None:
+        policy = deliveries.Policy.from_config(self.config)
+        for delivery_id in delivery_ids:
+            if not deliveries.claim(self.db, delivery_id, policy.lease_seconds):
+                self.db.commit()
+                continue
+            self.db.commit()
+            try:
+                deliveries.deliver(self.db, self.secrets, delivery_id, console_url=self._console_url(),
+                                   policy=policy, commit=self.db.commit)
+            except Exception:  # left "sending": the sweep retries it once its lease runs out
+                log.exception("delivery crashed", extra={"delivery_id": delivery_id})
+                self.db.rollback()
+
+    def _console_url(self) -> str:
+        return self.config.get("CONSOLE_URL") or "http://127.0.0.1:8080"

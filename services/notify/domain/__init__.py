@@ -1,4 +1,5 @@
-"""Domain logic of the notify service: notification channels, subscriptions and deliveries (MUMS).
+"""MUMS, the notify service's domain: channels, what events they hear, how each
+kind of target is signed and rendered, and deliveries with bounded retries.
 
-Plain Python with no nameko inside, so it can be unit-tested without I/O.
+Plain functions; nothing here knows about nameko.
 """

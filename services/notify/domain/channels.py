@@ -1,0 +1,131 @@
+"""Channels: an application's (or the platform's) Feishu/DingTalk/webhook targets."""
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.notify.domain.events import subscribable
+from services.notify.models import Channel
+from shared.errors import Invalid, NotFound
+
+TYPES = ("feishu", "dingtalk", "webhook")
+FIELDS = {"name", "type", "url", "secret", "events", "enabled"}
+APP_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def secret_context(channel_id: int) -> str:
+    return f"notify-channel:{channel_id}:secret"
+
+
+def invalid(field: str, message: str) -> Invalid:
+    return Invalid(message, {"field": field})
+
+
+def check_app(app: str | None) -> str | None:
+    if app is not None and (not isinstance(app, str) or not APP_NAME.match(app)):
+        raise invalid("app", "app must be an application name (an RFC 1123 label).")
+    return app
+
+
+def clean(app: str | None, data: dict) -> dict:
+    if not isinstance(data, dict):
+        raise Invalid("The body must be a JSON object.", {"field": None})
+    for key in data:
+        if key not in FIELDS:
+            raise invalid(key, f"{key} is not a field of a channel.")
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > 128:
+        raise invalid("name", "name is required (at most 128 characters).")
+    kind = data.get("type")
+    if kind not in TYPES:
+        raise invalid("type", f"type must be one of {', '.join(TYPES)}.")
+    url = data.get("url")
+    if not isinstance(url, str) or len(url) > 2000:
+        raise invalid("url", "url is required (at most 2000 characters).")
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise invalid("url", "url must be an http or https URL.")
+    secret = data.get("secret")
+    if secret is not None and (not isinstance(secret, str) or len(secret) > 256):
+        raise invalid("secret", "secret must be a string of at most 256 characters.")
+    events = data.get("events")
+    allowed = subscribable(app)
+    if not isinstance(events, list) or not events:
+        raise invalid("events", f"events must be a non-empty list of: {', '.join(allowed)}.")
+    for event in events:
+        if event not in allowed:
+            raise invalid("events", f"{event!r} is not an event this channel can subscribe to; "
+                                    f"choose from {', '.join(allowed)}.")
+    enabled = data.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise invalid("enabled", "enabled must be true or false.")
+    return {"name": name.strip(), "type": kind, "url": url.strip(), "secret": secret or None,
+            "events": sorted(set(events)), "enabled": enabled}
+
+
+def create(session: Session, box, app: str | None, data: dict) -> Channel:
+    app = check_app(app)
+    values = clean(app, data)
+    secret = values.pop("secret")
+    channel = Channel(app=app, **values)
+    session.add(channel)
+    session.flush()  # the id is part of the secret's context
+    if secret:
+        channel.secret = box.encrypt(secret, secret_context(channel.id))
+    session.flush()
+    return channel
+
+
+def _scope(query, app: str | None):
+    return query.where(Channel.app.is_(None)) if app is None else query.where(Channel.app == app)
+
+
+def get(session: Session, app: str | None, channel_id) -> Channel:
+    check_app(app)
+    channel = session.get(Channel, channel_id) if isinstance(channel_id, int) else None
+    if channel is None or channel.app != app:
+        raise NotFound(f"Channel {channel_id} was not found.", {"channel_id": channel_id})
+    return channel
+
+
+def list_for(session: Session, app: str | None) -> list[Channel]:
+    check_app(app)
+    return list(session.scalars(_scope(select(Channel), app).order_by(Channel.id)))
+
+
+def delete(session: Session, app: str | None, channel_id) -> None:
+    session.delete(get(session, app, channel_id))
+    session.flush()
+
+
+def plain_secret(box, channel: Channel) -> str | None:
+    return box.decrypt(channel.secret, secret_context(channel.id)) if channel.secret else None
+
+
+def mask_url(url: str) -> str:
+    """Bot webhook URLs carry their access token; show only enough to recognise it."""
+    parts = urlsplit(url)
+    segments = parts.path.split("/")
+    if segments and len(segments[-1]) >= 12:
+        segments[-1] = segments[-1][:4] + "****"
+    query = [(k, (v[:4] + "****") if len(v) >= 8 else v) for k, v in parse_qsl(parts.query, True)]
+    return urlunsplit((parts.scheme, parts.netloc.split("@")[-1], "/".join(segments),
+                       urlencode(query, safe="*"), ""))
+
+
+def to_dict(channel: Channel) -> dict:
+    """A channel without its secret (and with its URL's token masked)."""
+    return {
+        "id": channel.id,
+        "app": channel.app,
+        "name": channel.name,
+        "type": channel.type,
+        "url": mask_url(channel.url),
+        "has_secret": bool(channel.secret),
+        "events": list(channel.events or []),
+        "enabled": channel.enabled,
+        "created_at": channel.created_at.replace(microsecond=0).isoformat() + "Z",
+    }

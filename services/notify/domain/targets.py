@@ -1,0 +1,92 @@
+"""Sending one notice to one target, and judging its answer.
+
+A Feishu or DingTalk reply with HTTP 200 may still be a refusal: a non-zero
+``code`` (Feishu; older bots ``StatusCode``) or ``errcode`` (DingTalk) in the
+body is a failure, with the provider's message kept for ``last_error``.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import requests
+
+from services.notify.domain import render, signing
+
+
+class DeliveryError(Exception):
+    """The target did not accept the notice; the message says why, in its words."""
+
+
+@dataclass
+class Outgoing:
+    url: str
+    headers: dict
+    body: bytes
+
+
+def _json(data: dict) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def build(channel_type: str, url: str, secret: str | None, event_name: str, envelope: dict,
+          console_url: str, now: float | None = None) -> Outgoing:
+    now = time.time() if now is None else now
+    summary = render.summarize(event_name, envelope, console_url)
+    headers = {"Content-Type": "application/json; charset=utf-8"}
+    if channel_type == "feishu":
+        payload = render.feishu_card(summary)
+        if secret:
+            ts = int(now)
+            payload = {"timestamp": str(ts), "sign": signing.feishu_sign(secret, ts), **payload}
+        return Outgoing(url, headers, _json(payload))
+    if channel_type == "dingtalk":
+        payload = render.dingtalk_markdown(summary)
+        if secret:
+            sep = "&" if "?" in url else "?"
+            url = f"{url}{sep}{signing.dingtalk_query(secret, int(now * 1000))}"
+        return Outgoing(url, headers, _json(payload))
+    if channel_type == "webhook":
+        body = _json(render.webhook_body(event_name, envelope, summary))
+        headers.update({"X-MAE-Event": event_name, "X-MAE-Delivery": str(envelope.get("event_id"))})
+        if secret:
+            headers["X-MAE-Signature"] = signing.webhook_signature(secret, body)
+        return Outgoing(url, headers, body)
+    raise ValueError(f"unknown channel type {channel_type!r}")
+
+
+def judge(channel_type: str, status: int, text: str) -> None:
+    """Raise ``DeliveryError`` unless the answer means "accepted"."""
+    snippet = (text or "")[:300]
+    if not 200 <= status < 300:
+        raise DeliveryError(f"HTTP {status}: {snippet}".strip())
+    if channel_type == "webhook":
+        return
+    try:
+        body = json.loads(text) if text else {}
+    except ValueError:
+        raise DeliveryError(f"HTTP {status} with a body that is not JSON: {snippet}")
+    if not isinstance(body, dict):
+        raise DeliveryError(f"unexpected answer: {snippet}")
+    if channel_type == "feishu":
+        code = body.get("code", body.get("StatusCode", 0))
+        if code not in (0, None):
+            raise DeliveryError(f"Feishu code {code}: {body.get('msg') or body.get('StatusMessage') or snippet}")
+    elif channel_type == "dingtalk":
+        code = body.get("errcode", 0)
+        if code not in (0, None):
+            raise DeliveryError(f"DingTalk errcode {code}: {body.get('errmsg') or snippet}")
+
+
+def send(outgoing: Outgoing, channel_type: str, timeout: float, http=None) -> None:
+    """One attempt; raises ``DeliveryError`` on any refusal, timeout or network error."""
+    http = http or requests
+    try:
+        response = http.post(outgoing.url, data=outgoing.body, headers=outgoing.headers,
+                             timeout=timeout, allow_redirects=False)
+    except requests.Timeout:
+        raise DeliveryError(f"no answer within {timeout:g} s")
+    except requests.RequestException as exc:
+        raise DeliveryError(f"{type(exc).__name__}: {exc}"[:500])
+    judge(channel_type, response.status_code, response.text)
