@@ -207,6 +207,12 @@ class Api:
         return _error(ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"))
 
     async def _json(self, request: web.Request):
+        if "protobuf" in request.content_type or "cbor" in request.content_type:
+            # client-go retries such a request as JSON on 415 (kubectl's typed commands,
+            # e.g. `kubectl create deployment`, start with protobuf).
+            raise ApiError(415, "UnsupportedMediaType",
+                           f"the body of the request was in an unknown format - accepted media types include: "
+                           f"application/json, application/yaml")
         raw = await request.read()
         try:
             return json.loads(raw)

@@ -34,6 +34,20 @@ def raw_call(cluster, method: str, path: str, body=None) -> tuple[int, dict]:
     return resp.status, json.loads(resp.data)
 
 
+def read_modify_replace(read, replace, mutate, attempts: int = 20):
+    """Optimistic concurrency as real clients do it: controllers keep writing status,
+    so a read-modify-write may lose the race (409) and is retried on a fresh read."""
+    for _ in range(attempts):
+        obj = read()
+        mutate(obj)
+        try:
+            return obj, replace(obj)
+        except client.ApiException as exc:
+            if exc.status != 409:
+                raise
+    raise AssertionError("still conflicting after retries")
+
+
 def cm(name: str, labels: dict | None = None, data: dict | None = None) -> dict:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": labels or {}},
             "data": data or {"k": "v"}}
@@ -61,10 +75,11 @@ def test_create_get_replace_and_server_fields(apps, ns):
     assert d.spec.revision_history_limit == 10 and d.spec.progress_deadline_seconds == 600
     assert d.spec.template.spec.containers[0].image_pull_policy == "IfNotPresent"
 
-    got = apps.read_namespaced_deployment("api", ns)
+    got, replaced = read_modify_replace(
+        lambda: apps.read_namespaced_deployment("api", ns),
+        lambda o: apps.replace_namespaced_deployment("api", ns, o),
+        lambda o: setattr(o.spec.template.spec.containers[0], "image", IMAGE_B))
     assert got.metadata.uid == m.uid
-    got.spec.template.spec.containers[0].image = IMAGE_B
-    replaced = apps.replace_namespaced_deployment("api", ns, got)
     assert replaced.metadata.generation == 2
     assert int(replaced.metadata.resource_version) > int(got.metadata.resource_version)
 
@@ -331,12 +346,13 @@ def test_generation_only_bumped_by_spec_changes(apps, ns):
     d = apps.patch_namespaced_deployment_status("gen", ns, {"status": {"collisionCount": 0}}, _content_type=MERGE)
     assert d.metadata.generation == 1
     # Status written through the main resource is ignored; spec through /status is ignored.
-    body = apps.read_namespaced_deployment("gen", ns)
-    body.status.replicas = 42
-    assert apps.replace_namespaced_deployment("gen", ns, body).status.replicas != 42
-    body = apps.read_namespaced_deployment("gen", ns)
-    body.spec.replicas = 5
-    after = apps.replace_namespaced_deployment_status("gen", ns, body)
+    _, after = read_modify_replace(lambda: apps.read_namespaced_deployment("gen", ns),
+                                   lambda o: apps.replace_namespaced_deployment("gen", ns, o),
+                                   lambda o: setattr(o.status, "replicas", 42))
+    assert after.status.replicas != 42 and after.metadata.generation == 1
+    _, after = read_modify_replace(lambda: apps.read_namespaced_deployment("gen", ns),
+                                   lambda o: apps.replace_namespaced_deployment_status("gen", ns, o),
+                                   lambda o: setattr(o.spec, "replicas", 5))
     assert after.spec.replicas == 1 and after.metadata.generation == 1
     d = apps.patch_namespaced_deployment("gen", ns, {"spec": {"replicas": 2}}, _content_type=MERGE)
     assert d.metadata.generation == 2
