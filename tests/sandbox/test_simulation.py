@@ -186,3 +186,23 @@ def test_cli_help_documents_options():
     assert out.returncode == 0
     for flag in ("--name", "--port", "--state-dir", "--token", "--ready-delay", "--slow-delay"):
         assert flag in out.stdout
+
+
+def test_watch_list_initial_events_and_pod_log(cluster, core, ns):
+    core.create_namespaced_config_map(ns, {"metadata": {"name": "one"}})
+    resp = core.list_namespaced_config_map(ns, watch=True, send_initial_events=True,
+                                           resource_version_match="NotOlderThan", allow_watch_bookmarks=True,
+                                           timeout_seconds=1, _preload_content=False)
+    try:
+        events = [json.loads(line) for line in resp.data.decode().splitlines() if line]
+    finally:
+        resp.release_conn()
+    names = [e["object"]["metadata"].get("name") for e in events if e["type"] == "ADDED"]
+    assert "one" in names
+    marks = [e for e in events if e["type"] == "BOOKMARK"]
+    assert marks and marks[0]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+
+    core.create_namespaced_pod(ns, {"metadata": {"name": "p"},
+                                    "spec": {"containers": [{"name": "c", "image": "example.com/x:1"}]}})
+    wait_for(lambda: core.read_namespaced_pod("p", ns).status.phase == "Running", what="pod running")
+    assert "container c (example.com/x:1) started" in core.read_namespaced_pod_log("p", ns)
