@@ -1,0 +1,70 @@
+"""Notification channels and deliveries of an application (MUMS)."""
+from __future__ import annotations
+
+from gateway.auth import require_app_role
+from gateway.schemas import LABEL, PAGING, json_response, obj, page_of
+from shared.errors import BadRequest
+from shared.web import read_json, route
+
+TAGS = ["notifications"]
+
+STR = {"type": "string"}
+EVENTS = {"type": "array", "minItems": 1,
+          "items": {"type": "string", "enum": ["deploy.succeeded", "deploy.failed",
+                                               "build.succeeded", "build.failed"]}}
+CHANNEL = obj(["id", "name", "type", "events"], id={"type": "integer"}, app=LABEL, name=STR,
+              type={"type": "string", "enum": ["feishu", "dingtalk", "webhook"]},
+              url={"type": "string", "description": "with its token masked"},
+              has_secret={"type": "boolean"}, events=EVENTS, enabled={"type": "boolean"})
+DELIVERY = obj(["id", "channel_id", "event", "status", "attempts"], id={"type": "integer"},
+               channel_id={"type": "integer"}, channel_name=STR, event=STR, event_id=STR,
+               status={"type": "string", "enum": ["pending", "sending", "delivered", "failed"]},
+               attempts={"type": "integer"}, last_error={"type": ["string", "null"]},
+               created_at=STR, updated_at=STR, delivered_at={"type": ["string", "null"]})
+
+
+def _object(request) -> dict:
+    body = read_json(request)
+    if not isinstance(body, dict):
+        raise BadRequest("The body must be a JSON object.")
+    return body
+
+
+class NotificationRoutes:
+    @route("POST", "/api/v1/apps/<app>/channels", summary="Add a Feishu, DingTalk or webhook channel",
+           tags=TAGS, auth=True,
+           body=obj(["name", "type", "url", "events"], name=STR,
+                    type={"type": "string", "enum": ["feishu", "dingtalk", "webhook"]},
+                    url={"type": "string", "format": "uri"}, secret=STR, events=EVENTS),
+           responses=json_response(CHANNEL, 201, "Created"), errors=[400, 401, 403, 404, 422])
+    def create_channel(self, request, app):
+        require_app_role(self, request, app, "channels.create")
+        return 201, self.notify.create_channel(app, _object(request))
+
+    @route("GET", "/api/v1/apps/<app>/channels", summary="The application's channels (never a secret)",
+           tags=TAGS, auth=True, responses=json_response(page_of(CHANNEL)), errors=[401, 404])
+    def list_channels(self, request, app):
+        require_app_role(self, request, app, "channels.list")
+        return self.notify.list_channels(app)
+
+    @route("DELETE", "/api/v1/apps/<app>/channels/<int:channel_id>", summary="Remove a channel", tags=TAGS,
+           auth=True, responses={204: {"description": "Deleted"}}, errors=[401, 403, 404])
+    def delete_channel(self, request, app, channel_id):
+        require_app_role(self, request, app, "channels.delete")
+        self.notify.delete_channel(app, channel_id)
+        return 204, None
+
+    @route("POST", "/api/v1/apps/<app>/channels/<int:channel_id>/test",
+           summary="Send a test message; 200 when the channel accepted it", tags=TAGS, auth=True,
+           responses=json_response(obj(["ok"], ok={"type": "boolean"}, attempts={"type": "integer"})),
+           errors=[401, 403, 404, 503])
+    def test_channel(self, request, app, channel_id):
+        require_app_role(self, request, app, "channels.test")
+        return self.notify.send_test(app, channel_id)
+
+    @route("GET", "/api/v1/apps/<app>/deliveries", summary="Recent deliveries with status and attempts",
+           tags=TAGS, auth=True, query=PAGING, responses=json_response(page_of(DELIVERY)),
+           errors=[401, 404, 422])
+    def list_deliveries(self, request, app):
+        require_app_role(self, request, app, "deliveries.list")
+        return self.notify.list_deliveries(app, request.args.get("limit"), request.args.get("cursor"))

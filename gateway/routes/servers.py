@@ -1,0 +1,92 @@
+"""Servers and cloud accounts (platform admins only)."""
+from __future__ import annotations
+
+from gateway.auth import require_admin
+from gateway.schemas import PAGING, json_response, obj, page_of
+from shared.errors import BadRequest
+from shared.web import read_json, route
+
+TAGS = ["servers"]
+
+STR = {"type": "string"}
+SERVER_FIELDS = dict(name={"type": "string", "maxLength": 128}, ip=STR, provider=STR, region=STR,
+                     instance_id=STR, cpu={"type": "integer", "minimum": 1},
+                     memory_gb={"type": "number", "exclusiveMinimum": 0},
+                     expires_at={"type": "string", "description": "RFC 3339 or YYYY-MM-DD"},
+                     owner=STR, notes={"type": "string", "maxLength": 4000})
+SERVER = obj(["id", "name", "ip", "provider"], id={"type": "integer"}, **SERVER_FIELDS)
+ACCOUNT = obj(["id", "name", "provider", "regions", "last_sync_status"], id={"type": "integer"},
+              name=STR, provider=STR, access_key_id=STR, regions={"type": "array", "items": STR},
+              last_sync_status={"type": "string", "enum": ["never", "syncing", "ok", "failed"]},
+              last_sync_error={"type": ["string", "null"]}, last_sync_at={"type": ["string", "null"]})
+
+
+def _object(request) -> dict:
+    body = read_json(request)
+    if not isinstance(body, dict):
+        raise BadRequest("The body must be a JSON object.")
+    return body
+
+
+class ServerRoutes:
+    @route("POST", "/api/v1/servers", summary="Add a server to the inventory", tags=TAGS, auth=True,
+           body=obj(["name", "ip"], **SERVER_FIELDS), responses=json_response(SERVER, 201, "Created"),
+           errors=[400, 401, 403, 409, 422])
+    def create_server(self, request):
+        require_admin(self, request)
+        return 201, self.server.create_server(_object(request))
+
+    @route("GET", "/api/v1/servers", summary="Servers, searchable; expiring_within_days filters", tags=TAGS,
+           auth=True, query=PAGING + [
+               {"name": "q", "in": "query", "required": False, "schema": STR},
+               {"name": "expiring_within_days", "in": "query", "required": False,
+                "schema": {"type": "integer", "minimum": 0}}],
+           responses=json_response(page_of(SERVER)), errors=[401, 403, 422])
+    def list_servers(self, request):
+        require_admin(self, request)
+        args = request.args
+        return self.server.list_servers(args.get("q"), args.get("expiring_within_days"),
+                                        args.get("limit"), args.get("cursor"))
+
+    @route("GET", "/api/v1/servers/<int:server_id>", summary="A server", tags=TAGS, auth=True,
+           responses=json_response(SERVER), errors=[401, 403, 404])
+    def get_server(self, request, server_id):
+        require_admin(self, request)
+        return self.server.get_server(server_id)
+
+    @route("PATCH", "/api/v1/servers/<int:server_id>", summary="Change a server", tags=TAGS, auth=True,
+           body=obj([], **SERVER_FIELDS), responses=json_response(SERVER),
+           errors=[400, 401, 403, 404, 409, 422])
+    def update_server(self, request, server_id):
+        require_admin(self, request)
+        return self.server.update_server(server_id, _object(request))
+
+    @route("DELETE", "/api/v1/servers/<int:server_id>", summary="Remove a server", tags=TAGS, auth=True,
+           responses={204: {"description": "Deleted"}}, errors=[401, 403, 404])
+    def delete_server(self, request, server_id):
+        require_admin(self, request)
+        self.server.delete_server(server_id)
+        return 204, None
+
+    @route("POST", "/api/v1/cloud-accounts", summary="Register a cloud account (its secret is never shown again)",
+           tags=TAGS, auth=True,
+           body=obj(["name", "access_key_id", "access_key_secret", "regions"], name=STR,
+                    provider={"type": "string", "enum": ["aliyun"]}, access_key_id=STR,
+                    access_key_secret=STR, regions={"type": "array", "items": STR, "minItems": 1}),
+           responses=json_response(ACCOUNT, 201, "Created"), errors=[400, 401, 403, 409, 422])
+    def create_cloud_account(self, request):
+        require_admin(self, request)
+        return 201, self.server.create_cloud_account(_object(request))
+
+    @route("GET", "/api/v1/cloud-accounts", summary="Cloud accounts and how their last sync went", tags=TAGS,
+           auth=True, responses=json_response(page_of(ACCOUNT)), errors=[401, 403])
+    def list_cloud_accounts(self, request):
+        require_admin(self, request)
+        return self.server.list_cloud_accounts()
+
+    @route("POST", "/api/v1/cloud-accounts/<int:account_id>/sync",
+           summary="Import or update this account's servers (runs in the background)", tags=TAGS,
+           auth=True, responses=json_response(ACCOUNT, 202, "Accepted"), errors=[401, 403, 404])
+    def sync_cloud_account(self, request, account_id):
+        require_admin(self, request)
+        return 202, self.server.sync_cloud_account(account_id)
