@@ -43,6 +43,7 @@ test-unit: install
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 bench: install infra-start
+	@command -v wrk >/dev/null || (apt-get install -y -q wrk >/dev/null 2>&1 || echo "wrk not installable; benches fall back to a Python load generator")
 	@set -e; for b in bench/*.py; do echo "== $$b"; $(PY) $$b; done
 
 clean: down

@@ -10,6 +10,8 @@ state their targets as ratios to the ``/echo`` floor measured in the same run.
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -38,15 +40,29 @@ def ensure_vhost() -> None:
                    check=True, capture_output=True)
 
 
-def start_services(port: int) -> subprocess.Popen:
-    env = {**os.environ, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}", "LOG_LEVEL": "WARNING",
-           "AMQP_URI": f"pyamqp://guest:guest@127.0.0.1:5672/{VHOST}", "MAX_WORKERS": "20",
-           "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore"}
+class Processes(list):
+    def terminate(self):
+        for proc in self:
+            proc.terminate()
+
+    def wait(self, timeout=None):
+        for proc in self:
+            proc.wait(timeout=timeout)
+
+
+def start_services(port: int) -> Processes:
+    """The echo service and the gateway, each in its own process, as MAE runs them."""
     nameko = str(Path(sys.executable).with_name("nameko"))
-    return subprocess.Popen(
-        [nameko, "run", "--config", str(ROOT / "config" / "test.yaml"),
-         "bench.floor_services:EchoService", "bench.floor_services:BenchGateway"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs = Processes()
+    for target, address in (("bench.floor_services:EchoService", f"127.0.0.1:{free_port()}"),
+                            ("bench.floor_services:BenchGateway", f"127.0.0.1:{port}")):
+        env = {**os.environ, "WEB_SERVER_ADDRESS": address, "LOG_LEVEL": "WARNING",
+               "AMQP_URI": f"pyamqp://guest:guest@127.0.0.1:5672/{VHOST}",
+               "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore"}
+        procs.append(subprocess.Popen(
+            [nameko, "run", "--config", str(ROOT / "config" / "test.yaml"), target],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return procs
 
 
 def wait_up(url: str, timeout: float = 30) -> None:
@@ -61,7 +77,41 @@ def wait_up(url: str, timeout: float = 30) -> None:
     raise SystemExit(f"bench services did not come up at {url}")
 
 
-def drive(url: str, total: int, concurrency: int) -> dict:
+def drive(url: str, total: int, concurrency: int, headers: dict | None = None,
+          suffix: bool = True) -> dict:
+    """Closed-loop load: wrk when installed (it costs the server's cores least), else threads."""
+    if shutil.which("wrk"):
+        return _drive_wrk(url + ("/m" if suffix else ""), total, concurrency, headers or {})
+    return _drive_threads(url, total, concurrency, headers, suffix)
+
+
+def _drive_wrk(url: str, total: int, concurrency: int, headers: dict) -> dict:
+    # wrk runs for a duration; size it from a short probe so each run sends about `total`.
+    argv = ["wrk", "-t2", f"-c{concurrency}", "--latency", "-d"]
+    for key, value in headers.items():
+        argv[1:1] = ["-H", f"{key}: {value}"]
+    probe = _parse_wrk(subprocess.run(argv + ["2s", url], capture_output=True, text=True).stdout)
+    seconds = max(3, min(30, round(total / max(probe["rps"], 1))))
+    return _parse_wrk(subprocess.run(argv + [f"{seconds}s", url], capture_output=True, text=True).stdout)
+
+
+def _parse_wrk(out: str) -> dict:
+    def ms(text: str) -> float:
+        value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+    found = {m.group(1): ms(m.group(2)) for m in re.finditer(r"^\s+(50|99)%\s+(\S+)", out, re.M)}
+    requests_ = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {"requests": requests_, "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "p50_ms": found["50"], "p99_ms": found["99"],
+            "errors": (int(errors.group(1)) if errors else 0)
+            + (sum(map(int, socket_errors.groups())) if socket_errors else 0)}
+
+
+def _drive_threads(url: str, total: int, concurrency: int, headers: dict | None,
+                   suffix: bool) -> dict:
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
@@ -70,10 +120,11 @@ def drive(url: str, total: int, concurrency: int) -> dict:
     def client():
         nonlocal errors
         session = requests.Session()
+        session.headers.update(headers or {})
         mine, bad = [], 0
         for i in range(per_client):
             started = time.perf_counter()
-            resp = session.get(f"{url}/m{i}", timeout=30)
+            resp = session.get(f"{url}/m{i}" if suffix else url, timeout=30)
             mine.append(time.perf_counter() - started)
             bad += resp.status_code != 200
         with lock:
@@ -97,23 +148,34 @@ def drive(url: str, total: int, concurrency: int) -> dict:
     }
 
 
-def main() -> int:
+def measure_floor(total: int = REQUESTS, concurrency: int = CONCURRENCY) -> tuple[dict, dict]:
+    """(http-only baseline, http→rpc→echo floor), measured now."""
     ensure_vhost()
     port = free_port()
     proc = start_services(port)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_up(f"{base}/echo/warmup")
-        drive(f"{base}/echo", 200, CONCURRENCY)  # warm connections and pools
-        plain = drive(f"{base}/plain", REQUESTS, CONCURRENCY)
-        echo = drive(f"{base}/echo", REQUESTS, CONCURRENCY)
+        drive(f"{base}/echo", 200, concurrency)  # warm connections and pools
+        plain = drive(f"{base}/plain", total, concurrency)
+        echo = drive(f"{base}/echo", total, concurrency)
     finally:
         proc.terminate()
         proc.wait(timeout=20)
-    print(f"rpc_floor: {REQUESTS} requests per route, {CONCURRENCY} concurrent clients, {os.cpu_count()} cores")
+    return plain, echo
+
+
+def line(name: str, r: dict) -> str:
+    return (f"  {name:26s} {r['rps']:8.1f} req/s   p50 {r['p50_ms']:6.2f} ms   "
+            f"p99 {r['p99_ms']:7.2f} ms   errors {r['errors']}")
+
+
+def main() -> int:
+    plain, echo = measure_floor()
+    tool = "wrk" if shutil.which("wrk") else "python threads"
+    print(f"rpc_floor: ~{REQUESTS} requests per route, {CONCURRENCY} connections ({tool}), {os.cpu_count()} cores")
     for name, r in (("http only (baseline)", plain), ("http -> rpc -> echo", echo)):
-        print(f"  {name:22s} {r['rps']:8.1f} req/s   p50 {r['p50_ms']:6.2f} ms   "
-              f"p99 {r['p99_ms']:7.2f} ms   errors {r['errors']}")
+        print(line(name, r))
     print(f"  rpc floor / baseline throughput ratio: {echo['rps'] / plain['rps']:.2f}")
     print(f"  rpc floor p50 overhead over baseline: {echo['p50_ms'] - plain['p50_ms']:.2f} ms")
     return 1 if plain["errors"] or echo["errors"] else 0

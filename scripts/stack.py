@@ -106,12 +106,15 @@ class Stack:
         """Start one process: a service replica or (name == "gateway") a gateway replica."""
         if name == "localauth":
             return self.start_localauth()
+        extra = {}
         if name == "gateway":
             target, address = GATEWAY, f"{self.host}:{self.gateway_port}"
+            # A gateway worker mostly waits on an RPC: let more requests be in flight.
+            extra["MAX_WORKERS"] = os.environ.get("GATEWAY_MAX_WORKERS", "40")
         else:
             target = SERVICES[name]
             address = f"{self.host}:{METRICS_PORTS[name] + self.port_offset + replica}"
-        env = {**self._oauth_env(), **self.env, "WEB_SERVER_ADDRESS": address,
+        env = {**self._oauth_env(), **extra, **self.env, "WEB_SERVER_ADDRESS": address,
                "MAE_CONFIG": str(self.config)}
         return self._spawn(f"{name}-{replica}",
                            [self._nameko(), "run", "--config", str(self.config), target], env)

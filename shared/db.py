@@ -22,13 +22,15 @@ from sqlalchemy.orm import DeclarativeBase, Session
 _after_commit: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def make_engine(url: str, pool_size: int = 5) -> Engine:
+def make_engine(url: str, pool_size: int = 10) -> Engine:
+    # The pool holds a connection per concurrent worker: overflow connections are
+    # closed on return, and re-opening one per call costs more than the query.
     return create_engine(
         url,
         pool_pre_ping=True,      # a MariaDB restart must not surface as "server has gone away"
         pool_recycle=3600,
         pool_size=int(pool_size),
-        max_overflow=int(pool_size),
+        max_overflow=5,
         pool_timeout=10,
         connect_args={"connect_timeout": 5, "read_timeout": 30, "write_timeout": 30},
     )
@@ -57,7 +59,8 @@ class Database(DependencyProvider):
 
     def setup(self):
         config = self.container.config
-        self.engine = make_engine(config["DB_URL"], config.get("DB_POOL_SIZE", 5))
+        pool_size = max(int(config.get("DB_POOL_SIZE", 10)), int(config.get("max_workers", 10)))
+        self.engine = make_engine(config["DB_URL"], pool_size)
 
     def stop(self):
         self.engine.dispose()

@@ -28,7 +28,7 @@ MAX_RETRY_DELAY = 30.0
 
 
 def now_rfc3339() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def envelope(source: str, event_type: str, data: dict, event_id: str | None = None) -> dict:

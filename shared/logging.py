@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
+from datetime import datetime, timezone
 
 from nameko.extensions import DependencyProvider
 
@@ -35,8 +35,9 @@ class CallContextFilter(logging.Filter):
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + ".%03dZ" % record.msecs,
+            # datetime, not time.strftime: glibc's strftime re-reads the timezone each call
+            "time": datetime.fromtimestamp(record.created, timezone.utc)
+            .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),

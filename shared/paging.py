@@ -39,15 +39,21 @@ def decode_cursor(cursor: str | None):
         raise Invalid("'cursor' is not one this API gave out.", {"field": "cursor"})
 
 
-def page(db, stmt, id_column, limit, cursor, to_dict, descending: bool = False) -> dict:
-    """One page of ``stmt`` ordered by ``id_column``."""
+def page(db, stmt, id_column, limit, cursor, to_dict, descending: bool = False,
+         rows: bool = False) -> dict:
+    """One page of ``stmt`` ordered by ``id_column``.
+
+    ``rows=True`` for statements that select more than one entity: ``to_dict``
+    then gets the whole row, whose first element carries the id.
+    """
     limit = clamp_limit(limit)
     after = decode_cursor(cursor)
     if after is not None:
         stmt = stmt.where(id_column < after if descending else id_column > after)
     stmt = stmt.order_by(id_column.desc() if descending else id_column).limit(limit + 1)
-    rows = list(db.scalars(stmt))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"items": [to_dict(r) for r in rows],
-            "next_cursor": encode_cursor(getattr(rows[-1], id_column.key)) if more and rows else None}
+    found = list(db.execute(stmt)) if rows else list(db.scalars(stmt))
+    more = len(found) > limit
+    found = found[:limit]
+    last = (found[-1][0] if rows else found[-1]) if found else None
+    return {"items": [to_dict(r) for r in found],
+            "next_cursor": encode_cursor(getattr(last, id_column.key)) if more and found else None}

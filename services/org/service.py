@@ -45,12 +45,15 @@ class OrgService(ServiceBase):
 
     @rpc
     def list_apps(self, user_id, is_admin=False, limit=None, cursor=None):
-        roles = dict(self.db.execute(select(Member.app_id, Member.role).where(Member.user_id == user_id)).all())
-        stmt = select(Application)
+        # One query: each app with the caller's role in it (outer join, so admins
+        # also see apps they are not a member of).
+        role = Member.role.label("role")
+        stmt = select(Application, role).outerjoin(
+            Member, (Member.app_id == Application.id) & (Member.user_id == user_id))
         if not is_admin:
-            stmt = stmt.where(Application.id.in_(select(Member.app_id).where(Member.user_id == user_id)))
+            stmt = stmt.where(Member.id.is_not(None))
         return page(self.db, stmt, Application.id, limit, cursor,
-                    lambda app: domain.app_dict(app, roles.get(app.id) or "admin"))
+                    lambda row: domain.app_dict(row[0], row[1] or "admin"), rows=True)
 
     @rpc
     def get_app(self, name, user_id=None, is_admin=False):
