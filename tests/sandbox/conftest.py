@@ -23,21 +23,6 @@ if _ROOT not in sys.path:  # the repo root, so `sandbox` imports without an inst
 from sandbox.testing import start_sandbox  # noqa: E402
 
 
-def _repair_urllib3_under_eventlet() -> None:
-    """tests/conftest.py monkey-patches with eventlet *after* pytest plugins (schemathesis)
-    have imported urllib3, so urllib3 still builds plain ``ssl.SSLContext`` objects whose
-    property setters now recurse into eventlet's GreenSSLContext (RecursionError on
-    ``minimum_version``).  Point urllib3 at the class it would have imported had the
-    patch come first.  A no-op without eventlet."""
-    import ssl
-
-    import urllib3.util.ssl_ as u3ssl
-
-    if u3ssl.SSLContext is not ssl.SSLContext:
-        u3ssl.SSLContext = ssl.SSLContext
-
-
-_repair_urllib3_under_eventlet()
 
 from sandbox_helpers import REAL_KUBECONFIG, SANDBOX_OPTS  # noqa: E402
 
