@@ -11,14 +11,16 @@ from nameko.dependency_providers import Config
 
 from gateway.routes.apps import AppRoutes
 from gateway.routes.auth import AuthRoutes
+from gateway.routes.notifications import NotificationRoutes
 from gateway.routes.operations import OperationsRoutes
+from gateway.routes.servers import ServerRoutes
 from shared.logging import CallContext
 from shared.metrics import Metrics
 from shared.redis import Redis
 from shared.rpc import ServiceRpc
 
 
-class GatewayService(OperationsRoutes, AuthRoutes, AppRoutes):
+class GatewayService(OperationsRoutes, AuthRoutes, AppRoutes, ServerRoutes, NotificationRoutes):
     name = "gateway"
 
     auth = ServiceRpc("auth")
