@@ -11,6 +11,7 @@ from nameko.dependency_providers import Config
 
 from gateway.routes.apps import AppRoutes
 from gateway.routes.auth import AuthRoutes
+from gateway.routes.console import ConsoleRoutes
 from gateway.routes.notifications import NotificationRoutes
 from gateway.routes.operations import OperationsRoutes
 from gateway.routes.servers import ServerRoutes
@@ -20,7 +21,8 @@ from shared.redis import Redis
 from shared.rpc import ServiceRpc
 
 
-class GatewayService(OperationsRoutes, AuthRoutes, AppRoutes, ServerRoutes, NotificationRoutes):
+class GatewayService(OperationsRoutes, AuthRoutes, AppRoutes, ServerRoutes, NotificationRoutes,
+                     ConsoleRoutes):
     name = "gateway"
 
     auth = ServiceRpc("auth")
