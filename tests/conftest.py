@@ -55,11 +55,13 @@ class Infra:
         self.amqp_uri = f"pyamqp://guest:guest@127.0.0.1:5672/{self.vhost}"
         self.redis_url = "redis://127.0.0.1:6379/1"
         self.redis_prefix = f"mae-test-{run_id}"
+        self.extra_vhosts = []
 
     def new_vhost(self, suffix):
         name = f"{self.vhost}-{suffix}"
         _rabbitmqctl("add_vhost", name)
         _rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+        self.extra_vhosts.append(name)
         return name, f"pyamqp://guest:guest@127.0.0.1:5672/{name}"
 
 
@@ -74,7 +76,8 @@ def infra():
     _rabbitmqctl("set_permissions", "-p", infra.vhost, "guest", ".*", ".*", ".*")
     upgrade(infra.db_url)
     yield infra
-    _rabbitmqctl("delete_vhost", infra.vhost)
+    for vhost in [infra.vhost, *infra.extra_vhosts]:
+        _rabbitmqctl("delete_vhost", vhost)
     engine = create_engine("mysql+pymysql://root:@127.0.0.1:3306/")
     with engine.connect() as conn:
         conn.execute(text(f"DROP DATABASE IF EXISTS `{infra.database}`"))

@@ -15,10 +15,13 @@ def stack(infra, secret_key, tmp_path_factory):
     """The whole system as `make up` starts it, on this run's database, vhost and ports."""
     from tests.conftest import free_port
 
+    # Its own vhost: the session-long stack must not compete for RPC queues with the
+    # in-process containers of the service tests that run in the same session.
+    _, amqp_uri = infra.new_vhost("e2e")
     stack = Stack(
         run_dir=tmp_path_factory.mktemp("stack"),
         config=ROOT / "config" / "test.yaml",
-        env={"DB_URL": infra.db_url, "AMQP_URI": infra.amqp_uri, "REDIS_URL": infra.redis_url,
+        env={"DB_URL": infra.db_url, "AMQP_URI": amqp_uri, "REDIS_URL": infra.redis_url,
              "REDIS_PREFIX": infra.redis_prefix, "MAE_SECRET_KEY": secret_key, "HEALTH_TIMEOUT": "2", "LOG_LEVEL": "INFO",
              # nothing listens there: a cloud sync fails at once, visibly
              "ALIYUN_ECS_ENDPOINT": "127.0.0.1:9"},
