@@ -11,6 +11,7 @@ from nameko.dependency_providers import Config
 
 from gateway.routes.apps import AppRoutes
 from gateway.routes.auth import AuthRoutes
+from gateway.routes.clusters import ClusterRoutes
 from gateway.routes.console import ConsoleRoutes
 from gateway.routes.notifications import NotificationRoutes
 from gateway.routes.operations import OperationsRoutes
@@ -22,7 +23,7 @@ from shared.rpc import ServiceRpc
 
 
 class GatewayService(OperationsRoutes, AuthRoutes, AppRoutes, ServerRoutes, NotificationRoutes,
-                     ConsoleRoutes):
+                     ConsoleRoutes, ClusterRoutes):
     name = "gateway"
 
     auth = ServiceRpc("auth")

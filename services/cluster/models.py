@@ -1,9 +1,13 @@
 """Tables owned by the cluster service. No other service reads them."""
 from __future__ import annotations
 
-from sqlalchemy.orm import DeclarativeBase
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Integer, String, Text, UniqueConstraint, Index
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.idempotency import processed_events_model
+from shared.timeutil import utcnow
 
 
 class Base(DeclarativeBase):
@@ -11,3 +15,69 @@ class Base(DeclarativeBase):
 
 
 ProcessedEvent = processed_events_model(Base, "cluster")
+
+
+class Cluster(Base):
+    """A registered cluster. The ServiceAccount token is sealed with the secret box
+    (context ``cluster:<name>:token``); the operator's report token is kept only as
+    its SHA-256."""
+
+    __tablename__ = "cluster_clusters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    env: Mapped[str] = mapped_column(String(8))
+    server: Mapped[str] = mapped_column(String(512))
+    ca_cert: Mapped[str] = mapped_column(Text)
+    token_sealed: Mapped[str] = mapped_column(Text)
+    report_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    reachable: Mapped[bool] = mapped_column(Boolean, default=True)
+    probe_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    probed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    last_report_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ClusterNamespace(Base):
+    """Where one application's namespace stands on one cluster.
+
+    ``desired`` is present or absent; ``state`` pending / ok / failed. Rows that are
+    absent and done are deleted. A timer retries pending and failed rows, so a
+    cluster that was down catches up when it returns.
+    """
+
+    __tablename__ = "cluster_namespaces"
+    __table_args__ = (UniqueConstraint("cluster", "namespace", name="uq_cluster_namespace"),
+                      Index("ix_cluster_namespaces_state", "state"))
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    cluster: Mapped[str] = mapped_column(String(63))
+    namespace: Mapped[str] = mapped_column(String(63))
+    desired: Mapped[str] = mapped_column(String(8), default="present")
+    state: Mapped[str] = mapped_column(String(8), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class ResourceReport(Base):
+    """The latest operator report per object: newer resourceVersions replace older ones.
+
+    ``published`` is false until ``cluster.resource_status`` left for it; a timer
+    publishes what a crash between commit and publish left behind (an outbox).
+    """
+
+    __tablename__ = "cluster_reports"
+    __table_args__ = (UniqueConstraint("cluster", "namespace", "kind", "name", name="uq_cluster_report_object"),
+                      Index("ix_cluster_reports_published", "published"))
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    cluster: Mapped[str] = mapped_column(String(63))
+    namespace: Mapped[str] = mapped_column(String(63))
+    kind: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(253))
+    uid: Mapped[str] = mapped_column(String(64))
+    resource_version: Mapped[int] = mapped_column(BigInteger)
+    report: Mapped[dict] = mapped_column(JSON)
+    published: Mapped[bool] = mapped_column(Boolean, default=False)
+    received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

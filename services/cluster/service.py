@@ -1,8 +1,337 @@
-"""Entrypoints of the cluster service (clusters, their credentials, apply results and operator reports (MKE)). Kept thin: logic lives in `domain`."""
+"""Entrypoints of the cluster service (MKE): registry, apply/delete, namespaces, operator reports.
+
+Kept thin: validation in ``schemas``, the registry, namespaces and reports in
+``domain``, everything that talks to a cluster in ``mke``. One client per
+cluster is cached in the process (``_clients``), rebuilt when the stored
+credentials change.
+"""
 from __future__ import annotations
 
-from shared.service import ServiceBase
+import hashlib
+import logging
+import os
+
+import eventlet
+from nameko.dependency_providers import Config
+from nameko.events import EventDispatcher
+from nameko.timer import timer
+from sqlalchemy import select, update
+
+from services.cluster import schemas
+from services.cluster.domain import namespaces, registry, reports
+from services.cluster.mke import ClusterClient, ClusterError, engine
+from services.cluster.mke.kinds import kind_of
+from services.cluster.models import Cluster, ProcessedEvent, ResourceReport
+from shared.audit import AuditLog
+from shared.errors import AlreadyExists, Invalid, NotFound, Unavailable
+from shared.events import EventPublisher, envelope, handle_event, now_rfc3339
+from shared.idempotency import first_delivery
+from shared.keys import Keys
+from shared.rpc import ServiceRpc
+from shared.secretbox import Secrets
+from shared.service import ServiceBase, rpc
+from shared.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+# How often each replica probes clusters, retries namespaces and republishes
+# reports left unpublished (only one replica does a cluster's round at a time).
+TEND_SECONDS = float(os.environ.get("CLUSTER_TEND_SECONDS", "10"))
+# Concurrent namespace requests per cluster during a fan-out.
+FANOUT_CONCURRENCY = 8
+
+_clients: dict[str, tuple[str, ClusterClient]] = {}
+
+
+class _Publishing:
+    """The seed's callback interface (done / log / delete) turned into bus events."""
+
+    def __init__(self, events, request: dict):
+        self.events, self.request = events, request
+
+    def log(self, level: str, line: str) -> None:
+        self.events.publish("log", {"record_id": self.request.get("record_id"),
+                                    "cluster": self.request.get("cluster"),
+                                    "level": level, "line": line, "time": now_rfc3339()})
+
+    def _result(self, result: dict) -> None:
+        r = self.request
+        self.events.publish("apply_result", {
+            "request_id": r.get("request_id"), "record_id": r.get("record_id"), "cluster": r.get("cluster"),
+            "namespace": r.get("namespace"), "action": r.get("action"), **result})
+
+    done = delete = _result
 
 
 class ClusterService(ServiceBase):
     name = "cluster"
+
+    config = Config()
+    secrets = Secrets()
+    events = EventPublisher()
+    dispatch = EventDispatcher()  # immediate, for the reports outbox (see ingest_reports)
+    audit = AuditLog()
+    org = ServiceRpc("org")
+
+    # ------------------------------------------------------------ clients
+    def _client(self, cluster: Cluster, **options) -> ClusterClient:
+        fingerprint = hashlib.sha256(
+            f"{cluster.server}|{cluster.token_sealed}|{cluster.ca_cert}|{sorted(options.items())}".encode()
+        ).hexdigest()
+        key = f"{cluster.name}|{sorted(options)}"
+        cached = _clients.get(key)
+        if cached and cached[0] == fingerprint:
+            return cached[1]
+        if cached:
+            cached[1].close()
+        server, ca, token = registry.credentials(self.secrets, cluster)
+        client = ClusterClient(cluster.name, server, ca, token, **self._client_options(**options))
+        _clients[key] = (fingerprint, client)
+        return client
+
+    def _client_options(self, **overrides) -> dict:
+        cfg = self.config
+        options = {"connect_timeout": float(cfg.get("CLUSTER_CONNECT_TIMEOUT", 5)),
+                   "read_timeout": float(cfg.get("CLUSTER_READ_TIMEOUT", 20)),
+                   "attempts": int(cfg.get("CLUSTER_ATTEMPTS", 3)),
+                   "backoff": float(cfg.get("CLUSTER_BACKOFF", 0.5))}
+        options.update(overrides)
+        return options
+
+    # ----------------------------------------------------------- registry
+    @rpc
+    def register_cluster(self, data, actor=None, source_ip=None):
+        """Check the credentials against the cluster, then store them (sealed)."""
+        data = schemas.registration(data)
+        if registry.exists(self.db, data["name"]):  # before asking the cluster anything
+            raise AlreadyExists(f"A cluster called {data['name']!r} is registered already.",
+                                {"cluster": data["name"]})
+        probe = ClusterClient(data["name"], data["server"], data["ca_cert"], data["token"],
+                              **self._client_options(attempts=2))
+        try:
+            version = probe.check()
+        except ClusterError as exc:
+            raise Invalid(f"The cluster refused these credentials: {exc.reason}: {exc.message}",
+                          {"cluster": data["name"], "reason": exc.reason, "code": exc.code})
+        finally:
+            probe.close()
+        cluster, report_token = registry.create(self.db, self.secrets, data)
+        self.events.publish("registered", {"name": cluster.name, "env": cluster.env})
+        self.audit.record((actor or {}).get("username"), "cluster_registered", f"cluster:{cluster.name}",
+                          {"env": cluster.env, "server": cluster.server}, source_ip)
+        log.info("cluster registered", extra={"cluster": cluster.name, "env": cluster.env})
+        return {**registry.to_dict(cluster), "report_token": report_token,
+                "version": version.get("gitVersion")}
+
+    @rpc
+    def list_clusters(self, env=None):
+        stmt = select(Cluster).order_by(Cluster.name)
+        if env is not None:
+            stmt = stmt.where(Cluster.env == env)
+        return [registry.to_dict(c) for c in self.db.scalars(stmt)]
+
+    @rpc
+    def get_cluster(self, name, detail=False):
+        cluster = registry.get(self.db, name)
+        data = registry.to_dict(cluster)
+        if detail:
+            data["namespaces"] = namespaces.summary(self.db, cluster.name)
+        return data
+
+    @rpc
+    def delete_cluster(self, name, actor=None, source_ip=None):
+        cluster = registry.get(self.db, name)
+        registry.remove(self.db, cluster)
+        for key in [k for k in _clients if k.startswith(f"{name}|")]:
+            _clients.pop(key)[1].close()
+        self.audit.record((actor or {}).get("username"), "cluster_deleted", f"cluster:{name}", {}, source_ip)
+        return None
+
+    @rpc
+    def latest_reports(self, name, namespace=None):
+        registry.get(self.db, name)
+        return reports.latest(self.db, name, namespace)
+
+    # ------------------------------------------------------ operator intake
+    @rpc
+    def ingest_reports(self, name, report_token, items):
+        """Store the newer reports, commit, then publish ``cluster.resource_status`` for each.
+
+        The commit comes first, so the gateway's 202 means "safe"; a crash before
+        publishing leaves rows with ``published = false`` that ``tend`` publishes.
+        Event ids are derived from the report, so a republished one is a duplicate.
+        """
+        cluster = registry.authenticate_reporter(self.db, name, report_token)
+        clean = schemas.reports(items)
+        rows = reports.ingest(self.db, cluster.name, clean)
+        cluster.last_report_at = utcnow()
+        self.db.commit()
+        self._publish_reports(rows)
+        return {"accepted": len(rows), "dropped": len(clean) - len(rows)}
+
+    def _publish_reports(self, rows: list[ResourceReport]) -> None:
+        for row in rows:
+            self.dispatch("resource_status", envelope(
+                "cluster", "resource_status", reports.status_event(row.cluster, row.report),
+                reports.event_id(row.cluster, row.report)))
+            self.db.execute(update(ResourceReport).where(
+                ResourceReport.id == row.id, ResourceReport.resource_version == row.resource_version)
+                .values(published=True))
+        self.db.commit()
+
+    # -------------------------------------------------------- apply/delete
+    @handle_event("deploy", "apply_requested")
+    def on_apply_requested(self, event):
+        # Not deduplicated: a redelivered request is applied again (apply is idempotent)
+        # and answered again, as docs/contracts.md says.
+        request = event.get("data") or {}
+        callback = _Publishing(self.events, request)
+        action = request.get("action")
+        cluster = self.db.scalar(select(Cluster).where(Cluster.name == request.get("cluster")))
+        if cluster is None or action not in ("apply", "delete"):
+            error = {"reason": "NotFound", "code": 404,
+                     "message": f"Cluster {request.get('cluster')!r} is not registered."} if cluster is None else \
+                {"reason": "Invalid", "code": 422, "message": f"Unknown action {action!r}."}
+            callback.log("error", error["message"])
+            callback.done({"ok": False, "objects": [], "error": error})
+            return
+        client = self._client(cluster)
+        run = engine.apply if action == "apply" else engine.delete
+        result = run(client, request.get("manifests") or [], callback, request.get("namespace"))
+        log.info("%s on %s: ok=%s", action, cluster.name, result["ok"],
+                 extra={"request_id": request.get("request_id"), "cluster": cluster.name})
+
+    @rpc
+    def live_objects(self, cluster, namespace, manifests):
+        """For each manifest, the object as the cluster has it now (or None)."""
+        found = registry.get(self.db, cluster)
+        client = self._client(found)
+        answer = []
+        for manifest in manifests or []:
+            try:
+                kind = kind_of(manifest)
+                name = (manifest.get("metadata") or {}).get("name")
+                live = client.get(kind, namespace if kind.namespaced else None, name)
+            except KeyError:
+                live = None
+            except ClusterError as exc:
+                raise Unavailable(f"Cluster {cluster!r} did not answer: {exc.reason}: {exc.message}",
+                                  {"cluster": cluster, "reason": exc.reason})
+            if live:
+                (live.get("metadata") or {}).pop("managedFields", None)
+            answer.append(live)
+        return answer
+
+    # ---------------------------------------------------------- namespaces
+    @handle_event("org", "application_created")
+    def on_application_created(self, event):
+        self._want_everywhere(event, "present")
+
+    @handle_event("org", "application_deleted")
+    def on_application_deleted(self, event):
+        self._want_everywhere(event, "absent")
+
+    def _want_everywhere(self, event, desired):
+        if not first_delivery(self.db, ProcessedEvent, event):
+            return
+        name = (event.get("data") or {}).get("name")
+        clusters = list(self.db.scalars(select(Cluster.name)))
+        namespaces.want_everywhere(self.db, name, clusters, desired)
+        self.db.commit()  # the intent is safe before any cluster is asked
+        for cluster in clusters:
+            self._reconcile(cluster, names={name})
+
+    @handle_event("cluster", "registered")
+    def on_cluster_registered(self, event):
+        if not first_delivery(self.db, ProcessedEvent, event):
+            return
+        name = event["data"]["name"]
+        if not registry.exists(self.db, name):
+            return
+        apps = self.org.all_app_names()
+        namespaces.want_on_cluster(self.db, name, apps)
+        self.db.commit()
+        self._reconcile(name)
+
+    def _reconcile(self, cluster_name: str, names: set | None = None, attempts: int | None = None) -> dict:
+        """Bring the cluster's namespaces to what the rows want; stops at the first
+        transient failure (a cluster that is down is not asked a thousand times)."""
+        cluster = self.db.scalar(select(Cluster).where(Cluster.name == cluster_name))
+        if cluster is None:
+            return {}
+        rows = [(r.id, r.namespace, r.desired) for r in namespaces.work(self.db, cluster_name)
+                if names is None or r.namespace in names]
+        self.db.commit()
+        if not rows:
+            return {"done": 0}
+        client = self._client(cluster, **({"attempts": attempts} if attempts else {}))
+        outcomes: list[tuple[int, str, ClusterError | None]] = []
+        stop = []
+
+        def one(row):
+            row_id, namespace, desired = row
+            if stop:
+                return
+            try:
+                namespaces.enact(client, namespace, desired)
+                outcomes.append((row_id, desired, None))
+            except ClusterError as exc:
+                outcomes.append((row_id, desired, exc))
+                if exc.transient:
+                    stop.append(exc)
+
+        pool = eventlet.GreenPool(FANOUT_CONCURRENCY)
+        for row in rows:
+            pool.spawn_n(one, row)
+        pool.waitall()
+        for row_id, desired, error in outcomes:
+            namespaces.record(self.db, row_id, desired, error)
+        if stop:
+            # Rows never tried stay pending; the cluster is visibly unreachable.
+            cluster.reachable, cluster.probe_error, cluster.probed_at = False, str(stop[0])[:1000], utcnow()
+        self.db.commit()
+        return {"done": sum(1 for o in outcomes if o[2] is None), "failed": sum(1 for o in outcomes if o[2])}
+
+    @rpc
+    def reconcile(self, name):
+        """Probe one cluster and retry its namespaces now (the timer does this by itself)."""
+        registry.get(self.db, name)
+        return self._tend_one(name)
+
+    # ----------------------------------------------------------------- tend
+    @timer(interval=TEND_SECONDS)
+    def tend(self):
+        """Probe every cluster, retry its namespaces, publish reports left unpublished."""
+        for name in list(self.db.scalars(select(Cluster.name))):
+            lock = Keys.from_config(self.config).lock(f"cluster-tend:{name}")
+            if not self.redis.set(lock, "1", nx=True, ex=max(5, int(TEND_SECONDS * 3))):
+                continue  # another replica tends this one
+            try:
+                self._tend_one(name)
+            except Exception:  # one cluster's trouble must not stop the others
+                log.exception("tending cluster failed", extra={"cluster": name})
+                self.db.rollback()
+            finally:
+                self.redis.delete(lock)
+        self._publish_reports(reports.unpublished(self.db))
+
+    def _tend_one(self, name: str) -> dict:
+        cluster = self.db.scalar(select(Cluster).where(Cluster.name == name))
+        if cluster is None:
+            return {}
+        client = self._client(cluster, attempts=1)
+        try:
+            client.check()
+            cluster.reachable, cluster.probe_error = True, None
+        except ClusterError as exc:
+            cluster.reachable, cluster.probe_error = False, str(exc)[:1000]
+        cluster.probed_at = utcnow()
+        reachable = cluster.reachable
+        self.db.commit()
+        result = {"reachable": reachable}
+        if reachable:
+            result.update(self._reconcile(name))
+        return result
+
+
+__all__ = ["ClusterService", "NotFound"]

@@ -56,6 +56,11 @@ class OrgService(ServiceBase):
                     lambda row: domain.app_dict(row[0], row[1] or "admin"), rows=True)
 
     @rpc
+    def all_app_names(self):
+        """Every application's name: the namespaces a newly registered cluster needs."""
+        return list(self.db.scalars(select(Application.name).order_by(Application.id)))
+
+    @rpc
     def get_app(self, name, user_id=None, is_admin=False):
         app = domain.get_app(self.db, name)
         role = domain.role_of(self.db, app, user_id) if user_id is not None else None

@@ -1,0 +1,84 @@
+"""Clusters: the registry (platform admins change it, any logged-in user reads it)
+and the operators' report intake (authenticated by the cluster's report token,
+never by a user token)."""
+from __future__ import annotations
+
+from gateway.auth import authenticate, require_admin, source_ip
+from gateway.schemas import LABEL, json_response, obj
+from shared.errors import BadRequest, Unauthorized
+from shared.web import read_json, route
+
+TAGS = ["clusters"]
+STR = {"type": "string"}
+NULLABLE_STR = {"type": ["string", "null"]}
+CLUSTER = obj(["name", "env", "server", "healthy", "last_report_at"], name=LABEL,
+              env={"type": "string", "enum": ["test", "prod"]}, server=STR,
+              healthy={"type": "boolean"}, reachable={"type": "boolean"},
+              last_report_at=NULLABLE_STR, probe_error=NULLABLE_STR, probed_at=NULLABLE_STR,
+              created_at=STR,
+              namespaces=obj(["ok", "pending", "failed"], ok={"type": "integer"},
+                             pending={"type": "array", "items": {"type": "object"}},
+                             failed={"type": "array", "items": {"type": "object"}}))
+NEW_CLUSTER = obj(["name", "env", "server", "report_token"], name=LABEL, env=STR, server=STR,
+                  report_token={"type": "string", "description": "shown only here"})
+
+
+def _object(request) -> dict:
+    body = read_json(request)
+    if not isinstance(body, dict):
+        raise BadRequest("The body must be a JSON object.")
+    return body
+
+
+class ClusterRoutes:
+    @route("POST", "/api/v1/clusters", summary="Register a cluster (credentials are checked against it first)",
+           tags=TAGS, auth=True,
+           body=obj(["name", "env", "server", "ca_cert", "token"], name=LABEL,
+                    env={"type": "string", "enum": ["test", "prod"]}, server=STR, ca_cert=STR, token=STR),
+           responses=json_response(NEW_CLUSTER, 201, "Created"), errors=[400, 401, 403, 409, 422])
+    def register_cluster(self, request):
+        caller = require_admin(self, request)
+        answer = self.cluster.register_cluster(_object(request), caller.actor, caller.source_ip)
+        return 201, answer
+
+    @route("GET", "/api/v1/clusters", summary="Registered clusters and their health", tags=TAGS, auth=True,
+           query=[{"name": "env", "in": "query", "required": False,
+                   "schema": {"type": "string", "enum": ["test", "prod"]}}],
+           responses=json_response(obj(["items", "next_cursor"], items={"type": "array", "items": CLUSTER},
+                                       next_cursor=NULLABLE_STR)),
+           errors=[401])
+    def list_clusters(self, request):
+        authenticate(self, request)
+        return {"items": self.cluster.list_clusters(request.args.get("env") or None), "next_cursor": None}
+
+    @route("GET", "/api/v1/clusters/<name>", summary="A cluster, its health and its namespaces", tags=TAGS,
+           auth=True, responses=json_response(CLUSTER), errors=[401, 404])
+    def get_cluster(self, request, name):
+        authenticate(self, request)
+        return self.cluster.get_cluster(name, detail=True)
+
+    @route("DELETE", "/api/v1/clusters/<name>", summary="Forget a cluster (its namespaces stay on it)",
+           tags=TAGS, auth=True, responses={204: {"description": "Deleted"}}, errors=[401, 403, 404])
+    def delete_cluster(self, request, name):
+        caller = require_admin(self, request)
+        self.cluster.delete_cluster(name, caller.actor, caller.source_ip)
+        return 204, None
+
+    @route("POST", "/api/v1/clusters/<name>/reports",
+           summary="Operator status reports (auth: the cluster's report token)", tags=TAGS, auth=True,
+           body=obj(["reports"], reports={"type": "array", "items": {"type": "object"}}),
+           responses=json_response(obj(["accepted", "dropped"], accepted={"type": "integer"},
+                                       dropped={"type": "integer"}), 202, "Stored"),
+           errors=[400, 401, 413, 422])
+    def post_reports(self, request, name):
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("Send this cluster's report token: 'Authorization: Bearer <report_token>'.")
+        body = _object(request)
+        if "reports" not in body:
+            raise BadRequest("The body must be {\"reports\": [...]}.")
+        answer = self.cluster.ingest_reports(name, token.strip(), body["reports"])
+        return 202, answer
+
+
+__all__ = ["ClusterRoutes", "source_ip"]

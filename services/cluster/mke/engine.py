@@ -1,0 +1,137 @@
+"""Apply and delete lists of manifests on one cluster, and say what happened.
+
+The seed's callback interface has three functions — done, log, delete — that
+do not mean success or failure: ``log`` is called for every line worth showing
+in a deploy record's log, and exactly one of ``done`` (after an apply) or
+``delete`` (after a delete) is called with the result, whether it went well or
+not. What to do with them (events on the bus) is the service's business.
+
+A result is ``{"ok", "objects": [...], "error": None | {"reason", "message", "code"}}``
+with one entry per object handled (operation created / updated / unchanged /
+deleted / absent, uid, generation, resource_version), as docs/contracts.md says.
+The first failure stops the list: later objects (an Ingress routing to a Service
+that failed) would only fail in a more confusing way.
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+from services.cluster.mke import diff
+from services.cluster.mke.client import ClusterClient, ClusterError
+from services.cluster.mke.kinds import kind_of, ordered
+
+CONFLICT_RETRIES = 3
+
+
+class Callback(Protocol):
+    def log(self, level: str, line: str) -> None: ...
+
+    def done(self, result: dict) -> None: ...
+
+    def delete(self, result: dict) -> None: ...
+
+
+def _entry(manifest: dict, operation: str, live: dict | None) -> dict:
+    meta = (live or {}).get("metadata") or {}
+    want = manifest.get("metadata") or {}
+    return {"kind": manifest.get("kind"), "name": want.get("name"),
+            "namespace": want.get("namespace") or meta.get("namespace"),
+            "operation": operation, "uid": meta.get("uid"),
+            "generation": meta.get("generation"), "resource_version": meta.get("resourceVersion")}
+
+
+def _label(manifest: dict) -> str:
+    meta = manifest.get("metadata") or {}
+    where = f"{meta['namespace']}/" if meta.get("namespace") else ""
+    return f"{manifest.get('kind')} {where}{meta.get('name')}"
+
+
+def _check(manifest, namespace: str | None):
+    if not isinstance(manifest, dict):
+        raise ClusterError("Invalid", "A manifest must be a JSON object.", 422)
+    try:
+        kind = kind_of(manifest)
+    except KeyError:
+        raise ClusterError("Invalid", f"MAE does not apply objects of kind {manifest.get('kind')!r}.", 422)
+    meta = manifest.get("metadata") or {}
+    if not meta.get("name"):
+        raise ClusterError("Invalid", f"The {kind.kind} has no metadata.name.", 422)
+    if kind.namespaced and namespace and meta.get("namespace") not in (None, namespace):
+        raise ClusterError("Forbidden", f"{_label(manifest)} is outside namespace {namespace!r}.", 403)
+    return kind
+
+
+def apply_one(client: ClusterClient, manifest: dict, namespace: str | None = None) -> tuple[dict, list[str]]:
+    """Create, update or leave one object; returns its result entry and what differed."""
+    kind = _check(manifest, namespace)
+    manifest = diff.normalize(manifest)
+    meta = manifest.setdefault("metadata", {})
+    if kind.namespaced:
+        meta["namespace"] = meta.get("namespace") or namespace
+    ns, name = meta.get("namespace"), meta["name"]
+    manifest.setdefault("apiVersion", kind.api_version)
+    for _ in range(CONFLICT_RETRIES):
+        live = client.get(kind, ns, name)
+        if live is None:
+            try:
+                return _entry(manifest, "created", client.create(kind, ns, diff.with_last_applied(manifest, kind))), []
+            except ClusterError as exc:
+                if exc.code == 409:  # created meanwhile by someone else: diff against theirs
+                    continue
+                raise
+        changed = diff.differences(manifest, live, kind)
+        if not changed:
+            return _entry(manifest, "unchanged", live), []
+        try:
+            return _entry(manifest, "updated", client.replace(kind, ns, name, diff.updated(live, manifest, kind))), changed
+        except ClusterError as exc:
+            if exc.code == 409:  # stale resourceVersion: someone wrote in between; read again
+                continue
+            raise
+    raise ClusterError("Conflict", f"{_label(manifest)} kept changing while MAE updated it; try again.", 409)
+
+
+def apply(client: ClusterClient, manifests: list[dict], callback: Callback,
+          namespace: str | None = None) -> dict:
+    objects, error = [], None
+    for manifest in ordered(list(manifests or [])):
+        try:
+            entry, changed = apply_one(client, manifest, namespace)
+        except ClusterError as exc:
+            error = exc.as_dict()
+            callback.log("error", f"{_label(manifest) if isinstance(manifest, dict) else 'manifest'} "
+                                  f"was refused on cluster {client.name}: {exc.reason}: {exc.message}")
+            break
+        objects.append(entry)
+        what = f"{entry['operation']} {_label({**manifest, 'metadata': {**manifest['metadata'], 'namespace': entry['namespace']}})}"
+        if changed:
+            what += f" ({', '.join(changed[:5])} changed)"
+        if entry.get("generation") is not None:
+            what += f" (generation {entry['generation']})"
+        callback.log("info", what)
+    result = {"ok": error is None, "objects": objects, "error": error}
+    callback.done(result)
+    return result
+
+
+def delete(client: ClusterClient, manifests: list[dict], callback: Callback,
+           namespace: str | None = None) -> dict:
+    objects, error = [], None
+    for manifest in ordered(list(manifests or []), reverse=True):
+        try:
+            kind = _check(manifest, namespace)
+            meta = manifest.get("metadata") or {}
+            ns = (meta.get("namespace") or namespace) if kind.namespaced else None
+            gone = client.remove(kind, ns, meta["name"])
+        except ClusterError as exc:
+            error = exc.as_dict()
+            callback.log("error", f"deleting {_label(manifest) if isinstance(manifest, dict) else 'manifest'} "
+                                  f"failed on cluster {client.name}: {exc.reason}: {exc.message}")
+            break
+        operation = "deleted" if gone is not None else "absent"
+        entry = _entry({**manifest, "metadata": {**meta, "namespace": ns}}, operation, None)
+        objects.append(entry)
+        callback.log("info", f"{operation} {kind.kind} {(ns + '/') if ns else ''}{meta['name']}")
+    result = {"ok": error is None, "objects": objects, "error": error}
+    callback.delete(result)
+    return result
