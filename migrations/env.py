@@ -16,7 +16,7 @@ from shared.config import load_config
 SERVICES = ("auth", "org", "deploy", "cluster", "server", "notify")
 
 target_metadata = [importlib.import_module(f"services.{name}.models").Base.metadata
-                   for name in SERVICES]
+                   for name in SERVICES] + [importlib.import_module("shared.outbox").OutboxBase.metadata]
 
 
 def db_url() -> str:

@@ -41,10 +41,6 @@ def after_commit(worker_ctx, callback) -> None:
     _after_commit.setdefault(worker_ctx, []).append(callback)
 
 
-def has_transaction(worker_ctx) -> bool:
-    return any(isinstance(dep, Database) for dep in worker_ctx.container.dependencies)
-
-
 class Base(DeclarativeBase):
     """Declarative base for tables that belong to no single service (none yet).
 

@@ -2,8 +2,10 @@
 
 Every event is ``{"event_id", "type", "source", "occurred_at", "data"}``; the id
 lets handlers be idempotent (a consumer may see an event twice, never zero
-times). Events published inside a transactional worker leave only after the
-commit, so nobody hears about work that was rolled back.
+times). Events published inside a transactional worker go through the
+service's outbox (``shared/outbox.py``): stored with the work, sent after the
+commit, re-sent by a relay if the process died in between — so nobody hears
+about work that was rolled back, and no committed work goes unannounced.
 
 nameko's ``event_handler`` acks a message whose handler raised, which loses it.
 ``handle_event`` requeues instead, after a growing pause so that a handler
@@ -20,7 +22,8 @@ import eventlet
 from nameko.events import EventDispatcher, EventHandler, get_event_exchange
 from nameko.messaging import Publisher
 
-from shared.db import after_commit, has_transaction
+from shared import outbox
+from shared.db import Database, after_commit
 
 log = logging.getLogger(__name__)
 
@@ -57,21 +60,54 @@ class EventPublisher(EventDispatcher):
         self.exchange = get_event_exchange(self.source, self.container.config)
         self.declare.append(self.exchange)
         Publisher.setup(self)  # EventDispatcher.setup would bind the service's own exchange
-        self.transactional = has_transaction(self)
+        self.database = next((d for d in self.container.dependencies if isinstance(d, Database)), None)
+        self.service = self.container.service_name
+        self.relay_seconds = float(self.container.config.get("OUTBOX_RELAY_SECONDS", 2))
+
+    def start(self):
+        # One relay per service process: the first transactional publisher runs it,
+        # for every source (the audit log publishes through the same outbox).
+        publishers = sorted((d for d in self.container.dependencies if isinstance(d, EventPublisher)),
+                            key=lambda d: d.attr_name)
+        if self.database is not None and publishers and publishers[0] is self:
+            self.container.spawn_managed_thread(self._relay_forever)
+
+    def _send(self, source: str, event_type: str, body: dict) -> None:
+        self.publisher.publish(body, exchange=get_event_exchange(source, self.container.config),
+                               routing_key=event_type)
+
+    def _relay_forever(self):
+        while True:
+            eventlet.sleep(self.relay_seconds)
+            try:
+                outbox.relay(self.database.engine, self.service, self._send)
+            except Exception as exc:  # the database or broker is down: the rows wait
+                log.warning("outbox relay failed: %s", exc)
 
     def get_dependency(self, worker_ctx):
         dispatch = super().get_dependency(worker_ctx)
-        source = self.source
-        transactional = self.transactional
+        source, service, database = self.source, self.service, self.database
+
+        def send_and_forget(event_type, event):
+            try:
+                dispatch(event_type, event)
+            except Exception as exc:  # the relay will send it
+                log.warning("publish after commit failed; left to the outbox relay: %s", exc)
+                return
+            try:
+                outbox.forget(database.engine, service, event["event_id"])
+            except Exception as exc:
+                log.warning("could not clear a sent outbox row (it will be sent again): %s", exc)
 
         class Publisher:
             @staticmethod
             def publish(event_type: str, data: dict, event_id: str | None = None) -> dict:
                 event = envelope(source, event_type, data, event_id)
-                if transactional:
-                    after_commit(worker_ctx, lambda: dispatch(event_type, event))
-                else:
+                if database is None:
                     dispatch(event_type, event)
+                else:
+                    outbox.stage(database.sessions[worker_ctx], service, event)
+                    after_commit(worker_ctx, lambda: send_and_forget(event_type, event))
                 return event
 
         return Publisher()

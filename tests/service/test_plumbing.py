@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import Integer, String, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from shared import outbox
 from shared.db import Database
 from shared.errors import Invalid, NotFound, Unavailable
 from shared.events import EventPublisher, handle_event
@@ -100,6 +101,7 @@ class WebService:
 @pytest.fixture
 def notes_table(db_engine):
     PlumbingBase.metadata.create_all(db_engine)
+    outbox.model_for("notes").__table__.create(db_engine, checkfirst=True)
     yield
     PlumbingBase.metadata.drop_all(db_engine)
 
@@ -246,3 +248,43 @@ def test_migrations_created_every_services_tables(db_engine):
         tables = {row[0] for row in conn.execute(text("SHOW TABLES"))}
     for service in ("auth", "org", "deploy", "cluster", "server", "notify"):
         assert f"{service}_processed_events" in tables
+
+
+def test_an_event_whose_publish_failed_after_commit_is_relayed_from_the_outbox(
+        container_factory, config, db_engine, notes_table, redis_client, monkeypatch):
+    container_factory(ListenerService, config).start()
+    notes = container_factory(NotesService, {**config, "OUTBOX_RELAY_SECONDS": 0.3})
+    notes.start()
+    publisher = next(d for d in notes.dependencies if isinstance(d, EventPublisher))
+    sent = publisher.publisher.publish
+    calls = {"n": 0}
+
+    def flaky_publish(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ConnectionError("broker went away right after the commit")
+        return sent(*args, **kwargs)
+
+    monkeypatch.setattr(publisher.publisher, "publish", flaky_publish)
+    monkeypatch.setattr(outbox, "RELAY_AFTER", outbox.timedelta(seconds=0.5))
+    tag = "outbox-" + uuid.uuid4().hex[:6]
+    with ServiceRpcProxy("notes", config) as proxy:
+        assert proxy.add(tag) == "ok"
+    table = outbox.model_for("notes").__table__
+    with db_engine.connect() as conn:
+        assert conn.execute(select(table.c.event_id)).all(), "the event waits in the outbox"
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not redis_client.llen(f"test:seen:{tag}"):
+        eventlet.sleep(0.1)
+    assert redis_client.llen(f"test:seen:{tag}") == 1
+    with db_engine.connect() as conn:
+        assert conn.execute(select(table.c.event_id)).all() == []
+
+
+def test_a_published_event_leaves_no_outbox_row(container_factory, config, db_engine, notes_table):
+    container_factory(NotesService, config).start()
+    with ServiceRpcProxy("notes", config) as proxy:
+        proxy.add("clean-" + uuid.uuid4().hex[:6])
+    table = outbox.model_for("notes").__table__
+    with db_engine.connect() as conn:
+        assert conn.execute(select(table.c.event_id)).all() == []
