@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 REPLICAS ?= 1
 PYTHON ?= python3
 
-.PHONY: install up down status admin-token migrate test test-unit bench infra-check infra-start clean
+.PHONY: install up down status admin-token migrate test test-unit bench infra-check infra-start clean browser screenshots
 
 install: $(VENV)/.installed
 
@@ -36,7 +36,7 @@ admin-token: install
 status: install
 	$(PY) -m scripts.stack status
 
-test: install infra-start
+test: install infra-start browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: install
@@ -45,6 +45,15 @@ test-unit: install
 bench: install infra-start
 	@command -v wrk >/dev/null || (apt-get install -y -q wrk >/dev/null 2>&1 || echo "wrk not installable; benches fall back to a Python load generator")
 	@set -e; for b in bench/*.py; do echo "== $$b"; $(PY) $$b; done
+
+# Debian's headless Chromium for the console's browser tests (Playwright drives it;
+# it never downloads a browser of its own).
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+# PNGs of the console's main pages in English and Chinese, under docs/screenshots/.
+screenshots: install infra-start browser
+	MAE_SCREENSHOTS=docs/screenshots $(PY) -m pytest tests/e2e/test_console.py -k screenshots -q -p no:cacheprovider $(PYTEST_ARGS)
 
 clean: down
 	rm -rf .run

@@ -33,7 +33,9 @@ CONTENT_TYPES = {
 SECURITY_HEADERS = {
     "Content-Security-Policy": ("default-src 'self'; script-src 'self'; style-src 'self'; "
                                 "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
-                                "base-uri 'none'; form-action 'self'"),
+                                "base-uri 'none'; "
+                                # mae login hands the CLI its token by a form POST to loopback.
+                                "form-action 'self' http://127.0.0.1:*"),
     "X-Content-Type-Options": "nosniff",
     # The login token arrives in the URL fragment; never leak any URL to other sites.
     "Referrer-Policy": "no-referrer",

@@ -1,0 +1,74 @@
+// The console's only way to reach MAE: the public REST API under /api/v1.
+// The token lives in localStorage (the console is a same-origin SPA with a strict
+// CSP and no third-party code); it is sent as a Bearer header, never in a URL.
+
+const TOKEN_KEY = "mae.token";
+
+export class ApiError extends Error {
+  constructor(status, code, message, details) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.details = details || {};
+  }
+}
+
+export function getToken() { return localStorage.getItem(TOKEN_KEY); }
+export function setToken(token) { localStorage.setItem(TOKEN_KEY, token); }
+export function clearToken() { localStorage.removeItem(TOKEN_KEY); }
+
+// Called with the ApiError when the API says the token is no good, so the app can
+// send the person back to the login page instead of showing a broken page.
+let onUnauthorized = () => {};
+export function setUnauthorizedHandler(fn) { onUnauthorized = fn; }
+
+export async function api(method, path, body, { query } = {}) {
+  let url = "/api/v1" + path;
+  if (query) {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) {
+      if (v !== undefined && v !== null && v !== "") params.set(k, String(v));
+    }
+    const qs = params.toString();
+    if (qs) url += (url.includes("?") ? "&" : "?") + qs;
+  }
+  const headers = { Accept: "application/json" };
+  const token = getToken();
+  if (token) headers.Authorization = "Bearer " + token;
+  const init = { method, headers, cache: "no-store" };
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(url, init);
+  } catch (err) {
+    throw new ApiError(0, "network", null, { cause: String(err) });
+  }
+  if (response.status === 204) return null;
+  let data = null;
+  const text = await response.text();
+  if (text) {
+    try { data = JSON.parse(text); } catch { data = null; }
+  }
+  if (!response.ok) {
+    const e = (data && data.error) || {};
+    const error = new ApiError(response.status, e.code || "http_" + response.status, e.message || null, e.details);
+    if (response.status === 401) onUnauthorized(error);
+    throw error;
+  }
+  return data;
+}
+
+// Every page of a list endpoint, up to `max` items (the console shows small lists).
+export async function listAll(path, query = {}, max = 1000) {
+  const items = [];
+  let cursor = null;
+  do {
+    const page = await api("GET", path, undefined, { query: { ...query, limit: 200, cursor } });
+    items.push(...(page.items || []));
+    cursor = page.next_cursor;
+  } while (cursor && items.length < max);
+  return items;
+}

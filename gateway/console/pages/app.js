@@ -1,0 +1,126 @@
+// An application: its services, each version's state on every cluster at a glance,
+// forms to add services and versions, and the deploy history with rollback.
+import { api, listAll } from "../api.js";
+import { enc, h, link, replace } from "../dom.js";
+import { fmtTime, t } from "../i18n.js";
+import { badge, clusterStatuses, field, reasonText, section } from "../ui.js";
+import { rollbackButton } from "./record.js";
+
+export async function render(view, params, ctx) {
+  const app = params.app;
+  const detail = await api("GET", "/apps/" + enc(app));
+  let clusters = [];
+  try {
+    clusters = await listAll("/clusters");
+  } catch { /* the grid then shows the clusters the versions name */ }
+
+  const base = "/apps/" + enc(app);
+  const canWrite = ctx.me.is_admin || ["developer", "maintainer", "owner"].includes(detail.role);
+  replace(view,
+    h("p", { class: "crumbs" }, link("/apps", t("nav.apps")), " / ", app),
+    h("h1", null, detail.display_name || app, " ", h("small", { class: "muted" }, app)),
+    detail.description ? h("p", null, detail.description) : null,
+    h("p", { class: "tabs" },
+      h("span", null, t("app.your_role"), ": ", detail.role ? t("role." + detail.role) : t("admin")),
+      link(base + "/members", t("app.members")),
+      link(base + "/channels", t("app.channels"))),
+    await section(t("app.services"), () => servicesBlock(app, clusters, canWrite, ctx), { "data-test": "services" }),
+    await section(t("app.records"), () => recordsBlock(app, ctx), { "data-test": "records" }));
+}
+
+async function servicesBlock(app, clusters, canWrite, ctx) {
+  const base = "/apps/" + enc(app) + "/services";
+  const services = await listAll(base);
+  const blocks = [];
+  for (const svc of services) {
+    let versions;
+    let detail = {};
+    try {
+      detail = await api("GET", base + "/" + enc(svc.name));
+      versions = detail.versions;
+    } catch { /* fall back to the versions list below */ }
+    if (!Array.isArray(versions)) versions = await listAll(base + "/" + enc(svc.name) + "/versions");
+    blocks.push(serviceBlock(app, svc, versions, clusters, canWrite, ctx));
+  }
+  const name = h("input", { name: "name", required: true, maxlength: 63, placeholder: "web", "data-test": "new-service-name" });
+  const form = h("form", {
+    class: "inline",
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      try {
+        await api("POST", base, { name: name.value.trim() });
+        ctx.flash(t("app.service_created", { name: name.value.trim() }), "ok");
+        ctx.rerender();
+      } catch (err) { ctx.flash(ctx.errorText(err)); }
+    },
+  }, name, h("button", { type: "submit", "data-test": "new-service-submit" }, t("app.add_service")));
+  return h("div", null,
+    services.length ? blocks : h("p", { class: "muted" }, t("app.no_services")),
+    canWrite ? h("div", { class: "subtle" }, h("h3", null, t("app.new_service")), form) : null);
+}
+
+function serviceBlock(app, svc, versions, clusters, canWrite, ctx) {
+  const seen = new Map(clusters.map((c) => [c.name, c]));
+  for (const v of versions) for (const name of clusterStatuses(v).keys()) if (!seen.has(name)) seen.set(name, { name });
+  const columns = [...seen.values()];
+  const vbase = "/apps/" + enc(app) + "/services/" + enc(svc.name) + "/versions";
+  const rows = versions.map((v) => {
+    const statuses = clusterStatuses(v);
+    return h("tr", { "data-test": "version-row", "data-name": v.name },
+      h("td", null, v.name),
+      h("td", { class: "mono" }, v.image || ""),
+      columns.map((c) => {
+        const s = statuses.get(c.name);
+        return h("td", { "data-cluster": c.name, title: s && s.reason ? reasonText(s.reason) : "" },
+          s ? badge(s.status) : h("span", { class: "muted" }, "—"),
+          s && s.record_id ? [" ", link("/records/" + enc(s.record_id), "#" + s.record_id)] : null);
+      }),
+      h("td", null, canWrite ? link(vbase.slice(0) + "/" + enc(v.name) + "/deploy", t("app.deploy")) : null));
+  });
+  const vname = h("input", { name: "name", required: true, maxlength: 63, placeholder: "v1", "data-test": "new-version-name" });
+  const image = h("input", { name: "image", required: true, placeholder: "registry/app:1.0", "data-test": "new-version-image" });
+  const port = h("input", { name: "port", type: "number", min: 1, max: 65535, value: "8080", required: true, "data-test": "new-version-port" });
+  const replicas = h("input", { name: "replicas", type: "number", min: 0, max: 100, value: "1", "data-test": "new-version-replicas" });
+  const form = h("form", {
+    class: "inline",
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      try {
+        await api("POST", vbase, { name: vname.value.trim(), image: image.value.trim(),
+                                   port: Number(port.value), replicas: Number(replicas.value) });
+        ctx.flash(t("app.version_created", { name: vname.value.trim() }), "ok");
+        ctx.rerender();
+      } catch (err) { ctx.flash(ctx.errorText(err)); }
+    },
+  }, field(t("col.version"), vname), field(t("col.image"), image), field(t("col.port"), port),
+     field(t("col.replicas"), replicas),
+     h("button", { type: "submit", "data-test": "new-version-submit" }, t("app.add_version")));
+  return h("div", { class: "service", "data-test": "service", "data-name": svc.name },
+    h("h3", null, svc.name, svc.description ? h("small", { class: "muted" }, " — " + svc.description) : null),
+    versions.length
+      ? h("table", null,
+          h("thead", null, h("tr", null, h("th", null, t("col.version")), h("th", null, t("col.image")),
+            columns.map((c) => h("th", null, c.name, c.env ? h("small", { class: "muted" }, " " + t("env." + c.env, {}, c.env)) : null)),
+            h("th", null, ""))),
+          h("tbody", null, rows))
+      : h("p", { class: "muted" }, t("app.no_versions")),
+    canWrite ? h("details", null, h("summary", { "data-test": "new-version-toggle" }, t("app.new_version")), form) : null);
+}
+
+async function recordsBlock(app, ctx) {
+  const page = await api("GET", "/apps/" + enc(app) + "/records", undefined, { query: { limit: 50 } });
+  const records = page.items || [];
+  if (!records.length) return h("p", { class: "muted" }, t("app.no_records"));
+  return h("table", null,
+    h("thead", null, h("tr", null, ["col.record", "col.action", "col.service", "col.version", "col.status",
+      "col.created_by", "col.created_at", ""].map((k) => h("th", null, k ? t(k) : "")))),
+    h("tbody", null, records.map((r) => h("tr", { "data-test": "record-row", "data-id": r.id },
+      h("td", null, link("/records/" + enc(r.id), "#" + r.id)),
+      h("td", null, t("action." + r.action, {}, r.action)),
+      h("td", null, r.service || ""),
+      h("td", null, r.version || ""),
+      h("td", null, badge(r.status)),
+      h("td", null, r.created_by || ""),
+      h("td", null, fmtTime(r.created_at)),
+      h("td", null, r.status === "succeeded" ? rollbackButton(r, ctx) : null)))));
+}

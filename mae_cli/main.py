@@ -1,0 +1,547 @@
+"""``mae``: apps, services, versions, deploys, logs and rollbacks from a terminal.
+
+Every command takes ``-o/--output json`` for scripts: then stdout carries only JSON,
+and anything meant for a person goes to stderr. Exit codes: 0 ok; 1 an error (the
+API's own message on stderr); 2 wrong usage; 3 a deploy or rollback that ended
+failed or superseded; 4 ``--wait`` gave up before the record finished.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from urllib.parse import quote
+
+import click
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from mae_cli import config
+from mae_cli.client import ApiError, Client, ConnectionFailed
+
+EXIT_ERROR, EXIT_FAILED, EXIT_TIMEOUT = 1, 3, 4
+FINISHED = {"succeeded", "failed", "superseded"}
+STATUS_STYLE = {"succeeded": "green", "failed": "red", "superseded": "yellow", "pending": "yellow",
+                "applying": "cyan", "applied": "cyan", "progressing": "cyan"}
+# Kubernetes' waiting reasons, in plain words.
+REASONS = {
+    "ErrImagePull": "the image could not be pulled (does the image and tag exist?)",
+    "ImagePullBackOff": "the image could not be pulled (does the image and tag exist?)",
+    "InvalidImageName": "the image name is not valid",
+    "CrashLoopBackOff": "the container keeps crashing (see `mae logs`)",
+    "ProgressDeadlineExceeded": "the rollout took too long: the new pods never became ready",
+    "CreateContainerConfigError": "the container could not be created from its configuration",
+    "OOMKilled": "the container ran out of memory",
+}
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def q(part) -> str:
+    return quote(str(part), safe="")
+
+
+class Ctx:
+    def __init__(self):
+        self.output = "table"
+        self._client = None
+
+    @property
+    def json(self) -> bool:
+        return self.output == "json"
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            self._client = Client(config.load())
+        return self._client
+
+
+pass_ctx = click.make_pass_decorator(Ctx, ensure=True)
+
+
+def _set_output(ctx: click.Context, _param, value):
+    if value:
+        ctx.ensure_object(Ctx).output = value
+    return value
+
+
+OUTPUT = click.option("-o", "--output", type=click.Choice(["table", "json"]), expose_value=False,
+                      callback=_set_output, is_eager=True, help="table (default) or json for scripts.")
+
+
+def command(group, *args, **kwargs):
+    """A subcommand with -o/--output and the API's errors turned into clear messages."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def run(*a, **kw):
+            try:
+                return fn(*a, **kw)
+            except ApiError as exc:
+                hint = ""
+                if exc.status == 401:
+                    hint = " Run `mae login` (or set MAE_TOKEN)."
+                err.print(f"[red]Error:[/red] {exc.message}{hint} [dim](HTTP {exc.status}, {exc.code})[/dim]",
+                          markup=True, highlight=False)
+                sys.exit(EXIT_ERROR)
+            except ConnectionFailed as exc:
+                err.print(f"[red]Error:[/red] {exc}", markup=True)
+                sys.exit(EXIT_ERROR)
+        return group.command(*args, **kwargs)(OUTPUT(run))
+    return wrap
+
+
+def emit(data, table: Table | None = None, text: str | None = None):
+    """Pure JSON on stdout with -o json, else a table or a line for a person."""
+    ctx = click.get_current_context().find_object(Ctx)
+    if ctx and ctx.json:
+        click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+    elif table is not None:
+        out.print(table)
+    elif text is not None:
+        out.print(text, markup=False)
+
+
+def table(*columns: str) -> Table:
+    t = Table(box=None, header_style="bold", pad_edge=False)
+    for c in columns:
+        t.add_column(c)
+    return t
+
+
+def styled(status: str | None) -> str:
+    s = status or "-"
+    return f"[{STATUS_STYLE.get(s, 'white')}]{s}[/]"
+
+
+def split_ref(ref: str, parts: int, what: str) -> list[str]:
+    pieces = ref.split("/")
+    if len(pieces) != parts or not all(pieces):
+        raise click.BadParameter(f"expected {what}, got {ref!r}")
+    return pieces
+
+
+# -- the group -----------------------------------------------------------------------
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@OUTPUT
+@click.version_option("0.1.0", prog_name="mae")
+def app():
+    """MAE from the terminal. Set MAE_URL / MAE_TOKEN, or run `mae login`."""
+
+
+# -- login ---------------------------------------------------------------------------
+
+@command(app, "login")
+@click.option("--url", help="MAE's address, e.g. http://127.0.0.1:8080 (kept in the config).")
+@click.option("--token", help="A personal access token (else: log in with the browser, or paste one).")
+@click.option("--no-browser", is_flag=True, help="Do not open a browser; paste a token instead.")
+@click.option("--timeout", default=300, show_default=True, help="Seconds to wait for the browser login.")
+@pass_ctx
+def login(ctx: Ctx, url, token, no_browser, timeout):
+    """Log in: keep a token in ~/.config/mae/config.json (mode 0600)."""
+    if url:
+        config.save(url=url)
+    settings = config.load()
+    if url:
+        settings.url = url.rstrip("/")
+    if not token:
+        from mae_cli.browser_login import browser_login
+
+        token = browser_login(settings.url, open_browser=not no_browser, timeout=timeout, say=err.print)
+    settings.token = token.strip()
+    me = Client(settings).get("/me")
+    path = config.save(url=settings.url, token=settings.token)
+    emit({"url": settings.url, "user": me, "config": str(path)},
+         text=f"Logged in to {settings.url} as {me['username']}. Token kept in {path}.")
+
+
+@command(app, "logout")
+def logout():
+    """Forget the token kept in the config file."""
+    path = config.save(forget_token=True)
+    emit({"config": str(path)}, text=f"Token removed from {path}.")
+
+
+@command(app, "whoami")
+@pass_ctx
+def whoami(ctx: Ctx):
+    """Who the token belongs to."""
+    me = ctx.client.get("/me")
+    emit(me, text=f"{me['username']} ({me.get('display_name') or ''}){' admin' if me.get('is_admin') else ''}"
+                  f" at {ctx.client.settings.url}")
+
+
+# -- apps ----------------------------------------------------------------------------
+
+@app.group()
+def apps():
+    """Applications."""
+
+
+@command(apps, "list")
+@pass_ctx
+def apps_list(ctx: Ctx):
+    """Applications you can see."""
+    items = ctx.client.list_all("/apps")
+    t = table("NAME", "DISPLAY NAME", "ROLE", "CREATED BY", "CREATED")
+    for a in items:
+        t.add_row(a["name"], a.get("display_name") or "", a.get("role") or "", a.get("created_by") or "",
+                  a.get("created_at") or "")
+    emit({"items": items}, t)
+
+
+@command(apps, "create")
+@click.argument("name")
+@click.option("--display-name")
+@click.option("--description")
+@pass_ctx
+def apps_create(ctx: Ctx, name, display_name, description):
+    """Create an application (you become its owner)."""
+    body = {"name": name}
+    if display_name:
+        body["display_name"] = display_name
+    if description:
+        body["description"] = description
+    created = ctx.client.post("/apps", body)
+    emit(created, text=f"Application {created['name']} created.")
+
+
+@command(apps, "show")
+@click.argument("name")
+@pass_ctx
+def apps_show(ctx: Ctx, name):
+    """An application, with your role and its members."""
+    detail = ctx.client.get(f"/apps/{q(name)}")
+    members = ctx.client.list_all(f"/apps/{q(name)}/members")
+    detail = {**detail, "members": members}
+    t = table("FIELD", "VALUE")
+    for key in ("name", "display_name", "description", "role", "created_by", "created_at"):
+        t.add_row(key, str(detail.get(key) or ""))
+    t.add_row("members", ", ".join(f"{m['username']} ({m['role']})" for m in members))
+    emit(detail, t)
+
+
+# -- services ------------------------------------------------------------------------
+
+@app.group()
+def services():
+    """Services of an application."""
+
+
+@command(services, "list")
+@click.argument("app_name", metavar="APP")
+@pass_ctx
+def services_list(ctx: Ctx, app_name):
+    """Services of APP."""
+    items = ctx.client.list_all(f"/apps/{q(app_name)}/services")
+    t = table("NAME", "DESCRIPTION", "CREATED")
+    for s in items:
+        t.add_row(s["name"], s.get("description") or "", s.get("created_at") or "")
+    emit({"items": items}, t)
+
+
+@command(services, "create")
+@click.argument("ref", metavar="APP/SERVICE")
+@click.option("--description")
+@pass_ctx
+def services_create(ctx: Ctx, ref, description):
+    """Create a service."""
+    app_name, name = split_ref(ref, 2, "APP/SERVICE")
+    body = {"name": name, **({"description": description} if description else {})}
+    created = ctx.client.post(f"/apps/{q(app_name)}/services", body)
+    emit(created, text=f"Service {app_name}/{created.get('name', name)} created.")
+
+
+@command(services, "show")
+@click.argument("ref", metavar="APP/SERVICE")
+@pass_ctx
+def services_show(ctx: Ctx, ref):
+    """A service with each version's status on every cluster."""
+    app_name, name = split_ref(ref, 2, "APP/SERVICE")
+    detail = ctx.client.get(f"/apps/{q(app_name)}/services/{q(name)}")
+    t = table("VERSION", "IMAGE", "CLUSTERS")
+    for v in detail.get("versions") or []:
+        t.add_row(v.get("name", ""), v.get("image", ""), _statuses_text(v))
+    emit(detail, t)
+
+
+def _statuses_text(version: dict) -> str:
+    raw = None
+    for key in ("clusters", "status_by_cluster", "statuses", "targets", "deployments"):
+        if version.get(key) is not None:
+            raw = version[key]
+            break
+    pairs = []
+    if isinstance(raw, list):
+        pairs = [(i.get("cluster"), i.get("status")) for i in raw if isinstance(i, dict)]
+    elif isinstance(raw, dict):
+        pairs = [(k, v if isinstance(v, str) else (v or {}).get("status")) for k, v in raw.items()]
+    return "  ".join(f"{c}={styled(s)}" for c, s in pairs) or "-"
+
+
+# -- versions ------------------------------------------------------------------------
+
+@app.group()
+def versions():
+    """Versions of a service."""
+
+
+@command(versions, "list")
+@click.argument("ref", metavar="APP/SERVICE")
+@pass_ctx
+def versions_list(ctx: Ctx, ref):
+    """Versions of a service."""
+    app_name, svc = split_ref(ref, 2, "APP/SERVICE")
+    items = ctx.client.list_all(f"/apps/{q(app_name)}/services/{q(svc)}/versions")
+    t = table("NAME", "IMAGE", "PORT", "REPLICAS", "CREATED")
+    for v in items:
+        t.add_row(v["name"], v.get("image", ""), str(v.get("port", "")), str(v.get("replicas", "")),
+                  v.get("created_at") or "")
+    emit({"items": items}, t)
+
+
+@command(versions, "create")
+@click.argument("ref", metavar="APP/SERVICE/VERSION")
+@click.option("--image", required=True)
+@click.option("--port", type=int, required=True)
+@click.option("--replicas", type=int)
+@click.option("--env", "env_vars", multiple=True, metavar="NAME=VALUE", help="Environment variable (repeat).")
+@click.option("--health-path")
+@click.option("--template")
+@pass_ctx
+def versions_create(ctx: Ctx, ref, image, port, replicas, env_vars, health_path, template):
+    """Create a version of a service."""
+    app_name, svc, name = split_ref(ref, 3, "APP/SERVICE/VERSION")
+    body = {"name": name, "image": image, "port": port}
+    if replicas is not None:
+        body["replicas"] = replicas
+    if env_vars:
+        env = {}
+        for pair in env_vars:
+            if "=" not in pair:
+                raise click.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint="--env")
+            k, v = pair.split("=", 1)
+            env[k] = v
+        body["env"] = env
+    if health_path:
+        body["health_path"] = health_path
+    if template:
+        body["template"] = template
+    created = ctx.client.post(f"/apps/{q(app_name)}/services/{q(svc)}/versions", body)
+    emit(created, text=f"Version {app_name}/{svc}/{created.get('name', name)} created.")
+
+
+@command(versions, "show")
+@click.argument("ref", metavar="APP/SERVICE/VERSION")
+@pass_ctx
+def versions_show(ctx: Ctx, ref):
+    """A version's configuration."""
+    app_name, svc, name = split_ref(ref, 3, "APP/SERVICE/VERSION")
+    detail = ctx.client.get(f"/apps/{q(app_name)}/services/{q(svc)}/versions/{q(name)}")
+    t = table("FIELD", "VALUE")
+    for key, value in detail.items():
+        t.add_row(key, value if isinstance(value, str) else json.dumps(value, default=str))
+    emit(detail, t)
+
+
+# -- deploys, records, logs, rollback --------------------------------------------------
+
+def record_table(record: dict) -> Table:
+    t = Table(title=f"record {record.get('id')} · {record.get('action')} "
+                    f"{record.get('app')}/{record.get('service')}/{record.get('version')} · "
+                    f"{styled(record.get('status'))}", title_justify="left", box=None,
+              header_style="bold", pad_edge=False)
+    for c in ("CLUSTER", "ENV", "STATUS", "READY", "REASON"):
+        t.add_column(c)
+    for target in record.get("targets") or []:
+        r = target.get("replicas") or {}
+        ready = f"{r.get('ready', '-')}/{r.get('desired', '-')}" if r else "-"
+        reason = target.get("reason") or ""
+        words = REASONS.get(reason)
+        reason_text = f"{words} ({reason})" if words else reason
+        if target.get("message"):
+            reason_text = f"{reason_text}: {target['message']}" if reason_text else target["message"]
+        t.add_row(target.get("cluster", ""), target.get("env", ""), styled(target.get("status")), ready,
+                  reason_text)
+    return t
+
+
+def wait_for(ctx: Ctx, record_id, timeout: float, interval: float = 1.0) -> dict:
+    """Poll the record until it finishes (live table on a terminal); exit 3/4 on failure/timeout."""
+    client = ctx.client
+    deadline = time.monotonic() + timeout
+    record = client.get(f"/records/{q(record_id)}")
+    if ctx.json:
+        while record.get("status") not in FINISHED and time.monotonic() < deadline:
+            time.sleep(interval)
+            record = client.get(f"/records/{q(record_id)}")
+    else:
+        # transient=False keeps the final table on screen; off a terminal only that is printed.
+        with Live(record_table(record), console=err, refresh_per_second=4, transient=False) as live:
+            while record.get("status") not in FINISHED and time.monotonic() < deadline:
+                time.sleep(interval)
+                record = client.get(f"/records/{q(record_id)}")
+                live.update(record_table(record))
+    return record
+
+
+def finish(ctx: Ctx, record: dict):
+    status = record.get("status")
+    emit(record, text=f"record {record.get('id')}: {status}")
+    if status not in FINISHED:
+        err.print(f"Gave up waiting: record {record.get('id')} is still {status}. "
+                  f"Follow it with `mae logs {record.get('id')} -f`.")
+        sys.exit(EXIT_TIMEOUT)
+    if status != "succeeded":
+        reasons = [t.get("reason") or t.get("message") for t in record.get("targets") or []
+                   if t.get("status") != "succeeded" and (t.get("reason") or t.get("message"))]
+        err.print(f"[red]{record.get('action', 'deploy').capitalize()} {status}[/red]"
+                  + (": " + "; ".join(REASONS.get(r, r) for r in reasons) if reasons else "."), markup=True)
+        sys.exit(EXIT_FAILED)
+
+
+@command(app, "deploy")
+@click.argument("ref", metavar="APP/SERVICE/VERSION")
+@click.option("--env", "env", type=click.Choice(["test", "prod"]), help="Every cluster of this environment.")
+@click.option("--cluster", "clusters", multiple=True, help="A cluster by name (repeat for several).")
+@click.option("--wait", is_flag=True, help="Follow the deploy until it finishes; non-zero exit on failure.")
+@click.option("--timeout", default=600, show_default=True, help="Seconds --wait waits.")
+@pass_ctx
+def deploy(ctx: Ctx, ref, env, clusters, wait, timeout):
+    """Deploy a version to --env test|prod or to --cluster NAME."""
+    app_name, svc, ver = split_ref(ref, 3, "APP/SERVICE/VERSION")
+    if bool(env) == bool(clusters):
+        raise click.UsageError("Give either --env or --cluster.")
+    body = {"env": env} if env else {"clusters": list(clusters)}
+    answer = ctx.client.post(f"/apps/{q(app_name)}/services/{q(svc)}/versions/{q(ver)}/deploy", body)
+    record_id = answer["record_id"]
+    if not wait:
+        emit(answer, text=f"Deploy started: record {record_id}. Follow it with `mae logs {record_id} -f`.")
+        return
+    if not ctx.json:
+        err.print(f"Deploying {ref}: record {record_id}")
+    finish(ctx, wait_for(ctx, record_id, timeout))
+
+
+@command(app, "rollback")
+@click.argument("record_id", metavar="RECORD")
+@click.option("--wait", is_flag=True, help="Follow the rollback until it finishes; non-zero exit on failure.")
+@click.option("--timeout", default=600, show_default=True)
+@pass_ctx
+def rollback(ctx: Ctx, record_id, wait, timeout):
+    """Apply again what a succeeded record applied."""
+    answer = ctx.client.post(f"/records/{q(record_id)}/rollback")
+    if not wait:
+        emit(answer, text=f"Rollback started: record {answer['record_id']}.")
+        return
+    if not ctx.json:
+        err.print(f"Rolling back to record {record_id}: record {answer['record_id']}")
+    finish(ctx, wait_for(ctx, answer["record_id"], timeout))
+
+
+@command(app, "records")
+@click.argument("app_name", metavar="APP")
+@click.option("--service")
+@click.option("--version")
+@click.option("--limit", default=20, show_default=True)
+@pass_ctx
+def records(ctx: Ctx, app_name, service, version, limit):
+    """Deploy history of an application, newest first."""
+    page = ctx.client.get(f"/apps/{q(app_name)}/records", service=service, version=version, limit=limit)
+    items = page.get("items", [])
+    t = table("ID", "ACTION", "SERVICE", "VERSION", "STATUS", "BY", "CREATED")
+    for r in items:
+        t.add_row(str(r.get("id")), r.get("action", ""), r.get("service") or "", r.get("version") or "",
+                  styled(r.get("status")), r.get("created_by") or "", r.get("created_at") or "")
+    emit({"items": items, "next_cursor": page.get("next_cursor")}, t)
+
+
+@command(app, "record")
+@click.argument("record_id", metavar="RECORD")
+@pass_ctx
+def record(ctx: Ctx, record_id):
+    """One record: its state on every cluster."""
+    data = ctx.client.get(f"/records/{q(record_id)}")
+    emit(data, record_table(data))
+
+
+@command(app, "logs")
+@click.argument("record_id", metavar="RECORD")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the record finishes.")
+@pass_ctx
+def logs(ctx: Ctx, record_id, follow):
+    """A record's log."""
+    client = ctx.client
+    after = None
+    collected = []
+
+    def drain():
+        nonlocal after
+        while True:
+            page = client.get(f"/records/{q(record_id)}/logs", after=after)
+            items = page.get("items", [])
+            for line in items:
+                if ctx.json and follow:
+                    click.echo(json.dumps(line, default=str, ensure_ascii=False))  # one JSON object per line
+                elif ctx.json:
+                    collected.append(line)
+                else:
+                    out.print(f"[dim]{line.get('time', '')}[/dim] [blue]{line.get('cluster') or ''}[/blue] "
+                              f"{_level(line.get('level'))}", end=" ", markup=True)
+                    out.print(line.get("line", ""), markup=False, highlight=False)
+            if page.get("next_after") is not None:
+                after = page["next_after"]
+            if not items:
+                return
+
+    drain()
+    if follow:
+        while client.get(f"/records/{q(record_id)}").get("status") not in FINISHED:
+            time.sleep(1)
+            drain()
+        drain()
+    elif ctx.json:
+        click.echo(json.dumps({"items": collected, "next_after": after}, indent=2, default=str,
+                              ensure_ascii=False))
+
+
+def _level(level) -> str:
+    level = (level or "info").lower()
+    color = {"error": "red", "warning": "yellow", "warn": "yellow"}.get(level, "dim")
+    return f"[{color}]{level.upper():5}[/]"
+
+
+# -- clusters, servers -----------------------------------------------------------------
+
+@command(app, "clusters")
+@pass_ctx
+def clusters(ctx: Ctx):
+    """Clusters and their health."""
+    items = ctx.client.list_all("/clusters")
+    t = table("NAME", "ENV", "SERVER", "HEALTHY", "LAST REPORT")
+    for c in items:
+        t.add_row(c["name"], c.get("env", ""), c.get("server", ""),
+                  "[green]yes[/]" if c.get("healthy") else "[red]no[/]", c.get("last_report_at") or "never")
+    emit({"items": items}, t)
+
+
+@command(app, "servers")
+@click.option("--expiring", type=int, metavar="DAYS", help="Only those expiring within DAYS (or expired).")
+@pass_ctx
+def servers(ctx: Ctx, expiring):
+    """The server inventory (admins), soonest expiry first."""
+    items = ctx.client.list_all("/servers", expiring_within_days=expiring)
+    items.sort(key=lambda s: (s.get("expires_at") is None, s.get("expires_at") or "", s.get("name", "")))
+    t = table("ID", "NAME", "IP", "PROVIDER", "EXPIRES", "OWNER")
+    for s in items:
+        t.add_row(str(s.get("id")), s.get("name", ""), s.get("ip", ""), s.get("provider") or "",
+                  s.get("expires_at") or "-", s.get("owner") or "")
+    emit({"items": items}, t)
+
+
+if __name__ == "__main__":
+    app()
