@@ -14,7 +14,6 @@ failing on a dependency outage does not spin.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from datetime import datetime, timezone
 

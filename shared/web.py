@@ -155,3 +155,13 @@ def read_json(request, required: bool = True):
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}.")
+
+
+def read_object(request, required: bool = True) -> dict:
+    """The request's body as a JSON object (``{}`` when optional and absent)."""
+    from shared.errors import BadRequest
+
+    body = read_json(request, required)
+    if not isinstance(body, dict):
+        raise BadRequest("The body must be a JSON object.")
+    return body

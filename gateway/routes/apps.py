@@ -3,17 +3,10 @@ from __future__ import annotations
 
 from gateway.auth import authenticate, require_app_role
 from gateway.schemas import APP, LABEL, MEMBER, PAGING, ROLE, json_response, obj, page_of
-from shared.errors import BadRequest
-from shared.web import read_json, route
+from shared.web import read_object, route
 
 TAGS = ["applications"]
 
-
-def _object(request) -> dict:
-    body = read_json(request)
-    if not isinstance(body, dict):
-        raise BadRequest("The body must be a JSON object.")
-    return body
 
 
 class AppRoutes:
@@ -23,7 +16,7 @@ class AppRoutes:
            responses=json_response(APP, 201, "Created"), errors=[400, 401, 409, 422])
     def create_app(self, request):
         caller = authenticate(self, request)
-        return 201, self.org.create_app(_object(request), caller.actor, caller.source_ip)
+        return 201, self.org.create_app(read_object(request), caller.actor, caller.source_ip)
 
     @route("GET", "/api/v1/apps", summary="Applications you can see", tags=TAGS, auth=True,
            query=PAGING, responses=json_response(page_of(APP)), errors=[401, 422])
@@ -44,7 +37,7 @@ class AppRoutes:
            responses=json_response(APP), errors=[400, 401, 403, 404, 422])
     def update_app(self, request, app):
         caller, role = require_app_role(self, request, app, "apps.update")
-        return {**self.org.update_app(app, _object(request), caller.actor, caller.source_ip), "role": role}
+        return {**self.org.update_app(app, read_object(request), caller.actor, caller.source_ip), "role": role}
 
     @route("DELETE", "/api/v1/apps/<app>", summary="Delete an application (owner)", tags=TAGS, auth=True,
            responses={204: {"description": "Deleted"}}, errors=[401, 403, 404])
@@ -64,7 +57,7 @@ class AppRoutes:
            errors=[400, 401, 403, 404, 409, 422])
     def set_member(self, request, app, username):
         caller, _ = require_app_role(self, request, app, "members.set")
-        body = _object(request)
+        body = read_object(request)
         user = self.auth.get_user_by_username(username)
         return self.org.set_member(app, user["id"], user["username"], body.get("role"),
                                    caller.actor, caller.source_ip)

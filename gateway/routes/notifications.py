@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from gateway.auth import require_app_role
 from gateway.schemas import LABEL, PAGING, json_response, obj, page_of
-from shared.errors import BadRequest
-from shared.web import read_json, route
+from shared.web import read_object, route
 
 TAGS = ["notifications"]
 
@@ -23,12 +22,6 @@ DELIVERY = obj(["id", "channel_id", "event", "status", "attempts"], id={"type": 
                created_at=STR, updated_at=STR, delivered_at={"type": ["string", "null"]})
 
 
-def _object(request) -> dict:
-    body = read_json(request)
-    if not isinstance(body, dict):
-        raise BadRequest("The body must be a JSON object.")
-    return body
-
 
 class NotificationRoutes:
     @route("POST", "/api/v1/apps/<app>/channels", summary="Add a Feishu, DingTalk or webhook channel",
@@ -39,7 +32,7 @@ class NotificationRoutes:
            responses=json_response(CHANNEL, 201, "Created"), errors=[400, 401, 403, 404, 422])
     def create_channel(self, request, app):
         require_app_role(self, request, app, "channels.create")
-        return 201, self.notify.create_channel(app, _object(request))
+        return 201, self.notify.create_channel(app, read_object(request))
 
     @route("GET", "/api/v1/apps/<app>/channels", summary="The application's channels (never a secret)",
            tags=TAGS, auth=True, responses=json_response(page_of(CHANNEL)), errors=[401, 404])

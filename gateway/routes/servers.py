@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from gateway.auth import require_admin
 from gateway.schemas import PAGING, json_response, obj, page_of
-from shared.errors import BadRequest
-from shared.web import read_json, route
+from shared.web import read_object, route
 
 TAGS = ["servers"]
 
@@ -21,12 +20,6 @@ ACCOUNT = obj(["id", "name", "provider", "regions", "last_sync_status"], id={"ty
               last_sync_error={"type": ["string", "null"]}, last_sync_at={"type": ["string", "null"]})
 
 
-def _object(request) -> dict:
-    body = read_json(request)
-    if not isinstance(body, dict):
-        raise BadRequest("The body must be a JSON object.")
-    return body
-
 
 class ServerRoutes:
     @route("POST", "/api/v1/servers", summary="Add a server to the inventory", tags=TAGS, auth=True,
@@ -34,7 +27,7 @@ class ServerRoutes:
            errors=[400, 401, 403, 409, 422])
     def create_server(self, request):
         require_admin(self, request)
-        return 201, self.server.create_server(_object(request))
+        return 201, self.server.create_server(read_object(request))
 
     @route("GET", "/api/v1/servers", summary="Servers, searchable; expiring_within_days filters", tags=TAGS,
            auth=True, query=PAGING + [
@@ -59,7 +52,7 @@ class ServerRoutes:
            errors=[400, 401, 403, 404, 409, 422])
     def update_server(self, request, server_id):
         require_admin(self, request)
-        return self.server.update_server(server_id, _object(request))
+        return self.server.update_server(server_id, read_object(request))
 
     @route("DELETE", "/api/v1/servers/<int:server_id>", summary="Remove a server", tags=TAGS, auth=True,
            responses={204: {"description": "Deleted"}}, errors=[401, 403, 404])
@@ -76,7 +69,7 @@ class ServerRoutes:
            responses=json_response(ACCOUNT, 201, "Created"), errors=[400, 401, 403, 409, 422])
     def create_cloud_account(self, request):
         require_admin(self, request)
-        return 201, self.server.create_cloud_account(_object(request))
+        return 201, self.server.create_cloud_account(read_object(request))
 
     @route("GET", "/api/v1/cloud-accounts", summary="Cloud accounts and how their last sync went", tags=TAGS,
            auth=True, responses=json_response(page_of(ACCOUNT)), errors=[401, 403])
