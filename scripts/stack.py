@@ -32,6 +32,8 @@ SERVICES = {
     "notify": "services.notify.service:NotifyService",
 }
 GATEWAY = "gateway.service:GatewayService"
+# The sandbox clusters `make up` starts: (name, env, port).
+CLUSTERS = [("test", "test", 6443), ("prod", "prod", 6444)]
 METRICS_PORTS = {name: 9101 + i * 10 for i, name in enumerate(SERVICES)}
 
 
@@ -126,6 +128,83 @@ class Stack:
             for name in SERVICES:
                 self.start(name, replica)
             self.start("gateway", replica)
+
+    # -- sandbox clusters and their operators --------------------------------
+    def sandbox_dir(self, name: str) -> Path:
+        return self.run_dir / "sandboxes" / name
+
+    def start_sandbox(self, name: str, port: int = 0, timeout: float = 30.0, **opts) -> dict:
+        """``python -m sandbox`` as a tracked process; returns its ready.json once it answers."""
+        state = self.sandbox_dir(name)
+        state.mkdir(parents=True, exist_ok=True)
+        ready = state / "ready.json"
+        ready.unlink(missing_ok=True)
+        argv = [sys.executable, "-m", "sandbox", "--name", name, "--port", str(port),
+                "--state-dir", str(state)]
+        for key, value in opts.items():
+            argv += [f"--{key.replace('_', '-')}"] + ([] if value is True else [str(value)])
+        pid = self._spawn(f"sandbox-{name}", argv, {})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                info = json.loads(ready.read_text())
+                if info.get("pid") == pid:
+                    return info
+            except (OSError, ValueError):
+                pass
+            if not _alive(pid):
+                break
+            time.sleep(0.05)
+        raise TimeoutError(f"sandbox {name} did not start; see {self.log_dir / f'sandbox-{name}.log'}")
+
+    def report_token_path(self, name: str) -> Path:
+        return self.run_dir / "operators" / f"{name}.token"
+
+    def register_cluster(self, admin: str, name: str, env: str, info: dict) -> str:
+        """Register a sandbox with MAE over the API (idempotent) and keep its report
+        token in .run/operators/NAME.token (0600); returns the token."""
+        import requests
+
+        path = self.report_token_path(name)
+        headers = {"Authorization": f"Bearer {admin}"}
+        body = {"name": name, "env": env, "server": info["url"], "token": info["token"],
+                "ca_cert": Path(info["ca_path"]).read_text()}
+        api = f"{self.url}/api/v1/clusters"
+        resp = requests.post(api, json=body, headers=headers, timeout=30)
+        if resp.status_code == 409:
+            if path.exists():
+                return path.read_text().strip()
+            # Registered earlier but its report token is lost: register afresh.
+            requests.delete(f"{api}/{name}", headers=headers, timeout=30).raise_for_status()
+            resp = requests.post(api, json=body, headers=headers, timeout=30)
+        if resp.status_code != 201:
+            raise RuntimeError(f"registering cluster {name} failed: {resp.status_code} {resp.text[:300]}")
+        token = resp.json()["report_token"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(token + "\n")
+        return token
+
+    def start_operator(self, name: str, **opts) -> int:
+        argv = [sys.executable, "-m", "mae_operator", "--cluster", name,
+                "--kubeconfig", str(self.sandbox_dir(name) / "kubeconfig"),
+                "--mae-url", self.url, "--report-token-file", str(self.report_token_path(name))]
+        for key, value in opts.items():
+            argv += [f"--{key.replace('_', '-')}", str(value)]
+        return self._spawn(f"operator-{name}", argv, {})
+
+    def start_clusters(self, admin: str, clusters=CLUSTERS, sandbox_opts: dict | None = None,
+                       operator_opts: dict | None = None) -> dict:
+        """Sandboxes, their registration with MAE, one operator each: {name: ready info}."""
+        started = {}
+        for name, env, port in clusters:
+            info = self.start_sandbox(name, port, **(sandbox_opts or {}))
+            self.register_cluster(admin, name, env, info)
+            self.start_operator(name, **(operator_opts or {}))
+            started[name] = {**info, "env": env}
+        return started
 
     def pids(self) -> dict[str, int]:
         found = {}
@@ -251,6 +330,15 @@ def main(argv=None) -> int:
         print(f"               (kept in {token_path}, readable only by you; `make admin-token` replaces it)")
     else:
         print("  admin token: issued earlier and its file is gone; `make admin-token` issues a new one")
+    if token:
+        try:
+            clusters = stack.start_clusters(token)
+        except (RuntimeError, TimeoutError, OSError) as exc:
+            print(f"  clusters: could not be started: {exc}", file=sys.stderr)
+            clusters = {}
+        for name, info in clusters.items():
+            print(f"  cluster {name} ({info['env']}): {info['url']}  "
+                  f"kubectl --kubeconfig {info['kubeconfig']} get pods -A  (operator reporting)")
     print(f"  log in:   {stack.url}/api/v1/auth/login/local  (local OAuth server at {stack.localauth_url})")
     print(f"  API:      {stack.url}/api/v1/openapi.json")
     print(f"  logs:     {stack.log_dir}")

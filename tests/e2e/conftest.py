@@ -24,7 +24,9 @@ def stack(infra, secret_key, tmp_path_factory):
         env={"DB_URL": infra.db_url, "AMQP_URI": amqp_uri, "REDIS_URL": infra.redis_url,
              "REDIS_PREFIX": infra.redis_prefix, "MAE_SECRET_KEY": secret_key, "HEALTH_TIMEOUT": "2", "LOG_LEVEL": "INFO",
              # nothing listens there: a cloud sync fails at once, visibly
-             "ALIYUN_ECS_ENDPOINT": "127.0.0.1:9"},
+             "ALIYUN_ECS_ENDPOINT": "127.0.0.1:9",
+             # clusters are probed and namespaces retried every 2 s, not every 10
+             "CLUSTER_TEND_SECONDS": "2"},
         gateway_port=free_port(),
         port_offset=free_port() % 500 + 1000,
         localauth_port=free_port(),
@@ -38,6 +40,17 @@ def stack(infra, secret_key, tmp_path_factory):
         raise
     yield stack
     stack.stop_all()
+
+
+@pytest.fixture(scope="session")
+def clusters(stack, admin):
+    """Two sandbox clusters ``test`` and ``prod`` registered with MAE (env test / prod) as
+    `make up` does it, each with its operator; processes tracked in the stack's pid dir."""
+    started = stack.start_clusters(
+        admin.token, clusters=[("test", "test", 0), ("prod", "prod", 0)],
+        sandbox_opts={"ready_delay": 0.2, "backoff": 0.3, "snapshot_interval": 1},
+        operator_opts={"batch_seconds": 0.2, "heartbeat_seconds": 2, "backoff_cap": 2})
+    return started
 
 
 def processes_of(stack):

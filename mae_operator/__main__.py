@@ -1,0 +1,63 @@
+"""``python -m mae_operator --cluster NAME --kubeconfig PATH --mae-url URL --report-token-file FILE``
+
+Without ``--kubeconfig`` it uses the in-cluster ServiceAccount (k8s/operator/).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+
+from kubernetes import client, config
+
+
+def api_client(kubeconfig: str | None) -> client.ApiClient:
+    cfg = client.Configuration()
+    if kubeconfig:
+        config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
+    else:
+        config.load_incluster_config(client_configuration=cfg)
+    cfg.retries = 0  # the watcher's own backoff decides
+    return client.ApiClient(cfg)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="mae_operator")
+    parser.add_argument("--cluster", required=True)
+    parser.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
+    parser.add_argument("--mae-url", required=True)
+    parser.add_argument("--report-token-file", required=True)
+    parser.add_argument("--batch-seconds", type=float, default=0.5)
+    parser.add_argument("--heartbeat-seconds", type=float, default=30.0)
+    parser.add_argument("--backoff-cap", type=float, default=30.0)
+    parser.add_argument("--watch-seconds", type=int, default=240)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from mae_operator.sender import Sender
+    from mae_operator.state import KINDS, State
+    from mae_operator.watcher import Watcher
+
+    with open(args.report_token_file) as fh:
+        token = fh.read().strip()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    state = State()
+    api = api_client(args.kubeconfig)
+    watchers = [Watcher(api, kind, state, stop, watch_seconds=args.watch_seconds) for kind in KINDS]
+    for w in watchers:
+        w.start()
+    sender = Sender(state, args.mae_url, args.cluster, token, stop, batch_seconds=args.batch_seconds,
+                    heartbeat_seconds=args.heartbeat_seconds, backoff_cap=args.backoff_cap)
+    logging.getLogger("mae_operator").info("operator for cluster %s reporting to %s", args.cluster, args.mae_url)
+    sender.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

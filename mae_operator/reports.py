@@ -1,0 +1,88 @@
+"""A Deployment with its ReplicaSets and Pods → one compact report (the data of
+``cluster.resource_status`` in docs/contracts.md). Pure functions, no I/O."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+# Annotations that only bloat reports sent over slow links.
+DROPPED_ANNOTATIONS = ("mae.io/last-applied", "kubectl.kubernetes.io/last-applied-configuration",
+                       "deployment.kubernetes.io/revision")
+MAX_PODS = 20
+FAILING = ("ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff", "CreateContainerConfigError",
+           "InvalidImageName", "RunContainerError")
+
+
+def meta(obj: dict) -> dict:
+    return obj.get("metadata") or {}
+
+
+def rv_of(obj: dict) -> int:
+    try:
+        return int(meta(obj).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
+def owner(obj: dict, kind: str) -> str | None:
+    for ref in meta(obj).get("ownerReferences") or []:
+        if ref.get("kind") == kind:
+            return ref.get("name")
+    return None
+
+
+def pod_summary(pod: dict) -> dict:
+    status = pod.get("status") or {}
+    statuses = status.get("containerStatuses") or []
+    waiting_reason, message = None, None
+    for cs in statuses:
+        state = cs.get("state") or {}
+        if state.get("waiting") and state["waiting"].get("reason"):
+            waiting_reason = state["waiting"]["reason"]
+            message = state["waiting"].get("message")
+            if waiting_reason in FAILING:
+                break
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+    return {"name": meta(pod).get("name"), "phase": status.get("phase"), "ready": ready,
+            "restart_count": sum(int(cs.get("restartCount") or 0) for cs in statuses),
+            "waiting_reason": waiting_reason, "message": (message or "")[:300] or None}
+
+
+def deployment_report(dep: dict, pods: list[dict], resource_version: int, observed_at: str,
+                      events: list[dict] | None = None) -> dict:
+    m, spec, status = meta(dep), dep.get("spec") or {}, dep.get("status") or {}
+    desired = spec.get("replicas", 1)
+    pods = sorted(pods, key=lambda p: meta(p).get("name") or "")
+    summaries = [pod_summary(p) for p in pods]
+    # Pods that explain a failure first, so truncation never hides them.
+    summaries.sort(key=lambda s: (s["waiting_reason"] not in FAILING, s["ready"]))
+    return {
+        "namespace": m.get("namespace"), "kind": "Deployment", "name": m.get("name"),
+        "uid": m.get("uid"), "generation": m.get("generation"),
+        "observed_generation": status.get("observedGeneration"),
+        "resource_version": str(max(resource_version, rv_of(dep))), "deleted": False,
+        "labels": m.get("labels") or {},
+        "annotations": {k: v for k, v in (m.get("annotations") or {}).items() if k not in DROPPED_ANNOTATIONS},
+        "replicas": {"desired": desired, "updated": status.get("updatedReplicas", 0),
+                     "ready": status.get("readyReplicas", 0), "available": status.get("availableReplicas", 0),
+                     "unavailable": status.get("unavailableReplicas", 0)},
+        "conditions": [{k: c.get(k) for k in ("type", "status", "reason", "message")}
+                       for c in status.get("conditions") or []],
+        "progress_deadline_seconds": spec.get("progressDeadlineSeconds", 600),
+        "pods": summaries[:MAX_PODS],
+        "events": (events or [])[-5:],
+        "observed_at": observed_at,
+    }
+
+
+def deleted_report(dep: dict, resource_version: int, observed_at: str) -> dict:
+    report = deployment_report(dep, [], resource_version, observed_at)
+    report.update(deleted=True, pods=[], events=[])
+    return report
+
+
+def digest(report: dict) -> str:
+    """What the report says, without when it was observed or the version counter:
+    a status write that changes nothing we report is not worth sending."""
+    body = {k: v for k, v in report.items() if k not in ("observed_at", "resource_version")}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()

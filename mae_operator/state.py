@@ -1,0 +1,120 @@
+"""What the operator has seen, and which Deployments changed since the last flush.
+
+Written by the watcher threads, read by the sender: one lock. Every object is
+mapped to the Deployment it belongs to (a ReplicaSet by its owner reference, a
+Pod by its ReplicaSet), and that Deployment is marked dirty with the highest
+resourceVersion seen for it — deletions included, so the reported version only
+grows (MAE drops reports that are not newer).
+"""
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+
+from mae_operator import reports
+from mae_operator.reports import meta, owner, rv_of
+
+KINDS = ("Deployment", "ReplicaSet", "Pod")
+
+
+def _key(obj: dict) -> tuple[str, str]:
+    m = meta(obj)
+    return m.get("namespace") or "", m.get("name") or ""
+
+
+def now_rfc3339() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class State:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)
+        self.objects: dict[str, dict[tuple, dict]] = {k: {} for k in KINDS}
+        self.seen_rv: dict[tuple, int] = {}
+        self.dirty: set[tuple] = set()
+        self.gone: dict[tuple, dict] = {}  # Deployments deleted, not yet reported
+
+    def _deployment_of(self, kind: str, obj: dict) -> tuple | None:
+        ns, name = _key(obj)
+        if kind == "Deployment":
+            return ns, name
+        if kind == "ReplicaSet":
+            dep = owner(obj, "Deployment")
+            return (ns, dep) if dep else None
+        rs_name = owner(obj, "ReplicaSet")
+        if not rs_name:
+            return None
+        rs = self.objects["ReplicaSet"].get((ns, rs_name))
+        if rs is not None:
+            dep = owner(rs, "Deployment")
+            return (ns, dep) if dep else None
+        # The ReplicaSet not seen yet: its name is the Deployment's plus "-<pod-template-hash>".
+        hash_ = (meta(obj).get("labels") or {}).get("pod-template-hash")
+        if hash_ and rs_name.endswith("-" + hash_):
+            return ns, rs_name[: -len(hash_) - 1]
+        return None
+
+    def _touch(self, dep_key: tuple | None, rv: int) -> None:
+        if dep_key is None:
+            return
+        self.seen_rv[dep_key] = max(self.seen_rv.get(dep_key, 0), rv)
+        self.dirty.add(dep_key)
+
+    def event(self, kind: str, type_: str, obj: dict) -> None:
+        with self.lock:
+            key, rv = _key(obj), rv_of(obj)
+            dep_key = self._deployment_of(kind, obj)
+            if type_ == "DELETED":
+                old = self.objects[kind].pop(key, None)
+                if kind == "Deployment":
+                    self.gone[key] = obj if obj.get("metadata") else (old or obj)
+            else:
+                self.objects[kind][key] = obj
+                if kind == "Deployment":
+                    self.gone.pop(key, None)
+            self._touch(dep_key, rv)
+            self.changed.notify_all()
+
+    def relisted(self, kind: str, items: list[dict], list_rv: int) -> None:
+        """A fresh list replaces what we had: vanished objects count as deleted, and
+        everything is dirty at the list's version (a restart re-sends all)."""
+        with self.lock:
+            fresh = {_key(o): o for o in items}
+            for key, old in list(self.objects[kind].items()):
+                if key not in fresh:
+                    if kind == "Deployment":
+                        self.gone[key] = old
+                    self._touch(self._deployment_of(kind, old), list_rv)
+            self.objects[kind] = fresh
+            for obj in items:
+                self._touch(self._deployment_of(kind, obj), list_rv)
+            self.changed.notify_all()
+
+    def take(self) -> list[dict]:
+        """Reports for every Deployment that changed since the last call."""
+        with self.lock:
+            keys, self.dirty = self.dirty, set()
+            observed = now_rfc3339()
+            out = []
+            for key in sorted(keys):
+                rv = self.seen_rv.get(key, 0)
+                dep = self.objects["Deployment"].get(key)
+                if dep is None:
+                    gone = self.gone.pop(key, None)
+                    if gone is not None and meta(gone).get("uid"):
+                        out.append(reports.deleted_report(gone, rv, observed))
+                    continue
+                rs_names = {meta(rs).get("name") for (ns, _), rs in self.objects["ReplicaSet"].items()
+                            if ns == key[0] and owner(rs, "Deployment") == key[1]}
+                pods = [p for (ns, _), p in self.objects["Pod"].items()
+                        if ns == key[0] and (owner(p, "ReplicaSet") in rs_names
+                                             or self._deployment_of("Pod", p) == key)]
+                out.append(reports.deployment_report(dep, pods, rv, observed))
+            return out
+
+    def wait_dirty(self, timeout: float) -> bool:
+        with self.lock:
+            if not self.dirty:
+                self.changed.wait(timeout)
+            return bool(self.dirty)
