@@ -11,20 +11,10 @@ import eventlet
 eventlet.monkey_patch()  # noqa: E402  (must precede every other import)
 
 
-def _repair_urllib3_under_eventlet() -> None:
-    """pytest plugins (schemathesis) import urllib3 before this conftest runs, so
-    urllib3 keeps the unpatched ``ssl.SSLContext``, whose setters then recurse into
-    eventlet's GreenSSLContext (RecursionError on any HTTPS call, e.g. the kubernetes
-    client). Point urllib3 at the class it would have seen had the patch come first."""
-    import ssl
+from shared.compat import repair_urllib3_ssl  # noqa: E402
 
-    import urllib3.util.ssl_ as u3ssl
-
-    if u3ssl.SSLContext is not ssl.SSLContext:
-        u3ssl.SSLContext = ssl.SSLContext
-
-
-_repair_urllib3_under_eventlet()
+# pytest plugins (schemathesis) import urllib3 before this conftest patches ssl.
+repair_urllib3_ssl()
 
 import os
 import subprocess

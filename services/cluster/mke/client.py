@@ -26,17 +26,7 @@ from shared.retry import retry_call
 TRANSIENT_CODES = {429, 500, 502, 503, 504}
 
 
-def _repair_urllib3_ssl() -> None:
-    # Under eventlet's monkey patch urllib3 may hold the unpatched SSLContext, whose
-    # setters then recurse into eventlet's GreenSSLContext on every HTTPS call
-    # (see tests/conftest.py). Harmless when nothing is patched.
-    import urllib3.util.ssl_ as u3ssl
-
-    if u3ssl.SSLContext is not ssl.SSLContext:
-        u3ssl.SSLContext = ssl.SSLContext
-
-
-_repair_urllib3_ssl()
+# shared.compat repairs urllib3's SSLContext under eventlet for every process (import of shared).
 
 
 class ClusterError(Exception):
