@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.deploy.domain.ci import PROVIDERS, Build, CIProvider, check_repo
-from services.deploy.models import CIBuild, CILink
+from services.deploy.models import CIBuild, CILink, Version
 from shared.errors import Invalid, NotFound
 from shared.timeutil import rfc3339
 
@@ -116,3 +116,9 @@ def build_dict(row: CIBuild) -> dict:
     return {"number": row.number, "status": row.status, "event": row.event, "ref": row.ref,
             "link": row.link, "commit": row.commit, "version": row.version, "record_id": row.record_id,
             "error": row.error, "received_at": rfc3339(row.created_at)}
+
+
+def latest_version(db: Session, app: str, service: str) -> Version | None:
+    """The newest live version: a build's version is configured like it."""
+    return db.scalar(select(Version).where(Version.app == app, Version.service == service,
+                                           Version.deleted_at.is_(None)).order_by(Version.id.desc()).limit(1))
