@@ -1,0 +1,152 @@
+"""The web console in Debian's headless Chromium (Playwright, no browser download),
+against the e2e stack: OAuth login in the browser, applications, members, servers,
+language, and — when the deploy API is in the gateway — the deploy journey.
+
+The browser side of each test is a scenario in ``console_scenarios.py``, run in a
+process of its own (Playwright hangs under this process's eventlet); the API set-up
+and the static-file checks stay here. ``make screenshots`` runs ``test_screenshots``
+with MAE_SCREENSHOTS set, writing PNGs of the main pages in English and Chinese.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import requests
+
+from scripts.stack import ROOT
+from tests.e2e.console_scenarios import CHROMIUM
+from tests.e2e.journey import deploys_available, ensure_test_cluster
+
+SHOTS = os.environ.get("MAE_SCREENSHOTS")
+
+
+def unique(prefix):
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def scenario(name: str, timeout: float = 240, **args) -> dict:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (`make browser` installs it)")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.run([sys.executable, "-m", "tests.e2e.console_scenarios", name], input=json.dumps(args),
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
+    if proc.returncode != 0:
+        pytest.fail(f"browser scenario {name} failed:\n{proc.stderr[-6000:]}", pytrace=False)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# -- static files --------------------------------------------------------------------
+
+def raw_get(stack, path):
+    url = urlparse(stack.url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    conn.request("GET", path)  # sent as is: no client-side dot-segment clean-up
+    resp = conn.getresponse()
+    resp.read()
+    conn.close()
+    return resp
+
+
+def test_console_files_are_served_with_types_and_caching_and_never_outside(stack):
+    index = requests.get(stack.url + "/", timeout=10)
+    assert index.status_code == 200 and index.headers["Content-Type"].startswith("text/html")
+    assert index.headers["Cache-Control"] == "no-cache" and index.headers["ETag"]
+    assert "script-src 'self'" in index.headers["Content-Security-Policy"]
+    js = requests.get(stack.url + "/static/app.js", timeout=10)
+    assert js.headers["Content-Type"].startswith("text/javascript")
+    assert requests.get(stack.url + "/static/style.css", timeout=10).headers["Content-Type"].startswith("text/css")
+    again = requests.get(stack.url + "/static/app.js", headers={"If-None-Match": js.headers["ETag"]}, timeout=10)
+    assert again.status_code == 304
+    for path in ("/static/../../etc/passwd", "/static/..%2f..%2fetc/passwd", "/static/%2e%2e/routes/console.py",
+                 "/static/pages/../../service.py", "/static/nothing.js", "/static/"):
+        assert raw_get(stack, path).status == 404, path
+    doc = requests.get(stack.url + "/api/v1/openapi.json", timeout=10).json()
+    assert "/" not in doc["paths"] and not any(p.startswith("/static") for p in doc["paths"])
+
+
+# -- in the browser -------------------------------------------------------------------
+
+def test_oauth_login_create_app_members_and_chinese(stack, login):
+    login("web.bob")  # exists, so the owner can add him
+    name = unique("web-app")
+    scenario("login_apps_members_language", url=stack.url, user="web.alice", other="web.bob", app=name)
+    alice = login("web.alice")
+    assert alice.get(f"/apps/{name}").json()["display_name"] == "<b>Shop</b> & 商店"
+
+
+def test_chinese_browser_gets_chinese_and_a_bad_token_is_refused(stack):
+    scenario("chinese_browser_and_bad_token", url=stack.url)
+
+
+def test_servers_sorted_by_expiry_with_expiring_highlighted(stack, admin):
+    today = datetime.now(timezone.utc)
+    names = {"soon": unique("srv-soon"), "later": unique("srv-later"), "gone": unique("srv-gone")}
+    for key, days in (("later", 120), ("soon", 10), ("gone", -3)):
+        day = (today + timedelta(days=days)).strftime("%Y-%m-%d")
+        assert admin.post("/servers", json={"name": names[key], "ip": "10.1.0.9", "expires_at": day}).status_code == 201
+    scenario("servers_expiring", url=stack.url, token=admin.token, **names)
+
+
+def test_deploy_journey_in_the_browser(stack, admin, login):
+    cluster = ensure_test_cluster(stack, admin)
+    gina = login("web.gina")
+    app = unique("web-deploy")
+    assert gina.post("/apps", json={"name": app}).status_code == 201
+    scenario("deploy_journey", url=stack.url, token=gina.token, app=app, cluster=cluster)
+    actions = [r["action"] for r in gina.get(f"/apps/{app}/records").json()["items"]]
+    assert actions == ["rollback", "deploy", "deploy"]
+
+
+# -- screenshots (make screenshots) ---------------------------------------------------------
+
+@pytest.mark.skipif(not SHOTS, reason="make screenshots sets MAE_SCREENSHOTS")
+def test_screenshots(stack, admin, login):
+    owner = login("mei.chen")
+    login("li.wei")
+    app = "shop"
+    if owner.get(f"/apps/{app}").status_code == 404:
+        owner.post("/apps", json={"name": app, "display_name": "网上商店 Shop", "description": "The team's web shop."})
+        owner.put(f"/apps/{app}/members/li.wei", json={"role": "developer"})
+        owner.post(f"/apps/{app}/channels", json={"name": "team-webhook", "type": "webhook",
+                                                  "url": "https://hooks.example.test/mae",
+                                                  "events": ["deploy.succeeded", "deploy.failed"]})
+    today = datetime.now(timezone.utc)
+    for name, days, region in (("db-primary", 12, "cn-hangzhou"), ("build-runner", -2, "cn-shanghai"),
+                               ("web-01", 200, "cn-hangzhou"), ("cache-01", 28, "cn-beijing")):
+        admin.post("/servers", json={"name": name, "ip": f"10.0.0.{len(name)}", "provider": "aliyun",
+                                     "region": region, "owner": "ops",
+                                     "expires_at": (today + timedelta(days=days)).strftime("%Y-%m-%d")})
+    pages = [["apps", "/#/apps", None], ["app", f"/#/apps/{app}", None],
+             ["members", f"/#/apps/{app}/members", None], ["channels", f"/#/apps/{app}/channels", None],
+             ["clusters", "/#/clusters", None], ["servers", "/#/servers", "admin"]]
+    if deploys_available(stack):
+        cluster = ensure_test_cluster(stack, admin)
+        owner.post(f"/apps/{app}/services", json={"name": "web", "description": "storefront"})
+        owner.post(f"/apps/{app}/services/web/versions", json={"name": "v1", "image": "nginx:1.27", "port": 80, "replicas": 2})
+        owner.post(f"/apps/{app}/services/web/versions", json={"name": "v2", "image": "shop/web:missing", "port": 80})
+        records = {}
+        for ver in ("v1", "v2"):
+            rid = owner.post(f"/apps/{app}/services/web/versions/{ver}/deploy",
+                             json={"clusters": [cluster]}).json()["record_id"]
+            deadline = time.monotonic() + 90
+            while owner.get(f"/records/{rid}").json()["status"] not in ("succeeded", "failed") \
+                    and time.monotonic() < deadline:
+                time.sleep(0.5)
+            records[ver] = rid
+        pages += [["deploy-preview", f"/#/apps/{app}/services/web/versions/v1/deploy", "preview"],
+                  ["record-succeeded", f"/#/records/{records['v1']}", None],
+                  ["record-failed", f"/#/records/{records['v2']}", None]]
+    result = scenario("screenshots", timeout=400, url=stack.url, owner=owner.token, admin=admin.token,
+                      pages=pages, out=str(Path(SHOTS).resolve()))
+    assert len(result["written"]) == 2 * (len(pages) + 1)
