@@ -47,9 +47,10 @@ bench: install infra-start
 	@set -e; for b in bench/*.py; do echo "== $$b"; $(PY) $$b; done
 
 # Debian's headless Chromium for the console's browser tests (Playwright drives it;
-# it never downloads a browser of its own).
+# it never downloads a browser of its own), and a CJK font so Chinese pages render.
 browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	@fc-list :lang=zh 2>/dev/null | grep -q . || apt-get install -y -qq fonts-wqy-microhei >/dev/null
 
 # PNGs of the console's main pages in English and Chinese, under docs/screenshots/.
 screenshots: install infra-start browser

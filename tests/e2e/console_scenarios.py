@@ -8,6 +8,7 @@ as JSON on stdin; a failed assertion here is a non-zero exit with the traceback.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import sys
@@ -212,6 +213,19 @@ def deploy_journey(b: Browser, a: dict):
     return {"first": first}
 
 
+def cli_login(b: Browser, a: dict):
+    """Plays the browser `mae login` opens (BROWSER=...): the console at #/cli?port&state,
+    not logged in yet, so login first; then Allow hands a new token to the CLI."""
+    page = b.page()
+    page.goto(a["open"])
+    page.wait_for_url(re.compile(r"#/login$"))
+    page.fill("[data-test=token-input]", a["token"])
+    page.click("[data-test=token-submit]")
+    page.wait_for_url(re.compile(r"#/cli\?"))
+    page.click("[data-test=cli-allow]")
+    page.wait_for_selector("text=The mae command line is logged in")
+
+
 def screenshots(b: Browser, a: dict):
     out = Path(a["out"])
     out.mkdir(parents=True, exist_ok=True)
@@ -241,12 +255,16 @@ def screenshots(b: Browser, a: dict):
 
 
 SCENARIOS = {f.__name__: f for f in (login_apps_members_language, chinese_browser_and_bad_token,
-                                     servers_expiring, deploy_journey, screenshots)}
+                                     servers_expiring, deploy_journey, cli_login, screenshots)}
 
 
 def main() -> int:
     name = sys.argv[1]
-    args = json.loads(sys.stdin.read() or "{}")
+    if "MAE_SCENARIO_ARGS" in os.environ:
+        # Started as $BROWSER by `mae login`: the page to open is the last argument.
+        args = {**json.loads(os.environ["MAE_SCENARIO_ARGS"]), "open": sys.argv[2]}
+    else:
+        args = json.loads(sys.stdin.read() or "{}")
     with chromium(args["url"]) as b:
         result = SCENARIOS[name](b, args) or {}
     print(json.dumps(result))

@@ -56,6 +56,27 @@ def test_login_with_a_token_keeps_it_private_and_whoami_reads_it(stack, login, h
     assert "token" not in json.loads(path.read_text())
 
 
+def test_login_through_the_browser_hands_a_new_token_to_the_cli(stack, login, home):
+    from tests.e2e.console_scenarios import CHROMIUM
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (`make browser` installs it)")
+    hugo = login("cli-hugo")
+    # webbrowser runs $BROWSER with the URL and waits for it: here a headless Chromium
+    # that logs in to the console and clicks Allow.
+    root = Path(__file__).resolve().parents[2]
+    browser_cmd = f"{sys.executable} -m tests.e2e.console_scenarios cli_login %s"
+    r = run(home, "login", "--url", stack.url, "--timeout", "60", timeout=180,
+            env_extra={"BROWSER": browser_cmd, "PYTHONPATH": str(root),
+                       "MAE_SCENARIO_ARGS": json.dumps({"url": stack.url, "token": hugo.token})})
+    assert r.returncode == 0, r.stdout + r.stderr
+    kept = json.loads((home / ".config" / "mae" / "config.json").read_text())["token"]
+    assert kept != hugo.token  # a personal access token made for the CLI, not the session
+    names = [t["name"] for t in hugo.get("/tokens").json()["items"]]
+    assert any(n.startswith("mae CLI") for n in names)
+    assert json.loads(run(home, "whoami", "-o", "json").stdout)["username"] == "cli-hugo"
+
+
 def test_a_bad_token_at_login_is_refused_and_not_kept(stack, home):
     r = run(home, "login", "--url", stack.url, "--token", "nonsense")
     assert r.returncode == 1

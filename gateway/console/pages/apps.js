@@ -24,7 +24,7 @@ export async function render(view, _params, ctx) {
 
   const rows = apps.map((a) => h("tr", { "data-test": "app-row", "data-name": a.name },
     h("td", null, link("/apps/" + enc(a.name), a.name)),
-    h("td", null, a.display_name || ""),
+    h("td", { class: "wrap" }, a.display_name || ""),
     h("td", null, a.role ? t("role." + a.role) : ""),
     h("td", null, a.created_by || ""),
     h("td", null, fmtTime(a.created_at))));

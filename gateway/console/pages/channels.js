@@ -18,7 +18,7 @@ export async function render(view, params, ctx) {
   const rows = channels.map((c) => h("tr", { "data-test": "channel-row" },
     h("td", null, c.name),
     h("td", null, t("channel." + c.type, {}, c.type)),
-    h("td", { class: "mono small" }, c.url || ""),
+    h("td", { class: "mono small wrap" }, c.url || ""),
     h("td", null, (c.events || []).map((e) => t("event." + e, {}, e)).join(", ")),
     h("td", { class: "actions" },
       h("button", { type: "button", onclick: async () => {
@@ -68,7 +68,7 @@ export async function render(view, params, ctx) {
               h("td", null, t("event." + d.event, {}, d.event)),
               h("td", null, badge(d.status)),
               h("td", null, String(d.attempts ?? "")),
-              h("td", { class: "small" }, d.last_error || ""),
+              h("td", { class: "small wrap" }, d.last_error || ""),
               h("td", null, fmtTime(d.delivered_at || d.updated_at || d.created_at))))))
         : h("p", { class: "muted" }, t("channels.no_deliveries"))));
 }

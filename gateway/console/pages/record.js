@@ -56,7 +56,7 @@ export async function render(view, params, ctx) {
           h("td", null, t("env." + tg.env, {}, tg.env || "")),
           h("td", null, badge(tg.status)),
           h("td", { "data-test": "replicas" }, replicasText(tg.replicas)),
-          h("td", { "data-test": "reason" },
+          h("td", { class: "wrap", "data-test": "reason" },
             tg.reason ? h("strong", null, reasonText(tg.reason)) : null,
             tg.reason && reasonText(tg.reason) !== tg.reason ? h("small", { class: "muted" }, " (" + tg.reason + ")") : null,
             tg.message ? h("div", { class: "muted" }, tg.message) : null)))))));
