@@ -1,6 +1,7 @@
-"""Shared by the CLI and console tests: a test cluster to deploy to, when the
-deploy and clusters APIs are in this gateway. Idempotent through the API, so both
-test modules may ask for it in one session."""
+"""Shared by the CLI and console tests: the deploy journey needs the deploy API in
+this gateway and a `test` cluster, which the e2e conftest's session ``clusters``
+fixture starts (sandbox + operator). It is asked for only when deploys exist, so
+the other tests never pay for the sandboxes."""
 from __future__ import annotations
 
 import time
@@ -18,23 +19,15 @@ def deploys_available(stack) -> bool:
             and "/api/v1/clusters" in paths)
 
 
-def ensure_test_cluster(stack, admin) -> str:
-    """The name of a registered, healthy `test` cluster; starts a sandbox if none."""
+def ensure_test_cluster(request, stack, admin) -> str:
+    """The name of the registered `test` cluster, once it reports healthy."""
     if not deploys_available(stack):
         pytest.skip("the deploy API is not in this gateway yet")
-    clusters = admin.get("/clusters").json().get("items", [])
-    found = [c for c in clusters if c.get("env") == "test"]
-    if not found:
-        if not hasattr(stack, "start_clusters"):
-            pytest.skip("this stack cannot start sandbox clusters yet")
-        stack.start_clusters(admin.token, clusters=[("ui-test", "test", 0)])
-        name = "ui-test"
-    else:
-        name = found[0]["name"]
+    started = request.getfixturevalue("clusters")
+    name = next(n for n, info in started.items() if info.get("env") == "test")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        c = admin.get(f"/clusters/{name}").json()
-        if c.get("healthy"):
-            return name
+        if admin.get(f"/clusters/{name}").json().get("healthy"):
+            break
         time.sleep(0.5)
-    return name  # not reported healthy yet; deploys still work, the operator catches up
+    return name

@@ -147,8 +147,8 @@ def test_clusters_and_servers_as_json(stack, admin, home):
     assert a in r.stdout and b in r.stdout
 
 
-def test_deploy_journey_wait_logs_and_rollback(stack, admin, login, home):
-    cluster = ensure_test_cluster(stack, admin)
+def test_deploy_journey_wait_logs_and_rollback(request, stack, admin, login, home):
+    cluster = ensure_test_cluster(request, stack, admin)
     frank = login("cli-frank")
     app = unique("cli-deploy")
     env = dict(url=stack.url, token=frank.token)

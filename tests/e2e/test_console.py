@@ -98,8 +98,8 @@ def test_servers_sorted_by_expiry_with_expiring_highlighted(stack, admin):
     scenario("servers_expiring", url=stack.url, token=admin.token, **names)
 
 
-def test_deploy_journey_in_the_browser(stack, admin, login):
-    cluster = ensure_test_cluster(stack, admin)
+def test_deploy_journey_in_the_browser(request, stack, admin, login):
+    cluster = ensure_test_cluster(request, stack, admin)
     gina = login("web.gina")
     app = unique("web-deploy")
     assert gina.post("/apps", json={"name": app}).status_code == 201
@@ -111,7 +111,7 @@ def test_deploy_journey_in_the_browser(stack, admin, login):
 # -- screenshots (make screenshots) ---------------------------------------------------------
 
 @pytest.mark.skipif(not SHOTS, reason="make screenshots sets MAE_SCREENSHOTS")
-def test_screenshots(stack, admin, login):
+def test_screenshots(request, stack, admin, login):
     owner = login("mei.chen")
     login("li.wei")
     app = "shop"
@@ -131,7 +131,7 @@ def test_screenshots(stack, admin, login):
              ["members", f"/#/apps/{app}/members", None], ["channels", f"/#/apps/{app}/channels", None],
              ["clusters", "/#/clusters", None], ["servers", "/#/servers", "admin"]]
     if deploys_available(stack):
-        cluster = ensure_test_cluster(stack, admin)
+        cluster = ensure_test_cluster(request, stack, admin)
         owner.post(f"/apps/{app}/services", json={"name": "web", "description": "storefront"})
         owner.post(f"/apps/{app}/services/web/versions", json={"name": "v1", "image": "nginx:1.27", "port": 80, "replicas": 2})
         owner.post(f"/apps/{app}/services/web/versions", json={"name": "v2", "image": "shop/web:missing", "port": 80})
