@@ -54,7 +54,7 @@ browser:
 
 # PNGs of the console's main pages in English and Chinese, under docs/screenshots/.
 screenshots: install infra-start browser
-	MAE_SCREENSHOTS=docs/screenshots $(PY) -m pytest tests/e2e/test_console.py -k screenshots -q -p no:cacheprovider $(PYTEST_ARGS)
+	MAE_SCREENSHOTS=docs/screenshots $(PY) -m pytest tests/e2e/screenshots.py -q -p no:cacheprovider $(PYTEST_ARGS)
 
 clean: down
 	rm -rf .run

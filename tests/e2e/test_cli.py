@@ -60,7 +60,7 @@ def test_login_through_the_browser_hands_a_new_token_to_the_cli(stack, login, ho
     from tests.e2e.console_scenarios import CHROMIUM
 
     if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (`make browser` installs it)")
+        pytest.fail("chromium is not installed; `make test` installs it (`make browser`)", pytrace=False)
     hugo = login("cli-hugo")
     # webbrowser runs $BROWSER with the URL and waits for it: here a headless Chromium
     # that logs in to the console and clicks Allow.

@@ -9,13 +9,11 @@ import time
 import uuid
 from pathlib import Path
 
-import pytest
 import requests
 from kombu import Connection, Exchange, Queue
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from shared.config import ROOT, load_config
-from tests.e2e.conftest import Api
 
 
 def wait_for(check, timeout=30.0, interval=0.3, what="condition"):

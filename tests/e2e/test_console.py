@@ -1,11 +1,10 @@
 """The web console in Debian's headless Chromium (Playwright, no browser download),
 against the e2e stack: OAuth login in the browser, applications, members, servers,
-language, and — when the deploy API is in the gateway — the deploy journey.
+language, and the deploy journey.
 
 The browser side of each test is a scenario in ``console_scenarios.py``, run in a
 process of its own (Playwright hangs under this process's eventlet); the API set-up
-and the static-file checks stay here. ``make screenshots`` runs ``test_screenshots``
-with MAE_SCREENSHOTS set, writing PNGs of the main pages in English and Chinese.
+and the static-file checks stay here. ``make screenshots`` runs ``screenshots.py``.
 """
 from __future__ import annotations
 
@@ -14,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -25,10 +23,7 @@ import requests
 
 from scripts.stack import ROOT
 from tests.e2e.console_scenarios import CHROMIUM
-from tests.e2e.journey import deploys_available, ensure_test_cluster
-
-SHOTS = os.environ.get("MAE_SCREENSHOTS")
-
+from tests.e2e.journey import ensure_test_cluster
 
 def unique(prefix):
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
@@ -36,7 +31,7 @@ def unique(prefix):
 
 def scenario(name: str, timeout: float = 240, **args) -> dict:
     if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (`make browser` installs it)")
+        pytest.fail("chromium is not installed; `make test` installs it (`make browser`)", pytrace=False)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = str(ROOT)
     proc = subprocess.run([sys.executable, "-m", "tests.e2e.console_scenarios", name], input=json.dumps(args),
@@ -106,47 +101,3 @@ def test_deploy_journey_in_the_browser(request, stack, admin, login):
     scenario("deploy_journey", url=stack.url, token=gina.token, app=app, cluster=cluster)
     actions = [r["action"] for r in gina.get(f"/apps/{app}/records").json()["items"]]
     assert actions == ["rollback", "deploy", "deploy"]
-
-
-# -- screenshots (make screenshots) ---------------------------------------------------------
-
-@pytest.mark.skipif(not SHOTS, reason="make screenshots sets MAE_SCREENSHOTS")
-def test_screenshots(request, stack, admin, login):
-    owner = login("mei.chen")
-    login("li.wei")
-    app = "shop"
-    if owner.get(f"/apps/{app}").status_code == 404:
-        owner.post("/apps", json={"name": app, "display_name": "网上商店 Shop", "description": "The team's web shop."})
-        owner.put(f"/apps/{app}/members/li.wei", json={"role": "developer"})
-        owner.post(f"/apps/{app}/channels", json={"name": "team-webhook", "type": "webhook",
-                                                  "url": "https://hooks.example.test/mae",
-                                                  "events": ["deploy.succeeded", "deploy.failed"]})
-    today = datetime.now(timezone.utc)
-    for name, days, region in (("db-primary", 12, "cn-hangzhou"), ("build-runner", -2, "cn-shanghai"),
-                               ("web-01", 200, "cn-hangzhou"), ("cache-01", 28, "cn-beijing")):
-        admin.post("/servers", json={"name": name, "ip": f"10.0.0.{len(name)}", "provider": "aliyun",
-                                     "region": region, "owner": "ops",
-                                     "expires_at": (today + timedelta(days=days)).strftime("%Y-%m-%d")})
-    pages = [["apps", "/#/apps", None], ["app", f"/#/apps/{app}", None],
-             ["members", f"/#/apps/{app}/members", None], ["channels", f"/#/apps/{app}/channels", None],
-             ["clusters", "/#/clusters", None], ["servers", "/#/servers", "admin"]]
-    if deploys_available(stack):
-        cluster = ensure_test_cluster(request, stack, admin)
-        owner.post(f"/apps/{app}/services", json={"name": "web", "description": "storefront"})
-        owner.post(f"/apps/{app}/services/web/versions", json={"name": "v1", "image": "nginx:1.27", "port": 80, "replicas": 2})
-        owner.post(f"/apps/{app}/services/web/versions", json={"name": "v2", "image": "shop/web:missing", "port": 80})
-        records = {}
-        for ver in ("v1", "v2"):
-            rid = owner.post(f"/apps/{app}/services/web/versions/{ver}/deploy",
-                             json={"clusters": [cluster]}).json()["record_id"]
-            deadline = time.monotonic() + 90
-            while owner.get(f"/records/{rid}").json()["status"] not in ("succeeded", "failed") \
-                    and time.monotonic() < deadline:
-                time.sleep(0.5)
-            records[ver] = rid
-        pages += [["deploy-preview", f"/#/apps/{app}/services/web/versions/v1/deploy", "preview"],
-                  ["record-succeeded", f"/#/records/{records['v1']}", None],
-                  ["record-failed", f"/#/records/{records['v2']}", None]]
-    result = scenario("screenshots", timeout=400, url=stack.url, owner=owner.token, admin=admin.token,
-                      pages=pages, out=str(Path(SHOTS).resolve()))
-    assert len(result["written"]) == 2 * (len(pages) + 1)
