@@ -240,3 +240,22 @@ def test_channel_crud_never_returns_the_secret(notify, config, fakes):
         notify.delete_channel("other-app", created["id"])
     notify.delete_channel("shop", created["id"])
     assert notify.list_channels("shop")["items"] == []
+
+
+def test_two_notify_replicas_deliver_a_redelivered_event_once(container_factory, config, clean_tables, fakes):
+    """Both replicas consume the same queue; the event arrives twice (as after a redelivery)
+    and each copy may land on a different replica at the same moment: one delivery."""
+    for _ in range(2):
+        container_factory(NotifyService, config).start()
+    hook = fakes(FakeWebhook(secret=SECRET))
+    with ServiceRpcProxy("notify", config) as notify:
+        notify.create_channel("shop", {"name": "hook", "type": "webhook", "url": hook.url,
+                                       "secret": SECRET, "events": ["deploy.failed"]})
+        event = deploy_failed()
+        dispatch = event_dispatcher(config)
+        for _ in range(4):
+            dispatch("deploy", "failed", event)
+        wait_delivery(notify, "shop", event["event_id"])
+        eventlet.sleep(1.0)  # let every copy reach a replica
+        assert len(hook.received) == 1
+        assert len([d for d in notify.list_deliveries("shop")["items"] if d["event_id"] == event["event_id"]]) == 1

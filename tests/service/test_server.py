@@ -255,3 +255,47 @@ def test_expiry_scan_on_two_replicas_sends_one_reminder_per_server_per_day(
     # ... and 6 days later "in-7" reaches its 1-day threshold
     later = run_on(replicas[1], "scan_expiring", (today + timedelta(days=6)).isoformat())["sent"]
     assert [(s["name"], s["days_left"]) for s in later] == [("in-7", 1)]
+
+
+def test_a_large_account_imports_250_instances_over_pages_in_two_regions_and_resyncs_idempotently(
+        container_factory, config, clean_tables):
+    """The issue's acceptance figure: 250 instances, ECS's page size of 100 (3 pages in
+    the larger region), two regions; a second sync changes nothing, a changed expiry updates."""
+    fake = FakeECS({KEY_ID: SECRET}).start()
+    try:
+        for i in range(200):
+            fake.add("cn-hangzhou", instance(f"i-big{i:04d}", "cn-hangzhou", name=f"big-{i}",
+                                             public_ip=f"47.97.{i // 250}.{i % 250}",
+                                             expired_time="2031-06-01T16:00Z"))
+        for i in range(50):
+            fake.add("cn-beijing", instance(f"i-bj{i:04d}", "cn-beijing", name=f"bj-{i}",
+                                            private_ip=f"10.1.0.{i + 1}", expired_time="2031-06-01T16:00Z"))
+        cfg = {**config, "ALIYUN_ECS_ENDPOINT": f"127.0.0.1:{fake.port}", "ALIYUN_ECS_PROTOCOL": "http"}
+        container_factory(ServerService, cfg).start()
+        with ServiceRpcProxy("server", cfg) as server:
+            account = server.create_cloud_account({
+                "name": "big-aliyun", "provider": "aliyun", "access_key_id": KEY_ID,
+                "access_key_secret": SECRET, "regions": ["cn-hangzhou", "cn-beijing"]})
+            server.sync_cloud_account(account["id"])
+            first = wait_for_sync(server, account["id"], timeout=60)
+            assert first["last_sync_status"] == "ok" and first["last_sync_count"] == 250
+            pages = sorted((r.query["RegionId"], int(r.query["PageNumber"])) for r in fake.accepted_requests)
+            assert pages == [("cn-beijing", 1), ("cn-hangzhou", 1), ("cn-hangzhou", 2)]  # 3 pages, 2 regions
+            before = {s["instance_id"]: s for s in server.list_servers(limit=200)["items"]}
+            before.update({s["instance_id"]: s for s in server.list_servers(
+                limit=200, cursor=server.list_servers(limit=200)["next_cursor"])["items"]})
+            assert len(before) == 250
+
+            fake.regions["cn-beijing"][7]["ExpiredTime"] = "2032-02-01T16:00Z"
+            server.sync_cloud_account(account["id"])
+            assert wait_for_sync(server, account["id"], timeout=60)["last_sync_status"] == "ok"
+            after = {s["instance_id"]: s for s in server.list_servers(limit=200)["items"]}
+            after.update({s["instance_id"]: s for s in server.list_servers(
+                limit=200, cursor=server.list_servers(limit=200)["next_cursor"])["items"]})
+            assert len(after) == 250
+            changed = {k for k in after if after[k]["expires_at"] != before[k]["expires_at"]}
+            assert changed == {"i-bj0007"}
+            assert after["i-bj0007"]["expires_at"] == "2032-02-01T16:00:00Z"
+            assert {k: v["id"] for k, v in after.items()} == {k: v["id"] for k, v in before.items()}
+    finally:
+        fake.stop()
