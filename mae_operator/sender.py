@@ -49,20 +49,23 @@ class Sender:
                 continue
             self.queue[key] = report
 
-    def _post(self, batch: list[dict]) -> int:
-        body = json.dumps({"reports": batch}, separators=(",", ":")).encode()
+    def _post(self, batch: list[dict], full_state: dict | None = None) -> int:
+        payload = {"reports": batch}
+        if full_state is not None:
+            payload["full_state"] = full_state
+        body = json.dumps(payload, separators=(",", ":")).encode()
         resp = self.session.post(self.endpoint, data=body, timeout=self.timeout)
         self.bytes_sent += len(body)
         self.posts += 1
         return resp.status_code
 
-    def deliver(self, batch: list[dict]) -> bool:
+    def deliver(self, batch: list[dict], full_state: dict | None = None) -> bool:
         """POST until 202 (True), or until told to stop (False). 4xx other than 401/429
         means MAE will never take this batch: log it and drop it."""
         delays = backoff_delays(10 ** 9, base=self.backoff_base, cap=self.backoff_cap)
         while not self.stop_event.is_set():
             try:
-                status = self._post(batch)
+                status = self._post(batch, full_state)
             except requests.RequestException as exc:
                 status, reason = 0, str(exc)
             else:
@@ -102,5 +105,11 @@ class Sender:
                         else:
                             self.sent_digest[key] = rep.digest(report)
                 self._collect()
+            # After a full list of Deployments (start, 410) and once the reports from it are
+            # out: tell MAE what exists, so it marks what vanished meanwhile as deleted.
+            full_state = None if self.queue else self.state.take_full_state()
+            if full_state is not None and self.deliver([], full_state):
+                log.info("full state sent: %d Deployment(s) at resourceVersion %s",
+                         len(full_state["deployments"]), full_state["resource_version"])
             if time.monotonic() - self.last_post >= self.heartbeat_seconds:
                 self.deliver([])

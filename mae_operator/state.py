@@ -34,6 +34,11 @@ class State:
         self.seen_rv: dict[tuple, int] = {}
         self.dirty: set[tuple] = set()
         self.gone: dict[tuple, dict] = {}  # Deployments deleted, not yet reported
+        # After a full list of Deployments: (list resourceVersion, every (namespace, name) in it).
+        # A restarted operator has no memory of what it reported before, so it cannot tell
+        # MAE "this one is gone"; instead it tells MAE everything that exists, and MAE marks
+        # what it holds beyond that as deleted (docs/contracts.md, "full_state").
+        self.full_state: tuple[int, list[tuple]] | None = None
 
     def _deployment_of(self, kind: str, obj: dict) -> tuple | None:
         ns, name = _key(obj)
@@ -87,6 +92,8 @@ class State:
                         self.gone[key] = old
                     self._touch(self._deployment_of(kind, old), list_rv)
             self.objects[kind] = fresh
+            if kind == "Deployment":
+                self.full_state = (list_rv, sorted(fresh))
             for obj in items:
                 self._touch(self._deployment_of(kind, obj), list_rv)
             self.changed.notify_all()
@@ -112,6 +119,15 @@ class State:
                                              or self._deployment_of("Pod", p) == key)]
                 out.append(reports.deployment_report(dep, pods, rv, observed))
             return out
+
+    def take_full_state(self) -> dict | None:
+        """The pending full-state marker (once), in the shape of the reports body's ``full_state``."""
+        with self.lock:
+            pending, self.full_state = self.full_state, None
+        if pending is None:
+            return None
+        rv, keys = pending
+        return {"resource_version": str(rv), "deployments": [{"namespace": ns, "name": n} for ns, n in keys]}
 
     def wait_dirty(self, timeout: float) -> bool:
         with self.lock:

@@ -66,7 +66,8 @@ class ClusterRoutes:
 
     @route("POST", "/api/v1/clusters/<name>/reports",
            summary="Operator status reports (auth: the cluster's report token)", tags=TAGS, auth=True,
-           body=obj(["reports"], reports={"type": "array", "items": {"type": "object"}}),
+           body=obj(["reports"], reports={"type": "array", "items": {"type": "object"}},
+                    full_state={"type": "object"}),
            responses=json_response(obj(["accepted", "dropped"], accepted={"type": "integer"},
                                        dropped={"type": "integer"}), 202, "Stored"),
            errors=[400, 401, 413, 422])
@@ -77,7 +78,10 @@ class ClusterRoutes:
         body = _object(request)
         if "reports" not in body:
             raise BadRequest("The body must be {\"reports\": [...]}.")
-        answer = self.cluster.ingest_reports(name, token.strip(), body["reports"])
+        if "full_state" in body:  # the operator's marker after a full list (docs/contracts.md)
+            answer = self.cluster.ingest_reports(name, token.strip(), body["reports"], body["full_state"])
+        else:
+            answer = self.cluster.ingest_reports(name, token.strip(), body["reports"])
         return 202, answer
 
 

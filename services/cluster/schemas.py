@@ -67,3 +67,20 @@ def reports(data) -> list[dict]:
     if len(data) > MAX_REPORTS_PER_BATCH:
         raise Invalid(f"At most {MAX_REPORTS_PER_BATCH} reports per request.", {"field": "reports"})
     return [report(r) for r in data]
+
+
+def full_state(data) -> dict | None:
+    """The operator's "this is everything I see" marker sent after a full list (optional)."""
+    if data is None:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("deployments"), list):
+        raise Invalid("'full_state' must be {\"resource_version\", \"deployments\": [...]}.",
+                      {"field": "full_state"})
+    deployments = []
+    for item in data["deployments"]:
+        if not isinstance(item, dict) or not all(isinstance(item.get(k), str) and item[k] for k in ("namespace", "name")):
+            raise Invalid("Each of 'full_state.deployments' needs 'namespace' and 'name'.",
+                          {"field": "full_state.deployments"})
+        deployments.append({"namespace": item["namespace"], "name": item["name"]})
+    return {"resource_version": str(_int(data.get("resource_version"), "full_state.resource_version")),
+            "deployments": deployments}

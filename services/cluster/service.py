@@ -154,7 +154,7 @@ class ClusterService(ServiceBase):
 
     # ------------------------------------------------------ operator intake
     @rpc
-    def ingest_reports(self, name, report_token, items):
+    def ingest_reports(self, name, report_token, items, full_state=None):
         """Store the newer reports, commit, then publish ``cluster.resource_status`` for each.
 
         The commit comes first, so the gateway's 202 means "safe"; a crash before
@@ -163,11 +163,17 @@ class ClusterService(ServiceBase):
         """
         cluster = registry.authenticate_reporter(self.db, name, report_token)
         clean = schemas.reports(items)
+        state = schemas.full_state(full_state)
         rows = reports.ingest(self.db, cluster.name, clean)
+        answer = {"accepted": len(rows), "dropped": len(clean) - len(rows)}
+        if state is not None:  # after the operator's full list: what it no longer sees is deleted
+            absent = reports.mark_absent(self.db, cluster.name, state)
+            rows += absent
+            answer["marked_deleted"] = len(absent)
         cluster.last_report_at = utcnow()
         self.db.commit()
         self._publish_reports(rows)
-        return {"accepted": len(rows), "dropped": len(clean) - len(rows)}
+        return answer
 
     def _publish_reports(self, rows: list[ResourceReport]) -> None:
         for row in rows:

@@ -50,6 +50,32 @@ def ingest(db: Session, cluster: str, reports: list[dict]) -> list[ResourceRepor
     return list(accepted.values())
 
 
+def mark_absent(db: Session, cluster: str, full_state: dict) -> list[ResourceReport]:
+    """The operator listed every Deployment it can see (``full_state``): what we hold
+    beyond that, reported before the list was taken, is gone from the cluster — it was
+    deleted while the operator was not watching (down, restarting, or a 410 gap).
+
+    Only rows older than the list's resourceVersion are touched: a Deployment created
+    after the list is not in it, yet exists. The row becomes a ``deleted`` report at the
+    list's version, so it is newer than what it replaces and is published like any other.
+    """
+    rv = int(full_state["resource_version"])
+    present = {(d["namespace"], d["name"]) for d in full_state["deployments"]}
+    changed = []
+    rows = db.scalars(select(ResourceReport).where(
+        ResourceReport.cluster == cluster, ResourceReport.kind == "Deployment",
+        ResourceReport.resource_version < rv).with_for_update())
+    for row in rows:
+        if (row.namespace, row.name) in present or row.report.get("deleted"):
+            continue
+        row.report = {**row.report, "deleted": True, "resource_version": str(rv), "pods": [], "events": [],
+                      "observed_at": utcnow().isoformat(timespec="milliseconds") + "Z"}
+        row.resource_version, row.published, row.received_at = rv, False, utcnow()
+        changed.append(row)
+    db.flush()
+    return changed
+
+
 def unpublished(db: Session, limit: int = 500) -> list[ResourceReport]:
     return list(db.scalars(select(ResourceReport).where(ResourceReport.published.is_(False))
                            .order_by(ResourceReport.id).limit(limit)))

@@ -1,0 +1,96 @@
+"""The operator under faults, end to end: real stack, a sandbox of its own, its real operator.
+
+A dedicated sandbox ``faults`` (not the session's ``test``/``prod``) because these tests
+kill that operator and take the gateway away: the journeys that share ``test``/``prod``
+must not see their operator restart mid-way. Deployments are changed with kubectl, a
+client that shares nothing with MAE; what MAE stored is read over RPC (``latest_reports``).
+"""
+import json
+import re
+import signal
+import time
+import uuid
+
+import pytest
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from tests.e2e.test_clusters import kubectl, rpc_config, wait_for
+
+CLUSTER = "faults"
+# Small batches and heartbeats keep the tests quick; the backoff cap (8 s) is above the
+# pauses a 10 s outage reaches (0.5, 1, 2, 4 s ± 20 %), so the log shows them growing.
+OPERATOR_OPTS = {"batch_seconds": 0.2, "heartbeat_seconds": 1, "backoff_cap": 8}
+
+
+@pytest.fixture(scope="module")
+def faults(stack, admin):
+    info = stack.start_sandbox(CLUSTER, 0, ready_delay=0.2, backoff=0.3, no_persist=True)
+    stack.register_cluster(admin.token, CLUSTER, "test", info)
+    stack.start_operator(CLUSTER, **OPERATOR_OPTS)
+    yield info
+    stack.stop(f"operator-{CLUSTER}")
+    admin.delete(f"/clusters/{CLUSTER}")
+    stack.stop(f"sandbox-{CLUSTER}")
+
+
+def deployment(namespace, name, replicas):
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace,
+                         "labels": {"app.kubernetes.io/managed-by": "mae", "mae.io/app": namespace}},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name, "app.kubernetes.io/managed-by": "mae"}},
+                                  "spec": {"containers": [{"name": "web", "image": "nginx:1"}]}}}}
+
+
+def new_namespace(info, prefix):
+    # Created directly: the operator watches every namespace; no application needed.
+    ns = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    # (kubectl apply, not `kubectl create namespace`: the latter sends protobuf, which the
+    # sandbox does not speak.)
+    apply(info, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    return ns
+
+
+def apply(info, manifest):
+    out = kubectl(info, "apply", "-f", "-", stdin=json.dumps(manifest))
+    assert out.returncode == 0, out.stderr
+
+
+def latest(stack, namespace):
+    with ClusterRpcProxy(rpc_config(stack), timeout=15) as rpc:
+        return {r["name"]: r for r in rpc.cluster.latest_reports(CLUSTER, namespace)}
+
+
+def reported(stack, namespace, name, desired, ready):
+    def check():
+        r = latest(stack, namespace).get(name)
+        return r if r and not r["deleted"] and r["replicas"]["desired"] == desired \
+            and r["replicas"]["ready"] == ready else None
+    return check
+
+
+def test_killed_operator_resends_state_on_restart_and_keeps_nothing_stale(faults, stack):
+    ns = new_namespace(faults, "kill")
+    apply(faults, deployment(ns, "keep", 2))
+    apply(faults, deployment(ns, "doomed", 1))
+    wait_for(reported(stack, ns, "keep", 2, 2), 30, what="keep reported with 2 ready")
+    wait_for(reported(stack, ns, "doomed", 1, 1), 30, what="doomed reported with 1 ready")
+
+    # SIGKILL: no chance to flush or say goodbye, like an OOM kill or a node loss.
+    stack.stop(f"operator-{CLUSTER}", signal.SIGKILL)
+    assert kubectl(faults, "scale", "deployment/keep", "-n", ns, "--replicas=3").returncode == 0
+    assert kubectl(faults, "delete", "deployment/doomed", "-n", ns).returncode == 0
+    # Wait until the cluster itself has settled, so what MAE must end up with is known.
+    wait_for(lambda: json.loads(kubectl(faults, "get", "deployment/keep", "-n", ns, "-o", "json").stdout)
+             .get("status", {}).get("readyReplicas") == 3, 20, what="keep at 3 ready on the cluster")
+    time.sleep(1.5)  # longer than a heartbeat: nothing may be reported while the operator is dead
+    before = latest(stack, ns)
+    assert before["keep"]["replicas"]["desired"] == 2 and not before["doomed"]["deleted"]
+
+    stack.start_operator(CLUSTER, **OPERATOR_OPTS)
+    wait_for(reported(stack, ns, "keep", 3, 3), 30, what="keep re-sent at 3 replicas after the restart")
+    doomed = wait_for(lambda: latest(stack, ns)["doomed"]["deleted"] and latest(stack, ns)["doomed"], 30,
+                      what="the Deployment deleted while the operator was down reported as deleted")
+    assert doomed["pods"] == [] and int(doomed["resource_version"]) > int(before["doomed"]["resource_version"])
+    # a Deployment that still exists is not swept away by the full-state marker
+    assert not latest(stack, ns)["keep"]["deleted"]
