@@ -94,3 +94,37 @@ def test_killed_operator_resends_state_on_restart_and_keeps_nothing_stale(faults
     assert doomed["pods"] == [] and int(doomed["resource_version"]) > int(before["doomed"]["resource_version"])
     # a Deployment that still exists is not swept away by the full-state marker
     assert not latest(stack, ns)["keep"]["deleted"]
+
+
+PAUSE = re.compile(rb"reports not delivered \((.*?)\); again in ([0-9.]+) s")
+
+
+def test_mae_down_the_operator_backs_off_and_delivers_when_it_returns(faults, stack):
+    """The gateway (MAE's only door for reports) is down ~10 s — the issue says 30 s; 10 s
+    shows the same thing (pauses 0.5, 1, 2, 4 s ± jitter) and keeps the suite fast."""
+    ns = new_namespace(faults, "down")
+    apply(faults, deployment(ns, "web", 2))
+    wait_for(reported(stack, ns, "web", 2, 2), 30, what="web reported with 2 ready")
+    log = stack.log_dir / f"operator-{CLUSTER}.log"
+    offset = log.stat().st_size
+
+    started = time.monotonic()
+    stack.stop("gateway-0")
+    try:
+        assert kubectl(faults, "scale", "deployment/web", "-n", ns, "--replicas=1").returncode == 0
+        time.sleep(max(0.0, 10 - (time.monotonic() - started)))
+        assert latest(stack, ns)["web"]["replicas"]["desired"] == 2  # nothing got through meanwhile
+    finally:
+        stack.start("gateway", 0)
+        stack.wait_ready(60)
+    wait_for(reported(stack, ns, "web", 1, 1), 30, what="the scale made during the outage delivered")
+
+    with open(log, "rb") as fh:
+        fh.seek(offset)
+        pauses = [float(m.group(2)) for m in PAUSE.finditer(fh.read())]
+    # Backoff, not a tight loop: a handful of tries in ~10 s, each pause about twice the last
+    # (±20 % jitter, so strictly growing) until the 8 s cap.
+    assert 3 <= len(pauses) <= 8, pauses
+    growing = [p for p in pauses if p < 6]  # below the cap's jitter band
+    assert growing == sorted(growing) and len(set(growing)) == len(growing), pauses
+    assert pauses[0] < 1.0 and max(pauses) >= 3.0, pauses
