@@ -24,6 +24,25 @@ PERMISSIONS: dict[str, str] = {
     "channels.delete": "maintainer",
     "channels.test": "maintainer",
     "deliveries.list": "viewer",
+    # services, versions, ingresses, templates
+    "services.create": "developer",
+    "services.list": "viewer",
+    "services.get": "viewer",
+    "services.delete": "developer",
+    "versions.create": "developer",
+    "versions.list": "viewer",
+    "versions.get": "viewer",
+    "versions.update": "developer",
+    "versions.delete": "developer",   # and deploy.test/deploy.prod for the clusters it runs on
+    "versions.preview": "developer",
+    "ingresses.create": "developer",
+    "ingresses.list": "viewer",
+    "templates.create": "maintainer",
+    # deploys, rollbacks and deletes, by the env of the clusters they reach
+    "deploy.test": "developer",
+    "deploy.prod": "maintainer",
+    # deploy records and their logs
+    "records.read": "viewer",
 }
 
 

@@ -13,6 +13,7 @@ from gateway.routes.apps import AppRoutes
 from gateway.routes.auth import AuthRoutes
 from gateway.routes.clusters import ClusterRoutes
 from gateway.routes.console import ConsoleRoutes
+from gateway.routes.deploys import DeployRoutes
 from gateway.routes.notifications import NotificationRoutes
 from gateway.routes.operations import OperationsRoutes
 from gateway.routes.servers import ServerRoutes
@@ -23,7 +24,7 @@ from shared.rpc import ServiceRpc
 
 
 class GatewayService(OperationsRoutes, AuthRoutes, AppRoutes, ServerRoutes, NotificationRoutes,
-                     ConsoleRoutes, ClusterRoutes):
+                     ConsoleRoutes, ClusterRoutes, DeployRoutes):
     name = "gateway"
 
     auth = ServiceRpc("auth")

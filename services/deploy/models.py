@@ -1,9 +1,23 @@
-"""Tables owned by the deploy service. No other service reads them."""
+"""Tables owned by the deploy service. No other service reads them.
+
+Applications are referred to by name (their namespace): the org service owns
+them, and names never change.
+"""
 from __future__ import annotations
 
-from sqlalchemy.orm import DeclarativeBase
+from datetime import datetime
+
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint)
+from sqlalchemy.dialects.mysql import DATETIME
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.idempotency import processed_events_model
+from shared.timeutil import utcnow
+
+
+# Microseconds: a record's transitions happen within the same second.
+Time = DateTime().with_variant(DATETIME(fsp=6), "mysql", "mariadb")
 
 
 class Base(DeclarativeBase):
@@ -11,3 +25,139 @@ class Base(DeclarativeBase):
 
 
 ProcessedEvent = processed_events_model(Base, "deploy")
+
+
+class Service(Base):
+    """A service of an application: a name its versions share."""
+
+    __tablename__ = "deploy_services"
+    __table_args__ = (UniqueConstraint("app", "name", name="uq_deploy_service"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    app: Mapped[str] = mapped_column(String(63))
+    name: Mapped[str] = mapped_column(String(63))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(Time, default=utcnow)
+
+
+class Version(Base):
+    """A version of a service: a Deployment + a Service on each cluster it is deployed to.
+
+    ``config`` is the checked config (image, port, replicas, env, ...).
+    ``deleted_at`` is set once a delete record was made; the row stays for history.
+    """
+
+    __tablename__ = "deploy_versions"
+    __table_args__ = (UniqueConstraint("service_id", "name", name="uq_deploy_version"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    service_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("deploy_services.id", ondelete="CASCADE"))
+    app: Mapped[str] = mapped_column(String(63))
+    service: Mapped[str] = mapped_column(String(63))
+    name: Mapped[str] = mapped_column(String(63))
+    config: Mapped[dict] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(Time, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Time, default=utcnow, onupdate=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(Time, nullable=True)
+
+
+class Ingress(Base):
+    __tablename__ = "deploy_ingresses"
+    __table_args__ = (UniqueConstraint("app", "name", name="uq_deploy_ingress"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    app: Mapped[str] = mapped_column(String(63))
+    name: Mapped[str] = mapped_column(String(63))
+    config: Mapped[dict] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(Time, default=utcnow)
+
+
+class Template(Base):
+    """A user template of an application (built-in ones live in files)."""
+
+    __tablename__ = "deploy_templates"
+    __table_args__ = (UniqueConstraint("app", "name", name="uq_deploy_template"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    app: Mapped[str] = mapped_column(String(63))
+    name: Mapped[str] = mapped_column(String(63))
+    kind: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str] = mapped_column(Text)
+    fields: Mapped[list] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(Time, default=utcnow)
+
+
+class Record(Base):
+    """One action (deploy, rollback, delete) of a version or an ingress on a set of clusters."""
+
+    __tablename__ = "deploy_records"
+    __table_args__ = (Index("ix_deploy_records_app", "app", "service", "version", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    app: Mapped[str] = mapped_column(String(63))
+    action: Mapped[str] = mapped_column(String(16))        # deploy | rollback | delete
+    subject: Mapped[str] = mapped_column(String(16))       # version | ingress
+    service: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    version: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    ingress: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    rollback_of: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(Time, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(Time, nullable=True)
+
+
+class Target(Base):
+    """One cluster of a record, with the exact manifests applied there and its runtime state."""
+
+    __tablename__ = "deploy_targets"
+    __table_args__ = (UniqueConstraint("record_id", "cluster", name="uq_deploy_target"),
+                      Index("ix_deploy_targets_object", "cluster", "namespace", "object_name", "status"),
+                      Index("ix_deploy_targets_status", "status", "updated_at"))
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    record_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("deploy_records.id", ondelete="CASCADE"))
+    cluster: Mapped[str] = mapped_column(String(63))
+    env: Mapped[str] = mapped_column(String(16))
+    namespace: Mapped[str] = mapped_column(String(63))
+    # The Deployment (versions) or Ingress (ingresses) this target is about.
+    object_name: Mapped[str] = mapped_column(String(253))
+    action: Mapped[str] = mapped_column(String(16), default="apply")   # apply | delete
+    has_deployment: Mapped[bool] = mapped_column(Boolean, default=True)
+    image: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    manifests: Mapped[list] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    requested_at: Mapped[datetime | None] = mapped_column(Time, nullable=True)
+    applied_uid: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    applied_generation: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    seen_rv: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    seen_observed_generation: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    replicas: Mapped[dict] = mapped_column(JSON)
+    progress_deadline_seconds: Mapped[int] = mapped_column(Integer, default=600)
+    last_progress_at: Mapped[datetime | None] = mapped_column(Time, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(Time, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(Time, default=utcnow, onupdate=utcnow)
+
+
+class LogLine(Base):
+    """A line of a record's log. ``id`` is the ``seq`` readers page by; ``line_id``
+    comes from the event that carried the line, so a redelivery adds nothing."""
+
+    __tablename__ = "deploy_log_lines"
+    __table_args__ = (Index("ix_deploy_log_lines_record", "record_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    line_id: Mapped[str] = mapped_column(String(80), unique=True)
+    record_id: Mapped[int] = mapped_column(BigInteger)
+    time: Mapped[datetime] = mapped_column(Time)
+    cluster: Mapped[str] = mapped_column(String(63), default="")
+    level: Mapped[str] = mapped_column(String(8), default="info")
+    line: Mapped[str] = mapped_column(Text)

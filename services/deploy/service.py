@@ -1,8 +1,274 @@
-"""Entrypoints of the deploy service (services, versions, ingresses, templates, deploy records and their logs). Kept thin: logic lives in `domain`."""
+"""Entrypoints of the deploy service (services, versions, ingresses, templates, deploy records and their logs).
+
+Kept thin: the status machine, rendering, template checks and diffs live in
+``domain``. What leaves the service (apply requests, log lines, finished
+records) goes through the service's outbox, in the transaction that decided it.
+"""
 from __future__ import annotations
 
-from shared.service import ServiceBase
+import logging
+
+from nameko.dependency_providers import Config
+from nameko.timer import timer
+from sqlalchemy import select
+
+from services.deploy.batching import batch_handler
+from services.deploy.domain import catalog, diff, manifests, names, records, rendering
+from services.deploy.domain.templates import TemplateRefused
+from services.deploy.models import Record, Service, Version
+from shared.audit import AuditLog
+from shared.errors import Invalid
+from shared.events import EventPublisher
+from shared.keys import Keys
+from shared.paging import page
+from shared.rpc import ServiceRpc
+from shared.service import ServiceBase, rpc
+from shared.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+# Batches: up to this many events, or what arrived within BATCH_WAIT seconds.
+STATUS_BATCH, LOG_BATCH, BATCH_WAIT = 500, 2000, 0.02
 
 
 class DeployService(ServiceBase):
     name = "deploy"
+
+    config = Config()
+    events = EventPublisher()
+    audit = AuditLog()
+    cluster = ServiceRpc("cluster")
+
+    def _setting(self, key: str, default: float) -> float:
+        return float(self.config.get(key, default))
+
+    # -- services ------------------------------------------------------------------
+    @rpc
+    def create_service(self, app, data, actor):
+        return catalog.service_dict(catalog.create_service(self.db, app, data, actor["username"]))
+
+    @rpc
+    def list_services(self, app, limit=None, cursor=None):
+        return page(self.db, select(Service).where(Service.app == app), Service.id, limit, cursor,
+                    catalog.service_dict)
+
+    @rpc
+    def get_service(self, app, name):
+        service = catalog.get_service(self.db, app, name)
+        versions = self.db.scalars(select(Version).where(Version.service_id == service.id,
+                                                         Version.deleted_at.is_(None)).order_by(Version.id))
+        running = records.version_status(self.db, app, name)
+        return {**catalog.service_dict(service),
+                "versions": [{**catalog.version_dict(v), "clusters": running.get(v.name, [])} for v in versions]}
+
+    @rpc
+    def delete_service(self, app, name, actor):
+        catalog.delete_service(self.db, app, name)
+
+    # -- versions ------------------------------------------------------------------
+    @rpc
+    def create_version(self, app, service, data, actor):
+        return catalog.version_dict(catalog.create_version(self.db, app, service, data, actor["username"]))
+
+    @rpc
+    def list_versions(self, app, service, limit=None, cursor=None):
+        catalog.get_service(self.db, app, service)
+        stmt = select(Version).where(Version.app == app, Version.service == service, Version.deleted_at.is_(None))
+        return page(self.db, stmt, Version.id, limit, cursor, catalog.version_dict)
+
+    @rpc
+    def get_version(self, app, service, name):
+        version = catalog.version_dict(catalog.get_version(self.db, app, service, name))
+        version["clusters"] = records.version_status(self.db, app, service).get(name, [])
+        return version
+
+    @rpc
+    def update_version(self, app, service, name, data, actor):
+        return catalog.version_dict(catalog.update_version(self.db, app, service, name, data))
+
+    @rpc
+    def version_clusters(self, app, service, name):
+        """Where a delete of this version would go (the gateway checks the role per env)."""
+        catalog.get_version(self.db, app, service, name)
+        return records.clusters_of_version(self.db, app, service, name)
+
+    @rpc
+    def delete_version(self, app, service, name, actor, source_ip=None):
+        version = catalog.get_version(self.db, app, service, name)
+        clusters = records.clusters_of_version(self.db, app, service, name)
+        version.deleted_at = utcnow()
+        record_id = None
+        if clusters:
+            latest = self._latest_manifests(app, service, name)
+
+            def render(record_id, cluster):
+                return [manifests.identity(o) for o in latest.get(cluster) or []]
+
+            record, outbox = records.create_record(
+                self.db, app=app, action="delete", subject="version", clusters=clusters,
+                actor=actor["username"], render=render, object_name=names.object_name(service, name),
+                service=service, version=name, target_action="delete",
+                intro=f"delete of {service}/{name} requested by {actor['username']}")
+            record_id = record.id
+            self._say(outbox)
+        self.audit.record(actor["username"], "version_deleted", f"app:{app}/service:{service}/version:{name}",
+                          {"record_id": record_id, "clusters": [c["name"] for c in clusters]}, source_ip)
+        return {"record_id": record_id}
+
+    def _latest_manifests(self, app, service, version) -> dict[str, list[dict]]:
+        from services.deploy.models import Target
+
+        rows = self.db.execute(
+            select(Target.cluster, Target.manifests).join(Record, Record.id == Target.record_id)
+            .where(Record.app == app, Record.service == service, Record.version == version,
+                   Target.action == "apply").order_by(Target.id))
+        latest: dict[str, list[dict]] = {}
+        for cluster, stored in rows:
+            latest[cluster] = stored
+        return latest
+
+    # -- ingresses -----------------------------------------------------------------
+    @rpc
+    def create_ingress(self, app, data, actor):
+        return catalog.ingress_dict(catalog.create_ingress(self.db, app, data, actor["username"]))
+
+    @rpc
+    def list_ingresses(self, app, limit=None, cursor=None):
+        from services.deploy.models import Ingress
+
+        return page(self.db, select(Ingress).where(Ingress.app == app), Ingress.id, limit, cursor,
+                    catalog.ingress_dict)
+
+    # -- templates -----------------------------------------------------------------
+    @rpc
+    def list_templates(self, apps):
+        return {"items": catalog.list_templates(self.db, list(apps or [])), "next_cursor": None}
+
+    @rpc
+    def create_template(self, app, data, actor):
+        return catalog.template_dict(catalog.create_template(self.db, app, data, actor["username"]))
+
+    # -- deploys ---------------------------------------------------------------------
+    def _render_version(self, app, service, name) -> list[dict]:
+        version = catalog.get_version(self.db, app, service, name)
+        template = catalog.resolve_template(self.db, app, "version", version.config.get("template"))
+        try:
+            return rendering.render_version(template, app, service, name, version.config)
+        except TemplateRefused as exc:
+            raise Invalid(f"The version does not render: {exc}.", {"field": "template"})
+
+    @rpc
+    def deploy_version(self, app, service, name, clusters, actor, source_ip=None):
+        """``clusters``: ``[{"name", "env"}]``, resolved (and authorised) by the caller."""
+        rendered = self._render_version(app, service, name)
+        image = manifests.deployment_of(rendered)["spec"]["template"]["spec"]["containers"][0].get("image")
+        record, outbox = records.create_record(
+            self.db, app=app, action="deploy", subject="version", clusters=clusters, actor=actor["username"],
+            render=lambda record_id, cluster: manifests.stamp_record(rendered, record_id),
+            object_name=names.object_name(service, name), service=service, version=name,
+            intro=f"deploy of {service}/{name} ({image}) to {', '.join(c['name'] for c in clusters)} "
+                  f"requested by {actor['username']}")
+        self._say(outbox)
+        self.audit.record(actor["username"], "deploy", f"app:{app}/service:{service}/version:{name}",
+                          {"record_id": record.id, "clusters": [c["name"] for c in clusters], "image": image},
+                          source_ip)
+        return {"record_id": record.id}
+
+    @rpc
+    def deploy_ingress(self, app, name, clusters, actor, source_ip=None):
+        ingress = catalog.get_ingress(self.db, app, name)
+        template = catalog.resolve_template(self.db, app, "ingress", ingress.config.get("template"))
+        try:
+            rendered = rendering.render_ingress(template, app, {"name": name, **ingress.config})
+        except TemplateRefused as exc:
+            raise Invalid(f"The ingress does not render: {exc}.", {"field": "template"})
+        record, outbox = records.create_record(
+            self.db, app=app, action="deploy", subject="ingress", clusters=clusters, actor=actor["username"],
+            render=lambda record_id, cluster: rendered, object_name=name, ingress=name,
+            intro=f"deploy of ingress {name} ({ingress.config['host']}) requested by {actor['username']}")
+        self._say(outbox)
+        self.audit.record(actor["username"], "deploy", f"app:{app}/ingress:{name}",
+                          {"record_id": record.id, "clusters": [c["name"] for c in clusters]}, source_ip)
+        return {"record_id": record.id}
+
+    @rpc
+    def rollback(self, record_id, actor, source_ip=None):
+        source, targets = records.rollback_source(self.db, record_id)
+        stored = {t.cluster: t.manifests for t in targets if t.status == "succeeded"}
+        clusters = [{"name": t.cluster, "env": t.env} for t in targets if t.status == "succeeded"]
+        record, outbox = records.create_record(
+            self.db, app=source.app, action="rollback", subject=source.subject, clusters=clusters,
+            actor=actor["username"],
+            render=lambda new_id, cluster: manifests.stamp_record(stored[cluster], new_id),
+            object_name=targets[0].object_name, service=source.service, version=source.version,
+            ingress=source.ingress, rollback_of=source.id,
+            intro=f"rollback to record {source.id} requested by {actor['username']}")
+        self._say(outbox)
+        self.audit.record(actor["username"], "rollback", f"app:{source.app}/record:{source.id}",
+                          {"record_id": record.id, "rollback_of": source.id,
+                           "clusters": [c["name"] for c in clusters]}, source_ip)
+        return {"record_id": record.id}
+
+    @rpc
+    def preview_version(self, app, service, name, clusters):
+        rendered = self._render_version(app, service, name)
+        out = []
+        for cluster in clusters:
+            live = self.cluster.live_objects(cluster["name"], app, rendered)
+            out.append({"cluster": cluster["name"], "env": cluster.get("env"),
+                        "diff": diff.diff_all(rendered, list(live or []) + [None] * (len(rendered) - len(live or [])))})
+        return {"manifests": rendered, "diff": out}
+
+    # -- records -----------------------------------------------------------------------
+    @rpc
+    def get_record(self, record_id):
+        return records.record_view(self.db, record_id)
+
+    @rpc
+    def list_records(self, app, service=None, version=None, limit=None, cursor=None):
+        return records.list_records(self.db, app, service, version, limit, cursor)
+
+    @rpc
+    def record_logs(self, record_id, after=None, limit=None):
+        return records.logs(self.db, record_id, after, limit)
+
+    # -- cluster events ------------------------------------------------------------------
+    @batch_handler([("cluster", "apply_result"), ("cluster", "resource_status")],
+                   queue="deploy-cluster-status", size=STATUS_BATCH, wait=BATCH_WAIT)
+    def on_cluster_status(self, events):
+        """Apply results and runtime reports → target and record state (idempotent by the rules in
+        ``domain.status``: a redelivered or stale one changes nothing)."""
+        self._say(records.ingest(self.db, events))
+
+    @batch_handler([("cluster", "log"), ("deploy", "log")], queue="deploy-log-lines",
+                   size=LOG_BATCH, wait=BATCH_WAIT)
+    def on_log_lines(self, events):
+        """One multi-row INSERT per batch; each line's id comes from its event, so redeliveries add nothing."""
+        rows = records.log_rows(events)
+        if rows:
+            self.db.connection().exec_driver_sql(records.LOG_INSERT, rows)
+
+    @timer(interval=1)
+    def sweep(self):
+        """The clock of the level-triggered rules; one replica at a time does it."""
+        interval = self._setting("DEPLOY_SWEEP_SECONDS", 5)
+        key = Keys.from_config(self.config).lock("deploy-sweep")
+        if not self.redis.set(key, "1", nx=True, px=int(interval * 1000)):
+            return
+        self._say(records.sweep(
+            self.db, utcnow(), apply_timeout=self._setting("DEPLOY_APPLY_TIMEOUT_SECONDS", 30),
+            max_attempts=int(self._setting("DEPLOY_APPLY_ATTEMPTS", 5)),
+            deadline_grace=self._setting("DEPLOY_DEADLINE_GRACE_SECONDS", 15)))
+
+    # -- what is said ------------------------------------------------------------------
+    def _say(self, outbox: records.Outbox) -> None:
+        """Stage the outbox's events in this transaction (shared.outbox): they leave once it
+        commits, and the relay sends them if this process dies before that."""
+        for request in outbox.apply_requests:
+            self.events.publish("apply_requested", request)
+        if outbox.lines:
+            self.events.publish("log", {"lines": outbox.lines})
+        for record_id in outbox.finished:
+            kind, data = records.finished_event(self.db, record_id)
+            # One id per record: whoever sees it twice (relay) knows it is the same notice.
+            self.events.publish(kind, data, event_id=f"deploy-record-{record_id}-finished")

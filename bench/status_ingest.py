@@ -1,0 +1,152 @@
+"""Operator status reports through the gateway intake into deploy record state.
+
+Starts MAE as ``make up`` does with one replica of each service and one sandbox
+cluster registered (no operator: the bench plays it, with the cluster's report
+token). ``TARGETS`` versions are deployed to it (real applies); then, for each
+Deployment, ``STEPS`` reports (rising resourceVersions, the last one all ready)
+plus duplicates and a stale crash report are POSTed in shuffled batches of 20,
+from 8 threads. Measured: reports/s from the first POST until every record is
+final, and that every record ended exactly ``succeeded`` with the last report's
+replica counts. Baseline in the same run: the same number of reports for
+Deployments no record is waiting for (intake and bus, no record state).
+Target (issue 5): ≥ 2,000 reports/s.
+"""
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.deploy_latency import start  # noqa: E402
+from scripts.stack import admin_token  # noqa: E402
+
+TARGETS = int(os.environ.get("BENCH_TARGETS", 100))
+STEPS = int(os.environ.get("BENCH_STEPS", 40))
+BATCH, THREADS = 20, 8
+DB = "mae_bench_status"
+VHOST = "mae-bench-status"
+
+
+def report(app, name, uid, generation, record_id, rv, ready, pods=()):
+    return {"namespace": app, "kind": "Deployment", "name": name, "uid": uid, "generation": generation,
+            "observed_generation": generation, "resource_version": str(rv), "deleted": False, "labels": {},
+            "annotations": {"mae.io/record-id": str(record_id)},
+            "replicas": {"desired": 2, "updated": 2, "ready": ready, "available": ready, "unavailable": 2 - ready},
+            "conditions": [], "progress_deadline_seconds": 600, "pods": list(pods), "events": [],
+            "observed_at": "2026-01-01T00:00:00Z"}
+
+
+def send_all(url, token, reports):
+    batches = [reports[i:i + BATCH] for i in range(0, len(reports), BATCH)]
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+
+    def post(batch):
+        resp = session.post(url, json={"reports": batch}, timeout=60)
+        resp.raise_for_status()
+    with ThreadPoolExecutor(THREADS) as pool:
+        list(pool.map(post, batches))
+
+
+def main() -> int:
+    from shared.migrate import upgrade
+
+    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", VHOST], capture_output=True)
+    subprocess.run(["rabbitmqctl", "-q", "add_vhost", VHOST], check=True, capture_output=True)
+    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*"],
+                   check=True, capture_output=True)
+    db_url = f"mysql+pymysql://root:@127.0.0.1:3306/{DB}?charset=utf8mb4"
+    subprocess.run(["mysql", "-uroot", "-h127.0.0.1", "-e", f"DROP DATABASE IF EXISTS {DB}"], check=True)
+    upgrade(db_url)
+    stack = start(db_url, f"pyamqp://guest:guest@127.0.0.1:5672/{VHOST}")
+    rng = random.Random(5)
+    try:
+        token, _ = admin_token(stack, rotate=True)
+        s = requests.Session()
+        s.headers["Authorization"] = f"Bearer {token}"
+        api = stack.url + "/api/v1"
+        info = stack.start_sandbox("test", 0, ready_delay=0.2)
+        report_token = stack.register_cluster(token, "test", "test", info)
+        app = "bench"
+        s.post(f"{api}/apps", json={"name": app}).raise_for_status()
+        s.post(f"{api}/apps/{app}/services", json={"name": "web"}).raise_for_status()
+        time.sleep(3)  # the namespace reaches the cluster
+        records = {}
+        for i in range(TARGETS):
+            s.post(f"{api}/apps/{app}/services/web/versions",
+                   json={"name": f"v{i}", "image": "nginx:1", "port": 80, "replicas": 2}).raise_for_status()
+            records[f"web-v{i}"] = s.post(f"{api}/apps/{app}/services/web/versions/v{i}/deploy",
+                                          json={"env": "test"}).json()["record_id"]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # every apply answered
+            statuses = [s.get(f"{api}/records/{rid}").json()["status"] for rid in records.values()]
+            if all(x == "applied" for x in statuses):
+                break
+            time.sleep(0.5)
+        url = f"{stack.url}/api/v1/clusters/test/reports"
+        base = 10**12
+        # Baseline: reports for Deployments nobody waits for.
+        idle = [report(app, f"idle-{t}", f"idle-uid-{t}", 1, 0, base + t * 1000 + k, min(k, 2))
+                for t in range(TARGETS) for k in range(STEPS)]
+        rng.shuffle(idle)
+        started = time.perf_counter()
+        send_all(url, report_token, idle)
+        baseline = len(idle) / (time.perf_counter() - started)
+        # The real thing: rising reports per Deployment, duplicated, shuffled, with a stale crash.
+        real = []
+        for name, record_id in records.items():
+            for k in range(STEPS):
+                ready = 2 if k == STEPS - 1 else rng.randint(0, 1)
+                real.append(report(app, name, "uid-ignored", 1, record_id, base + 10**9 + k, ready))
+            real.append(real[-1])  # a duplicate of the last one
+            real.append(report(app, name, "uid-ignored", 1, record_id, base + 10**9 - 1, 0,
+                               pods=[{"name": "p", "waiting_reason": "CrashLoopBackOff", "restart_count": 5}]))
+        # uid: the one the apply produced (a report for another incarnation would be ignored)
+        uids = {}
+        for name, record_id in records.items():
+            out = subprocess.run(["kubectl", "--kubeconfig", info["kubeconfig"], "-n", app, "get", "deployment", name,
+                                  "-o", "jsonpath={.metadata.uid} {.metadata.generation}"],
+                                 capture_output=True, text=True, check=True)
+            uid, generation = out.stdout.split()
+            uids[name] = (uid, int(generation))
+        for r in real:
+            r["uid"], r["generation"] = uids[r["name"]]
+            r["observed_generation"] = r["generation"]
+        # Order within one Deployment is what an operator would send (rising), interleaved across
+        # Deployments; the duplicate and the stale report land anywhere.
+        rng.shuffle(real)
+        started = time.perf_counter()
+        send_all(url, report_token, real)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            final = {n: s.get(f"{api}/records/{rid}").json() for n, rid in records.items()}
+            if all(r["finished_at"] for r in final.values()):
+                break
+            time.sleep(0.1)
+        elapsed = time.perf_counter() - started
+    finally:
+        stack.stop_all()
+    rate = len(real) / elapsed
+    exact = all(r["status"] == "succeeded" and r["targets"][0]["replicas"] == {"desired": 2, "updated": 2,
+                                                                              "ready": 2, "available": 2}
+                for r in final.values())
+    print(f"status_ingest: {TARGETS} deployments x {STEPS} reports (+ duplicates, stale), batches of {BATCH}, "
+          f"{THREADS} senders, one replica of each service, {os.cpu_count()} cores")
+    print(f"  intake only, no waiting record (baseline) {baseline:8.0f} reports/s")
+    print(f"  intake → record state, until all final    {rate:8.0f} reports/s   (target >= 2000)")
+    print(f"  final states exact (all succeeded with 2/2 ready, no stale crash taken): {exact}")
+    print("  result:", "meets the targets" if rate >= 2000 and exact else "BELOW TARGET")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

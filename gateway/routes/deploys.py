@@ -1,0 +1,271 @@
+"""Services, versions, ingresses, templates, deploys, records and their logs.
+
+Who may deploy depends on where: the clusters a deploy (or rollback, or
+delete) reaches are resolved here first, then the role is checked against
+``deploy.test`` or ``deploy.prod`` for the strictest env among them.
+"""
+from __future__ import annotations
+
+from gateway.auth import authenticate, require_app_role
+from gateway.rbac import allowed
+from gateway.schemas import LABEL, PAGING, json_response, obj, page_of
+from shared.errors import BadRequest, Forbidden, Invalid, NotFound
+from shared.web import read_json, route
+
+TAGS = ["deploy"]
+STR = {"type": "string"}
+NSTR = {"type": ["string", "null"]}
+INT = {"type": "integer"}
+ANY_OBJ = {"type": "object"}
+STATUS = {"type": "string", "enum": ["pending", "applying", "applied", "progressing", "succeeded",
+                                     "failed", "superseded"]}
+REPLICAS = obj(["desired", "updated", "ready", "available"], desired=INT, updated=INT, ready=INT, available=INT)
+TARGET = obj(["cluster", "env", "status", "reason", "message", "replicas"], cluster=STR, env=STR,
+             status=STATUS, reason=NSTR, message=NSTR, replicas=REPLICAS, image=NSTR)
+RECORD = obj(["id", "action", "app", "status", "created_by", "created_at", "finished_at"],
+             id=INT, action={"type": "string", "enum": ["deploy", "rollback", "delete"]}, app=STR,
+             service=NSTR, version=NSTR, ingress=NSTR, status=STATUS, reason=NSTR, created_by=STR,
+             created_at=STR, finished_at=NSTR, rollback_of={"type": ["integer", "null"]},
+             targets={"type": "array", "items": TARGET})
+LOG_LINE = obj(["seq", "time", "cluster", "level", "line"], seq=INT, time=STR, cluster=STR,
+               level={"type": "string", "enum": ["info", "warning", "error"]}, line=STR)
+SERVICE = obj(["name"], name=LABEL, app=STR, description=STR, created_by=STR, created_at=STR,
+              versions={"type": "array", "items": ANY_OBJ})
+ENV = {"type": "object", "additionalProperties": STR}
+VERSION_BODY = dict(name=LABEL, image=STR, port={"type": "integer", "minimum": 1, "maximum": 65535},
+                    replicas={"type": "integer", "minimum": 0, "maximum": 50}, env=ENV,
+                    command={"type": "array", "items": STR}, args={"type": "array", "items": STR},
+                    resources=ANY_OBJ, health_path=STR, template=LABEL, values=ANY_OBJ, description=STR)
+VERSION = obj(["name", "image", "port"], **VERSION_BODY, service=STR, app=STR,
+              clusters={"type": "array", "items": TARGET})
+ROUTE = obj(["path", "service", "version"], path=STR, service=LABEL, version=LABEL, port=INT)
+INGRESS = obj(["name", "host", "routes"], name=LABEL, host=STR, tls=obj(["secret_name"], secret_name=STR),
+              routes={"type": "array", "items": ROUTE}, template=LABEL, values=ANY_OBJ)
+FIELD = obj(["name", "type"], name=STR, type=STR, default={}, description=STR)
+TEMPLATE = obj(["name", "kind", "fields"], name=STR, kind={"type": "string", "enum": ["version", "ingress"]},
+               fields={"type": "array", "items": FIELD}, body=STR, builtin={"type": "boolean"}, app=NSTR)
+DEPLOY_BODY = {"oneOf": [obj(["clusters"], clusters={"type": "array", "items": LABEL, "minItems": 1}),
+                         obj(["env"], env={"type": "string", "enum": ["test", "prod"]})]}
+ACCEPTED = json_response(obj(["record_id"], record_id=INT), 202, "Accepted")
+RECORD_QUERY = PAGING + [{"name": n, "in": "query", "required": False, "schema": LABEL}
+                         for n in ("service", "version")]
+
+
+def _object(request, required: bool = True) -> dict:
+    body = read_json(request, required=required)
+    if not isinstance(body, dict):
+        raise BadRequest("The body must be a JSON object.")
+    return body
+
+
+class DeployRoutes:
+    # -- where a deploy goes, and whether the caller may send it there -----------------
+    def _resolve_clusters(self, body: dict) -> list[dict]:
+        """``{"clusters": [names]}`` or ``{"env": "test"|"prod"}`` → ``[{"name", "env"}]``."""
+        if "clusters" in body and "env" in body:
+            raise Invalid("Give either 'clusters' or 'env', not both.", {"field": "clusters"})
+        if "env" in body:
+            env = body["env"]
+            if env not in ("test", "prod"):
+                raise Invalid("'env' must be 'test' or 'prod'.", {"field": "env"})
+            found = [{"name": c["name"], "env": c["env"]} for c in self.cluster.list_clusters(env)]
+            if not found:
+                raise Invalid(f"There is no {env} cluster to deploy to.", {"field": "env"})
+            return found
+        names = body.get("clusters")
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise Invalid("'clusters' must be a non-empty list of cluster names (or give 'env').",
+                          {"field": "clusters"})
+        known = {c["name"]: c["env"] for c in self.cluster.list_clusters(None)}
+        missing = [n for n in names if n not in known]
+        if missing:
+            raise Invalid(f"No such cluster: {', '.join(missing)}.", {"field": "clusters", "clusters": missing})
+        if len(set(names)) != len(names):
+            raise Invalid("A cluster is named twice.", {"field": "clusters"})
+        return [{"name": n, "env": known[n]} for n in names]
+
+    @staticmethod
+    def _check_envs(role: str, app: str, clusters: list[dict]) -> None:
+        endpoint = "deploy.prod" if any(c.get("env") == "prod" for c in clusters) else "deploy.test"
+        if not allowed(endpoint, role):
+            where = "production" if endpoint == "deploy.prod" else "test"
+            raise Forbidden(f"Your role in {app!r} ({role}) does not allow changes on {where} clusters.",
+                            {"app": app, "role": role})
+
+    def _record_for(self, request, record_id: int, endpoint: str):
+        """The record, if the caller may see its application (404 otherwise, as for apps)."""
+        caller = authenticate(self, request)
+        try:
+            record = self.deploy.get_record(record_id)
+        except NotFound:
+            raise NotFound(f"Deploy record {record_id} was not found.", {"record_id": record_id})
+        try:
+            caller, role = require_app_role(self, request, record["app"], endpoint)
+        except NotFound:
+            raise NotFound(f"Deploy record {record_id} was not found.", {"record_id": record_id})
+        return caller, role, record
+
+    # -- services ---------------------------------------------------------------------
+    @route("POST", "/api/v1/apps/<app>/services", summary="Create a service", tags=TAGS, auth=True,
+           body=obj(["name"], name=LABEL, description=STR), responses=json_response(SERVICE, 201, "Created"),
+           errors=[400, 401, 403, 404, 409, 422])
+    def create_service(self, request, app):
+        caller, _ = require_app_role(self, request, app, "services.create")
+        return 201, self.deploy.create_service(app, _object(request), caller.actor)
+
+    @route("GET", "/api/v1/apps/<app>/services", summary="The application's services", tags=TAGS, auth=True,
+           query=PAGING, responses=json_response(page_of(SERVICE)), errors=[401, 404, 422])
+    def list_services(self, request, app):
+        require_app_role(self, request, app, "services.list")
+        return self.deploy.list_services(app, request.args.get("limit"), request.args.get("cursor"))
+
+    @route("GET", "/api/v1/apps/<app>/services/<svc>", summary="A service, with each version's status per cluster",
+           tags=TAGS, auth=True, responses=json_response(SERVICE), errors=[401, 404])
+    def get_service(self, request, app, svc):
+        require_app_role(self, request, app, "services.get")
+        return self.deploy.get_service(app, svc)
+
+    @route("DELETE", "/api/v1/apps/<app>/services/<svc>", summary="Delete a service without versions",
+           tags=TAGS, auth=True, responses={204: {"description": "Deleted"}}, errors=[401, 403, 404, 409])
+    def delete_service(self, request, app, svc):
+        caller, _ = require_app_role(self, request, app, "services.delete")
+        self.deploy.delete_service(app, svc, caller.actor)
+        return 204, None
+
+    # -- versions ---------------------------------------------------------------------
+    @route("POST", "/api/v1/apps/<app>/services/<svc>/versions", summary="Create a version (checked config)",
+           tags=TAGS, auth=True, body=obj(["name", "image", "port"], **VERSION_BODY),
+           responses=json_response(VERSION, 201, "Created"), errors=[400, 401, 403, 404, 409, 422])
+    def create_version(self, request, app, svc):
+        caller, _ = require_app_role(self, request, app, "versions.create")
+        return 201, self.deploy.create_version(app, svc, _object(request), caller.actor)
+
+    @route("GET", "/api/v1/apps/<app>/services/<svc>/versions", summary="The service's versions", tags=TAGS,
+           auth=True, query=PAGING, responses=json_response(page_of(VERSION)), errors=[401, 404, 422])
+    def list_versions(self, request, app, svc):
+        require_app_role(self, request, app, "versions.list")
+        return self.deploy.list_versions(app, svc, request.args.get("limit"), request.args.get("cursor"))
+
+    @route("GET", "/api/v1/apps/<app>/services/<svc>/versions/<ver>", summary="A version and where it runs",
+           tags=TAGS, auth=True, responses=json_response(VERSION), errors=[401, 404])
+    def get_version(self, request, app, svc, ver):
+        require_app_role(self, request, app, "versions.get")
+        return self.deploy.get_version(app, svc, ver)
+
+    @route("PATCH", "/api/v1/apps/<app>/services/<svc>/versions/<ver>", summary="Change a version's config",
+           tags=TAGS, auth=True, body=obj([], **{k: v for k, v in VERSION_BODY.items() if k != "name"}),
+           responses=json_response(VERSION), errors=[400, 401, 403, 404, 422])
+    def update_version(self, request, app, svc, ver):
+        caller, _ = require_app_role(self, request, app, "versions.update")
+        return self.deploy.update_version(app, svc, ver, _object(request), caller.actor)
+
+    @route("DELETE", "/api/v1/apps/<app>/services/<svc>/versions/<ver>",
+           summary="Delete a version; a delete record removes it from the clusters it ran on", tags=TAGS,
+           auth=True, responses=json_response(obj(["record_id"], record_id={"type": ["integer", "null"]}),
+                                              202, "Accepted"), errors=[401, 403, 404])
+    def delete_version(self, request, app, svc, ver):
+        caller, role = require_app_role(self, request, app, "versions.delete")
+        self._check_envs(role, app, self.deploy.version_clusters(app, svc, ver))
+        return 202, self.deploy.delete_version(app, svc, ver, caller.actor, caller.source_ip)
+
+    @route("POST", "/api/v1/apps/<app>/services/<svc>/versions/<ver>/deploy",
+           summary="Deploy a version to named clusters or to every cluster of an env", tags=TAGS, auth=True,
+           body=DEPLOY_BODY, responses=ACCEPTED, errors=[400, 401, 403, 404, 422, 503])
+    def deploy_version(self, request, app, svc, ver):
+        caller, role = require_app_role(self, request, app, "deploy.test")
+        clusters = self._resolve_clusters(_object(request))
+        self._check_envs(role, app, clusters)
+        return 202, self.deploy.deploy_version(app, svc, ver, clusters, caller.actor, caller.source_ip)
+
+    @route("POST", "/api/v1/apps/<app>/services/<svc>/versions/<ver>/preview",
+           summary="What a deploy would apply, and its diff against what each cluster runs now", tags=TAGS,
+           auth=True, body=obj([], clusters={"type": "array", "items": LABEL}),
+           responses=json_response(obj(["manifests", "diff"], manifests={"type": "array", "items": ANY_OBJ},
+                                       diff={"type": "array", "items": ANY_OBJ})),
+           errors=[400, 401, 403, 404, 422, 503])
+    def preview_version(self, request, app, svc, ver):
+        require_app_role(self, request, app, "versions.preview")
+        body = _object(request, required=False)
+        if body.get("clusters") or body.get("env"):
+            clusters = self._resolve_clusters(body)
+        else:
+            clusters = [{"name": c["name"], "env": c["env"]} for c in self.cluster.list_clusters(None)]
+        return self.deploy.preview_version(app, svc, ver, clusters)
+
+    # -- ingresses ----------------------------------------------------------------------
+    @route("POST", "/api/v1/apps/<app>/ingresses", summary="Create an ingress: a host, optional TLS, routes",
+           tags=TAGS, auth=True, body=INGRESS, responses=json_response(INGRESS, 201, "Created"),
+           errors=[400, 401, 403, 404, 409, 422])
+    def create_ingress(self, request, app):
+        caller, _ = require_app_role(self, request, app, "ingresses.create")
+        return 201, self.deploy.create_ingress(app, _object(request), caller.actor)
+
+    @route("GET", "/api/v1/apps/<app>/ingresses", summary="The application's ingresses", tags=TAGS, auth=True,
+           query=PAGING, responses=json_response(page_of(INGRESS)), errors=[401, 404, 422])
+    def list_ingresses(self, request, app):
+        require_app_role(self, request, app, "ingresses.list")
+        return self.deploy.list_ingresses(app, request.args.get("limit"), request.args.get("cursor"))
+
+    @route("POST", "/api/v1/apps/<app>/ingresses/<ing>/deploy", summary="Deploy an ingress", tags=TAGS,
+           auth=True, body=DEPLOY_BODY, responses=ACCEPTED, errors=[400, 401, 403, 404, 422, 503])
+    def deploy_ingress(self, request, app, ing):
+        caller, role = require_app_role(self, request, app, "deploy.test")
+        body = _object(request, required=False) or {"env": "test"}
+        clusters = self._resolve_clusters(body)
+        self._check_envs(role, app, clusters)
+        return 202, self.deploy.deploy_ingress(app, ing, clusters, caller.actor, caller.source_ip)
+
+    # -- templates ----------------------------------------------------------------------
+    @route("GET", "/api/v1/templates", summary="Built-in templates and those of your applications", tags=TAGS,
+           auth=True, responses=json_response(page_of(TEMPLATE)), errors=[401])
+    def list_templates(self, request):
+        caller = authenticate(self, request)
+        apps, cursor = [], None
+        for _ in range(20):  # at most 4,000 applications' templates
+            found = self.org.list_apps(caller.id, caller.is_admin, 200, cursor)
+            apps += [a["name"] for a in found["items"]]
+            cursor = found.get("next_cursor")
+            if not cursor:
+                break
+        return self.deploy.list_templates(apps)
+
+    @route("POST", "/api/v1/apps/<app>/templates", summary="Add a template (refused unless it renders allowed "
+           "objects from sample values)", tags=TAGS, auth=True,
+           body=obj(["name", "kind", "body"], name=LABEL, kind={"type": "string", "enum": ["version", "ingress"]},
+                    body=STR, fields={"type": "array", "items": FIELD}),
+           responses=json_response(TEMPLATE, 201, "Created"), errors=[400, 401, 403, 404, 409, 422])
+    def create_template(self, request, app):
+        caller, _ = require_app_role(self, request, app, "templates.create")
+        return 201, self.deploy.create_template(app, _object(request), caller.actor)
+
+    # -- records --------------------------------------------------------------------------
+    @route("GET", "/api/v1/records/<int:record_id>", summary="A deploy record with each target's status",
+           tags=TAGS, auth=True, responses=json_response(RECORD), errors=[401, 404])
+    def get_record(self, request, record_id):
+        _, _, record = self._record_for(request, record_id, "records.read")
+        return record
+
+    @route("GET", "/api/v1/records/<int:record_id>/logs", summary="A record's log, after a seq", tags=TAGS,
+           auth=True, query=[{"name": "after", "in": "query", "required": False, "schema": INT},
+                             {"name": "limit", "in": "query", "required": False, "schema": INT}],
+           responses=json_response(obj(["items", "next_after"], items={"type": "array", "items": LOG_LINE},
+                                       next_after=INT)), errors=[401, 404, 422])
+    def record_logs(self, request, record_id):
+        self._record_for(request, record_id, "records.read")
+        return self.deploy.record_logs(record_id, request.args.get("after"), request.args.get("limit"))
+
+    @route("GET", "/api/v1/apps/<app>/records", summary="Deploy history, newest first", tags=TAGS, auth=True,
+           query=RECORD_QUERY, responses=json_response(page_of(RECORD)), errors=[401, 404, 422])
+    def list_records(self, request, app):
+        require_app_role(self, request, app, "records.read")
+        args = request.args
+        return self.deploy.list_records(app, args.get("service") or None, args.get("version") or None,
+                                        args.get("limit"), args.get("cursor"))
+
+    @route("POST", "/api/v1/records/<int:record_id>/rollback",
+           summary="Re-apply the manifests of a succeeded record (a new record)", tags=TAGS, auth=True,
+           responses=ACCEPTED, errors=[401, 403, 404, 409])
+    def rollback(self, request, record_id):
+        caller, role, record = self._record_for(request, record_id, "deploy.test")
+        self._check_envs(role, record["app"], record["targets"])
+        return 202, self.deploy.rollback(record_id, caller.actor, caller.source_ip)

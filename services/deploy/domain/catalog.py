@@ -1,0 +1,211 @@
+"""Services, versions, ingresses and templates of an application — plain SQLAlchemy, no nameko."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.deploy.domain import config as checks
+from services.deploy.domain import rendering, templates
+from services.deploy.domain.templates import TemplateRefused
+from services.deploy.models import Ingress, Service, Template, Version
+from shared.errors import AlreadyExists, Conflict, Invalid, NotFound
+from shared.names import check_label
+from shared.timeutil import rfc3339, utcnow
+
+
+# -- services --------------------------------------------------------------------
+
+def service_dict(service: Service) -> dict:
+    return {"name": service.name, "app": service.app, "description": service.description,
+            "created_by": service.created_by, "created_at": rfc3339(service.created_at)}
+
+
+def get_service(db: Session, app: str, name: str, lock: bool = False) -> Service:
+    stmt = select(Service).where(Service.app == app, Service.name == name)
+    found = db.scalar(stmt.with_for_update() if lock else stmt)
+    if found is None:
+        raise NotFound(f"Service {name!r} was not found in {app!r}.", {"app": app, "service": name})
+    return found
+
+
+def create_service(db: Session, app: str, data, actor: str) -> Service:
+    data = checks.check_service(data)
+    if db.scalar(select(Service.id).where(Service.app == app, Service.name == data["name"])):
+        raise AlreadyExists(f"A service called {data['name']!r} exists already in {app!r}.",
+                            {"service": data["name"]})
+    service = Service(app=app, name=data["name"], description=data["description"], created_by=actor)
+    db.add(service)
+    db.flush()
+    return service
+
+
+def delete_service(db: Session, app: str, name: str) -> None:
+    service = get_service(db, app, name, lock=True)
+    live = db.scalar(select(Version.name).where(Version.service_id == service.id,
+                                                Version.deleted_at.is_(None)).limit(1))
+    if live:
+        raise Conflict(f"Service {name!r} still has versions (e.g. {live!r}); delete them first, "
+                       "which also removes them from the clusters.", {"service": name, "version": live})
+    db.delete(service)
+    db.flush()
+
+
+# -- versions --------------------------------------------------------------------
+
+def version_dict(version: Version) -> dict:
+    return {"name": version.name, "app": version.app, "service": version.service, **version.config,
+            "created_by": version.created_by, "created_at": rfc3339(version.created_at),
+            "updated_at": rfc3339(version.updated_at),
+            "deleted_at": rfc3339(version.deleted_at)}
+
+
+def get_version(db: Session, app: str, service: str, name: str, include_deleted: bool = False) -> Version:
+    version = db.scalar(select(Version).where(Version.app == app, Version.service == service,
+                                              Version.name == name))
+    if version is None or (version.deleted_at is not None and not include_deleted):
+        raise NotFound(f"Version {name!r} of service {service!r} was not found.",
+                       {"app": app, "service": service, "version": name})
+    return version
+
+
+def _check_renders(db: Session, app: str, service: str, version: str, config: dict) -> None:
+    """A version whose template does not render is refused now, not at deploy time."""
+    template = resolve_template(db, app, "version", config.get("template"))
+    try:
+        rendering.render_version(template, app, service, version, config)
+    except TemplateRefused as exc:
+        raise Invalid(f"The version does not render with template {template['name']!r}: {exc}.",
+                      {"field": "template", "template": template["name"]})
+
+
+def create_version(db: Session, app: str, service_name: str, data, actor: str) -> Version:
+    service = get_service(db, app, service_name)
+    config = checks.check_version(data)
+    name = config.pop("name")
+    existing = db.scalar(select(Version).where(Version.service_id == service.id, Version.name == name))
+    if existing is not None and existing.deleted_at is None:
+        raise AlreadyExists(f"Version {name!r} of {service_name!r} exists already.",
+                            {"service": service_name, "version": name})
+    _check_renders(db, app, service_name, name, config)
+    if existing is not None:  # a deleted version's name is free again
+        existing.config, existing.deleted_at, existing.created_by = config, None, actor
+        existing.created_at = existing.updated_at = utcnow()
+        db.flush()
+        return existing
+    version = Version(service_id=service.id, app=app, service=service_name, name=name, config=config,
+                      created_by=actor)
+    db.add(version)
+    db.flush()
+    return version
+
+
+def update_version(db: Session, app: str, service: str, name: str, data) -> Version:
+    version = get_version(db, app, service, name)
+    changes = checks.check_version(data, partial=True)
+    config = {**version.config, **changes}
+    _check_renders(db, app, service, name, config)
+    version.config = config
+    version.updated_at = utcnow()
+    db.flush()
+    return version
+
+
+# -- ingresses ---------------------------------------------------------------------
+
+def ingress_dict(ingress: Ingress) -> dict:
+    return {"name": ingress.name, "app": ingress.app, **ingress.config, "created_by": ingress.created_by,
+            "created_at": rfc3339(ingress.created_at)}
+
+
+def get_ingress(db: Session, app: str, name: str) -> Ingress:
+    found = db.scalar(select(Ingress).where(Ingress.app == app, Ingress.name == name))
+    if found is None:
+        raise NotFound(f"Ingress {name!r} was not found in {app!r}.", {"app": app, "ingress": name})
+    return found
+
+
+def create_ingress(db: Session, app: str, data, actor: str) -> Ingress:
+    config = checks.check_ingress(data)
+    name = config.pop("name")
+    if db.scalar(select(Ingress.id).where(Ingress.app == app, Ingress.name == name)):
+        raise AlreadyExists(f"An ingress called {name!r} exists already in {app!r}.", {"ingress": name})
+    for i, route in enumerate(config["routes"]):
+        try:
+            get_version(db, app, route["service"], route["version"])
+        except NotFound:
+            raise Invalid(f"Route {i + 1} points at {route['service']}/{route['version']}, which does not exist.",
+                          {"field": f"routes[{i}]"})
+    template = resolve_template(db, app, "ingress", config.get("template"))
+    try:
+        rendering.render_ingress(template, app, {"name": name, **config})
+    except TemplateRefused as exc:
+        raise Invalid(f"The ingress does not render with template {template['name']!r}: {exc}.",
+                      {"field": "template", "template": template["name"]})
+    ingress = Ingress(app=app, name=name, config=config, created_by=actor)
+    db.add(ingress)
+    db.flush()
+    return ingress
+
+
+# -- templates -----------------------------------------------------------------------
+
+def template_dict(template, with_body: bool = True) -> dict:
+    if isinstance(template, dict):
+        data = {k: template[k] for k in ("name", "kind", "fields", "description", "builtin", "app")}
+        if with_body:
+            data["body"] = template["body"]
+        return data
+    data = {"name": template.name, "kind": template.kind, "fields": template.fields, "description": "",
+            "builtin": False, "app": template.app, "created_by": template.created_by,
+            "created_at": rfc3339(template.created_at)}
+    if with_body:
+        data["body"] = template.body
+    return data
+
+
+def resolve_template(db: Session, app: str, kind: str, name: str | None) -> dict:
+    """``{"name", "body", "fields"}`` of the named template (the built-in default if none)."""
+    name = name or templates.DEFAULT[kind]
+    if name in templates.BUILTINS:
+        found = templates.BUILTINS[name]
+    else:
+        row = db.scalar(select(Template).where(Template.app == app, Template.name == name))
+        if row is None:
+            raise Invalid(f"There is no template called {name!r} in {app!r}.", {"field": "template"})
+        found = {"name": row.name, "kind": row.kind, "body": row.body, "fields": row.fields}
+    if found["kind"] != kind:
+        raise Invalid(f"Template {name!r} is for {found['kind']}s, not {kind}s.", {"field": "template"})
+    return found
+
+
+def list_templates(db: Session, apps: list[str]) -> list[dict]:
+    out = [template_dict(t) for t in templates.BUILTINS.values()]
+    if apps:
+        rows = db.scalars(select(Template).where(Template.app.in_(apps)).order_by(Template.app, Template.name))
+        out.extend(template_dict(t) for t in rows)
+    return out
+
+
+def create_template(db: Session, app: str, data, actor: str) -> Template:
+    data = checks.check_object(data)
+    checks.check_unknown(data, {"name", "kind", "body", "fields"})
+    name = check_label(data.get("name"), "name")
+    if name in templates.BUILTINS:
+        raise AlreadyExists(f"{name!r} is the name of a built-in template.", {"template": name})
+    kind = data.get("kind")
+    if kind not in templates.KINDS:
+        raise Invalid("'kind' must be 'version' or 'ingress'.", {"field": "kind"})
+    body = data.get("body")
+    if not isinstance(body, str) or not body.strip():
+        raise Invalid("'body' must be the template's text.", {"field": "body"})
+    fields = templates.check_fields(data.get("fields"))
+    try:
+        rendering.check_with_samples(kind, body, fields, app)
+    except TemplateRefused as exc:
+        raise Invalid(f"The template is refused: {exc}.", {"field": "body", "reason": str(exc)})
+    if db.scalar(select(Template.id).where(Template.app == app, Template.name == name)):
+        raise AlreadyExists(f"A template called {name!r} exists already in {app!r}.", {"template": name})
+    template = Template(app=app, name=name, kind=kind, body=body, fields=fields, created_by=actor)
+    db.add(template)
+    db.flush()
+    return template

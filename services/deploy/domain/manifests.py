@@ -1,0 +1,163 @@
+"""Rendered YAML → the Kubernetes objects MAE is willing to apply.
+
+Whatever a template renders is checked here before it is stored or applied:
+only namespaced kinds MAE manages (a cluster-scoped object would reach beyond
+the application), each in the application's namespace (set when absent,
+refused when it names another), MAE's labels added (the operator and the
+cluster service find objects by them), and the Deployment annotated with the
+record that applies it (reports are matched to records by it).
+"""
+from __future__ import annotations
+
+import copy
+
+import yaml
+
+from services.deploy.domain import names
+from services.deploy.domain.templates import TemplateRefused
+
+# kind → apiVersions the clusters MAE targets serve for it
+ALLOWED = {
+    "Deployment": ("apps/v1",),
+    "Service": ("v1",),
+    "Ingress": ("networking.k8s.io/v1",),
+    "ConfigMap": ("v1",),
+    "Secret": ("v1",),
+    "HorizontalPodAutoscaler": ("autoscaling/v2",),
+}
+CLUSTER_SCOPED = {
+    "Namespace", "Node", "PersistentVolume", "ClusterRole", "ClusterRoleBinding",
+    "CustomResourceDefinition", "StorageClass", "PriorityClass", "IngressClass",
+    "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "APIService",
+    "RuntimeClass", "CSIDriver", "CSINode", "VolumeAttachment", "PodSecurityPolicy",
+    "CertificateSigningRequest", "ClusterIssuer",
+}
+MAX_OBJECTS = 20
+# The order the cluster service applies in, used for stable previews too.
+APPLY_ORDER = ("ConfigMap", "Secret", "Service", "Deployment", "HorizontalPodAutoscaler", "Ingress")
+
+
+def parse(text: str) -> list[dict]:
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        raise TemplateRefused(f"the template does not render valid YAML: {str(exc)[:300]}")
+    if not docs:
+        raise TemplateRefused("the template renders no objects")
+    if len(docs) > MAX_OBJECTS:
+        raise TemplateRefused(f"the template renders more than {MAX_OBJECTS} objects")
+    return docs
+
+
+def _where(obj: dict, i: int) -> str:
+    name = obj.get("metadata", {}).get("name") if isinstance(obj.get("metadata"), dict) else None
+    return f"object {i + 1} ({obj.get('kind', '?')} {name or '?'})"
+
+
+def check(objects: list, namespace: str, labels: dict) -> list[dict]:
+    """Checked copies of ``objects`` with the namespace forced and ``labels`` added."""
+    out, seen = [], set()
+    for i, obj in enumerate(objects):
+        if not isinstance(obj, dict):
+            raise TemplateRefused(f"object {i + 1} is not a mapping")
+        where = _where(obj, i)
+        kind, api_version = obj.get("kind"), obj.get("apiVersion")
+        if kind in CLUSTER_SCOPED:
+            raise TemplateRefused(f"{where}: {kind} is cluster-scoped; templates may only create "
+                                  "objects inside the application's namespace")
+        if kind not in ALLOWED:
+            raise TemplateRefused(f"{where}: kind {kind!r} is not allowed; allowed kinds are "
+                                  f"{', '.join(ALLOWED)}")
+        if api_version not in ALLOWED[kind]:
+            raise TemplateRefused(f"{where}: apiVersion {api_version!r} is not served for {kind}; "
+                                  f"use {' or '.join(ALLOWED[kind])}")
+        meta = obj.get("metadata")
+        if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta["name"]:
+            raise TemplateRefused(f"{where}: metadata.name is required")
+        if not names_ok(meta["name"]):
+            raise TemplateRefused(f"{where}: metadata.name {meta['name']!r} is not a DNS name")
+        ns = meta.get("namespace")
+        if ns not in (None, "", namespace):
+            raise TemplateRefused(f"{where}: it is for namespace {ns!r}; objects may only go into "
+                                  f"the application's namespace {namespace!r}")
+        if (kind, meta["name"]) in seen:
+            raise TemplateRefused(f"{where}: rendered twice")
+        seen.add((kind, meta["name"]))
+        obj = copy.deepcopy(obj)
+        obj.pop("status", None)
+        meta = obj["metadata"]
+        for server_field in ("uid", "resourceVersion", "generation", "creationTimestamp",
+                             "managedFields", "selfLink", "ownerReferences", "finalizers"):
+            meta.pop(server_field, None)
+        meta["namespace"] = namespace
+        for key in ("labels", "annotations"):
+            if meta.get(key) is None:
+                meta[key] = {}
+            if not isinstance(meta[key], dict) or not all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in meta[key].items()):
+                raise TemplateRefused(f"{where}: metadata.{key} must map text to text")
+        meta["labels"].update(labels)
+        if kind == "Deployment":
+            _check_deployment(obj, where, labels)
+        out.append(obj)
+    return out
+
+
+def names_ok(name: str) -> bool:
+    import re
+
+    return len(name) <= 253 and bool(re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", name))
+
+
+def _check_deployment(obj: dict, where: str, labels: dict) -> None:
+    spec = obj.get("spec")
+    if not isinstance(spec, dict) or not isinstance(spec.get("template"), dict):
+        raise TemplateRefused(f"{where}: spec.template is required")
+    template_meta = spec["template"].setdefault("metadata", {}) or {}
+    spec["template"]["metadata"] = template_meta
+    pod_labels = template_meta.setdefault("labels", {}) or {}
+    template_meta["labels"] = pod_labels
+    # Pods carry MAE's labels too (the operator watches pods by them); adding
+    # labels to pods never breaks the selector, which matches a subset.
+    pod_labels.update(labels)
+    spec.setdefault("progressDeadlineSeconds", 600)
+    pod_spec = spec["template"].get("spec")
+    if not isinstance(pod_spec, dict) or not isinstance(pod_spec.get("containers"), list) \
+            or not pod_spec["containers"]:
+        raise TemplateRefused(f"{where}: spec.template.spec.containers is required")
+    for risky in ("hostNetwork", "hostPID", "hostIPC"):
+        if pod_spec.get(risky):
+            raise TemplateRefused(f"{where}: {risky} is not allowed")
+
+
+def check_version_objects(objects: list[dict], deployment_name: str) -> None:
+    """A version renders exactly one Deployment, named as the contract says."""
+    deployments = [o for o in objects if o["kind"] == "Deployment"]
+    if len(deployments) != 1:
+        raise TemplateRefused(f"a version template must render exactly one Deployment "
+                              f"(it renders {len(deployments)})")
+    if deployments[0]["metadata"]["name"] != deployment_name:
+        raise TemplateRefused(f"the Deployment must be named {deployment_name!r} (use {{{{ name }}}})")
+
+
+def stamp_record(objects: list[dict], record_id: int) -> list[dict]:
+    """Copies whose Deployments say which record applied them (reports come back with it)."""
+    out = copy.deepcopy(objects)
+    for obj in out:
+        if obj["kind"] == "Deployment":
+            obj["metadata"].setdefault("annotations", {})[names.RECORD_ID] = str(record_id)
+    return out
+
+
+def ordered(objects: list[dict]) -> list[dict]:
+    return sorted(objects, key=lambda o: APPLY_ORDER.index(o["kind"]) if o["kind"] in APPLY_ORDER else 99)
+
+
+def deployment_of(objects: list[dict]) -> dict | None:
+    return next((o for o in objects if o["kind"] == "Deployment"), None)
+
+
+def identity(obj: dict) -> dict:
+    """What a delete request needs to name an object."""
+    return {"apiVersion": obj["apiVersion"], "kind": obj["kind"],
+            "metadata": {"name": obj["metadata"]["name"], "namespace": obj["metadata"]["namespace"]}}

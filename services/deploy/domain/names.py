@@ -1,0 +1,34 @@
+"""Kubernetes names and labels of what MAE renders (docs/contracts.md)."""
+from __future__ import annotations
+
+import hashlib
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+APP = "mae.io/app"
+SERVICE = "mae.io/service"
+VERSION = "mae.io/version"
+INGRESS = "mae.io/ingress"
+RECORD_ID = "mae.io/record-id"
+
+
+def object_name(service: str, version: str) -> str:
+    """``S-V``; when that is longer than a DNS label, a readable prefix plus a hash,
+    so two long names that share a prefix still get different objects."""
+    name = f"{service}-{version}"
+    if len(name) <= 63:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    return f"{name[:54].rstrip('-')}-{digest}"
+
+
+def version_labels(app: str, service: str, version: str) -> dict:
+    return {MANAGED_BY: "mae", APP: app, SERVICE: service, VERSION: version}
+
+
+def ingress_labels(app: str, ingress: str) -> dict:
+    return {MANAGED_BY: "mae", APP: app, INGRESS: ingress}
+
+
+def selector(app: str, service: str, version: str) -> dict:
+    """What a version's Deployment selects its pods by (immutable once created)."""
+    return {APP: app, SERVICE: service, VERSION: version}

@@ -1,0 +1,73 @@
+"""A version or an ingress + its template → checked Kubernetes objects.
+
+What a template sees (all plain data):
+
+* version: ``app``, ``namespace``, ``service``, ``version``, ``name`` (the
+  Deployment/Service name), ``image``, ``port``, ``replicas``, ``env`` (list of
+  ``{name, value}``), ``command``, ``args``, ``resources``, ``health_path``,
+  ``labels`` (MAE's), ``selector`` (pod labels the Deployment selects by), ``values``;
+* ingress: ``app``, ``namespace``, ``name``, ``host``, ``tls`` (``{secret_name}`` or
+  null), ``routes`` (``{path, service, version, port, backend}``), ``labels``, ``values``.
+"""
+from __future__ import annotations
+
+from services.deploy.domain import manifests, names, templates
+from services.deploy.domain.templates import TemplateRefused
+
+SAMPLE_VERSION = {"image": "registry.example.com/sample:1.0", "port": 8080, "replicas": 1,
+                  "env": [{"name": "SAMPLE", "value": "1"}], "command": [], "args": [],
+                  "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
+                  "health_path": "/healthz"}
+
+
+def version_context(app: str, service: str, version: str, config: dict, values: dict) -> dict:
+    return {
+        "app": app, "namespace": app, "service": service, "version": version,
+        "name": names.object_name(service, version),
+        "image": config["image"], "port": config["port"], "replicas": config.get("replicas", 1),
+        "env": config.get("env") or [], "command": config.get("command") or [],
+        "args": config.get("args") or [], "resources": config.get("resources") or {},
+        "health_path": config.get("health_path") or "",
+        "labels": names.version_labels(app, service, version),
+        "selector": names.selector(app, service, version),
+        "values": values,
+    }
+
+
+def ingress_context(app: str, ingress: dict, values: dict, service_port: int = 80) -> dict:
+    routes = [{**r, "port": r.get("port") or service_port,
+               "backend": names.object_name(r["service"], r["version"])} for r in ingress["routes"]]
+    return {"app": app, "namespace": app, "name": ingress["name"], "host": ingress["host"],
+            "tls": ingress.get("tls"), "routes": routes,
+            "labels": names.ingress_labels(app, ingress["name"]), "values": values}
+
+
+def render_version(template: dict, app: str, service: str, version: str, config: dict) -> list[dict]:
+    """``template`` is ``{"body", "fields"}``; raises ``TemplateRefused`` or ``Invalid`` (values)."""
+    values = templates.resolve_values(template["fields"], config.get("values"))
+    text = templates.render(template["body"], version_context(app, service, version, config, values))
+    objects = manifests.check(manifests.parse(text), app, names.version_labels(app, service, version))
+    manifests.check_version_objects(objects, names.object_name(service, version))
+    return manifests.ordered(objects)
+
+
+def render_ingress(template: dict, app: str, ingress: dict) -> list[dict]:
+    values = templates.resolve_values(template["fields"], ingress.get("values"))
+    text = templates.render(template["body"], ingress_context(app, ingress, values))
+    objects = manifests.check(manifests.parse(text), app, names.ingress_labels(app, ingress["name"]))
+    if not any(o["kind"] == "Ingress" for o in objects):
+        raise TemplateRefused("an ingress template must render an Ingress")
+    return manifests.ordered(objects)
+
+
+def check_with_samples(kind: str, body: str, fields: list[dict], app: str) -> list[dict]:
+    """Refuse a template at save time unless it renders allowed objects from sample values."""
+    template = {"body": body, "fields": fields}
+    if kind == "version":
+        return render_version(template, app, "sample", "v1", {**SAMPLE_VERSION, "values": {}})
+    sample = {"name": "sample", "host": "sample.example.com", "tls": {"secret_name": "sample-tls"},
+              "routes": [{"path": "/", "service": "sample", "version": "v1", "port": 80}], "values": {}}
+    return render_ingress(template, app, sample)
+
+
+__all__ = ["TemplateRefused", "render_version", "render_ingress", "check_with_samples"]
