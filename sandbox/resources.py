@@ -91,6 +91,19 @@ TYPES: list[ResourceType] = [
     ResourceType("networking.k8s.io", "v1", "Ingress", "ingresses", True, ("ing",), ("status",), has_generation=True),
     ResourceType("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True, ("hpa",),
                  ("status",), has_generation=True, categories=("all",)),
+    # RBAC: stored and served (so `kubectl apply -f k8s/operator/` works), never enforced —
+    # the sandbox authorizes every request that carries its token. Names are "path segment"
+    # names like on a real API server (``system:foo`` is fine).
+    ResourceType("rbac.authorization.k8s.io", "v1", "Role", "roles", True, name_rule="path"),
+    ResourceType("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False, name_rule="path"),
+    ResourceType("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True, name_rule="path"),
+    ResourceType("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False,
+                 name_rule="path"),
+    # Stored only: no disruption accounting, no Job controller runs them.
+    ResourceType("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("pdb",), ("status",),
+                 has_generation=True),
+    ResourceType("batch", "v1", "Job", "jobs", True, (), ("status",), has_generation=True,
+                 categories=("all",)),
 ]
 
 BY_KEY = {t.key: t for t in TYPES}
@@ -281,6 +294,10 @@ def check_name(c: Causes, path: str, name, rule: str) -> None:
     if not isinstance(name, str) or not name:
         c.required(path)
         return
+    if rule == "path":  # RBAC objects: anything that fits in one URL path segment
+        if name in (".", "..") or "/" in name or "%" in name:
+            c.invalid(path, name, f'may not be {name!r}' if name in (".", "..") else "may not contain '/' or '%'")
+        return
     if rule == "label":
         if len(name) > 63 or not DNS1123_LABEL.match(name):
             detail = "must be no more than 63 characters" if len(name) > 63 else LABEL_MSG
@@ -469,7 +486,30 @@ def _validate_event(c: Causes, obj: dict, old) -> None:
         c.required("involvedObject")
 
 
+def _validate_rules(c: Causes, obj: dict, old) -> None:
+    for i, rule in enumerate(obj.get("rules") or []):
+        if not isinstance(rule, dict) or not rule.get("verbs"):
+            c.required(f"rules[{i}].verbs")
+
+
+def _validate_binding(c: Causes, obj: dict, old) -> None:
+    ref = obj.get("roleRef")
+    if not isinstance(ref, dict) or not ref.get("kind") or not ref.get("name"):
+        c.required("roleRef")
+    elif ref.get("kind") not in ("Role", "ClusterRole"):
+        c.unsupported("roleRef.kind", ref.get("kind"), ("ClusterRole", "Role"))
+    if old is not None and ref != old.get("roleRef"):
+        c.invalid("roleRef", ref, "cannot change roleRef")
+    for i, subject in enumerate(obj.get("subjects") or []):
+        if not isinstance(subject, dict) or not subject.get("kind") or not subject.get("name"):
+            c.required(f"subjects[{i}].name")
+
+
 VALIDATORS = {
+    "rbac.authorization.k8s.io/roles": _validate_rules,
+    "rbac.authorization.k8s.io/clusterroles": _validate_rules,
+    "rbac.authorization.k8s.io/rolebindings": _validate_binding,
+    "rbac.authorization.k8s.io/clusterrolebindings": _validate_binding,
     "apps/deployments": lambda c, o, old: _validate_workload(c, o, old, True),
     "apps/replicasets": lambda c, o, old: _validate_workload(c, o, old, False),
     "pods": _validate_pod,
