@@ -43,6 +43,10 @@ PERMISSIONS: dict[str, str] = {
     "deploy.prod": "maintainer",
     # deploy records and their logs
     "records.read": "viewer",
+    # CI hand-off: the link holds the CI's credentials
+    "ci.link": "maintainer",
+    "ci.builds": "viewer",
+    "ci.build": "developer",
 }
 
 

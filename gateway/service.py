@@ -11,6 +11,7 @@ from nameko.dependency_providers import Config
 
 from gateway.routes.apps import AppRoutes
 from gateway.routes.auth import AuthRoutes
+from gateway.routes.ci import CIRoutes
 from gateway.routes.clusters import ClusterRoutes
 from gateway.routes.console import ConsoleRoutes
 from gateway.routes.deploys import DeployRoutes
@@ -24,7 +25,7 @@ from shared.rpc import ServiceRpc
 
 
 class GatewayService(OperationsRoutes, AuthRoutes, AppRoutes, ServerRoutes, NotificationRoutes,
-                     ConsoleRoutes, ClusterRoutes, DeployRoutes):
+                     ConsoleRoutes, ClusterRoutes, DeployRoutes, CIRoutes):
     name = "gateway"
 
     auth = ServiceRpc("auth")

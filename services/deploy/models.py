@@ -161,3 +161,45 @@ class LogLine(Base):
     cluster: Mapped[str] = mapped_column(String(63), default="")
     level: Mapped[str] = mapped_column(String(8), default="info")
     line: Mapped[str] = mapped_column(Text)
+
+
+class CILink(Base):
+    """A service's CI repository (one per service); token and webhook secret sealed."""
+
+    __tablename__ = "deploy_ci_links"
+    __table_args__ = (UniqueConstraint("app", "service", name="uq_deploy_ci_link"),
+                      Index("ix_deploy_ci_links_repo", "provider", "repo"))
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    app: Mapped[str] = mapped_column(String(63))
+    service: Mapped[str] = mapped_column(String(63))
+    provider: Mapped[str] = mapped_column(String(16))
+    server: Mapped[str] = mapped_column(String(500))
+    repo: Mapped[str] = mapped_column(String(255))
+    image: Mapped[str] = mapped_column(String(255))
+    auto_deploy_env: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    token_sealed: Mapped[str] = mapped_column(Text)
+    webhook_secret_sealed: Mapped[str] = mapped_column(Text)
+    updated_by: Mapped[str] = mapped_column(String(64), default="")
+    updated_at: Mapped[datetime] = mapped_column(Time, default=utcnow, onupdate=utcnow)
+
+
+class CIBuild(Base):
+    """A build outcome MAE received; unique per (link, build number, status), so a
+    replayed webhook finds its row and changes nothing."""
+
+    __tablename__ = "deploy_ci_builds"
+    __table_args__ = (UniqueConstraint("link_id", "number", "status", name="uq_deploy_ci_build"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    link_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("deploy_ci_links.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    event: Mapped[str] = mapped_column(String(16))
+    ref: Mapped[str] = mapped_column(String(255))
+    link: Mapped[str] = mapped_column(String(500), default="")
+    commit: Mapped[str] = mapped_column(String(64), default="")
+    version: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    record_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(Time, default=utcnow)

@@ -6,6 +6,7 @@ records) goes through the service's outbox, in the transaction that decided it.
 """
 from __future__ import annotations
 
+import json
 import logging
 
 from nameko.dependency_providers import Config
@@ -13,15 +14,18 @@ from nameko.timer import timer
 from sqlalchemy import select
 
 from services.deploy.batching import batch_handler
-from services.deploy.domain import catalog, diff, manifests, names, records, rendering
+from services.deploy.domain import catalog, ci_links, diff, manifests, names, records, rendering
+from services.deploy.domain.ci import PROVIDERS
+from services.deploy.domain.ci import version_name as ci_version_name
 from services.deploy.domain.templates import TemplateRefused
 from services.deploy.models import Record, Service, Version
 from shared.audit import AuditLog
-from shared.errors import Invalid
+from shared.errors import AlreadyExists, BadRequest, Invalid, NotFound, Unauthorized
 from shared.events import EventPublisher
 from shared.keys import Keys
 from shared.paging import page
 from shared.rpc import ServiceRpc
+from shared.secretbox import Secrets
 from shared.service import ServiceBase, rpc
 from shared.timeutil import utcnow
 
@@ -38,6 +42,7 @@ class DeployService(ServiceBase):
     events = EventPublisher()
     audit = AuditLog()
     cluster = ServiceRpc("cluster")
+    secrets = Secrets()
 
     def _setting(self, key: str, default: float) -> float:
         return float(self.config.get(key, default))
@@ -272,3 +277,86 @@ class DeployService(ServiceBase):
             kind, data = records.finished_event(self.db, record_id)
             # One id per record: whoever sees it twice (relay) knows it is the same notice.
             self.events.publish(kind, data, event_id=f"deploy-record-{record_id}-finished")
+
+    # -- CI hand-off ----------------------------------------------------------------
+
+    @rpc
+    def link_ci(self, app, service, data, actor, source_ip=None):
+        catalog.get_service(self.db, app, service)
+        link = ci_links.save_link(self.db, self.secrets, app, service, data, actor["username"])
+        self.audit.record(actor["username"], "ci_linked", f"app:{app}/service:{service}",
+                          {"provider": link.provider, "repo": link.repo}, source_ip)
+        return ci_links.link_dict(link)
+
+    @rpc
+    def list_builds(self, app, service):
+        link = ci_links.get_link(self.db, app, service)
+        return {"items": [b.to_dict() for b in ci_links.provider_for(link, self.secrets).builds(link.repo)]}
+
+    @rpc
+    def trigger_build(self, app, service, ref):
+        if not isinstance(ref, str) or not ref.strip():
+            raise Invalid("'ref' is required: the branch to build.", {"field": "ref"})
+        link = ci_links.get_link(self.db, app, service)
+        return ci_links.provider_for(link, self.secrets).trigger(link.repo, ref.strip()).to_dict()
+
+    @rpc
+    def ci_webhook(self, provider, headers, body, path):
+        """A CI's signed webhook: a finished tag build becomes a version (and a deploy)."""
+        if provider not in PROVIDERS:
+            raise NotFound(f"There is no CI provider called {provider!r}.", {"provider": provider})
+        try:
+            repo = ((json.loads(body) or {}).get("repo") or {}).get("slug") or ""
+        except (ValueError, AttributeError):
+            raise BadRequest("The webhook body is not JSON.")
+        links = ci_links.links_for_repo(self.db, provider, repo)
+        if not links:
+            raise Unauthorized("No service is linked to this repository, so nothing can vouch for the webhook.")
+        secrets = [ci_links.webhook_secret(link, self.secrets) for link in links]
+        event = PROVIDERS[provider].parse_webhook(headers, body.encode(), secrets, path=path)
+        build = event.build if event else None
+        if build is None or not build.finished:
+            return {"result": "ignored"}
+        outcome = "duplicate"
+        for link in links:
+            row = ci_links.record_build(self.db, link, build)
+            if row is None:
+                continue
+            outcome = "recorded"
+            if build.status == "success" and build.tag:
+                self._version_from_build(link, build, row)
+            elif build.status != "success":
+                self.events.publish("build_failed", {
+                    "app": link.app, "service": link.service, "ref": build.ref, "image": None,
+                    "build_number": build.number, "status": build.status, "link": build.link,
+                    "reason": f"the {link.provider} build {build.number} of {build.ref} ended {build.status}"})
+        return {"result": outcome}
+
+    def _version_from_build(self, link, build, row):
+        """The tag's image as a new version, configured like the service's latest one."""
+        name = ci_version_name(build.tag)
+        image = f"{link.image}:{build.tag}"
+        actor = {"id": 0, "username": f"ci:{link.provider}", "is_admin": False}
+        latest = ci_links.latest_version(self.db, link.app, link.service)
+        config = dict(latest.config) if latest is not None else {"port": 8080}
+        config.update({"name": name, "image": image})
+        try:
+            version = catalog.create_version(self.db, link.app, link.service, config, actor["username"])
+        except (Invalid, AlreadyExists) as exc:
+            row.error = exc.message
+            self.events.publish("build_failed", {
+                "app": link.app, "service": link.service, "ref": build.ref, "image": image,
+                "build_number": build.number, "status": "error", "link": build.link,
+                "reason": f"MAE could not make version {name!r}: {exc.message}"})
+            return
+        row.version = version.name
+        self.events.publish("build_succeeded", {
+            "app": link.app, "service": link.service, "ref": build.ref, "image": image,
+            "build_number": build.number, "status": "success", "link": build.link,
+            "reason": f"version {version.name} created"})
+        if link.auto_deploy_env:
+            clusters = [{"name": c["name"], "env": c["env"]} for c in self.cluster.list_clusters(link.auto_deploy_env)]
+            if clusters:
+                row.record_id = self.deploy_version(link.app, link.service, version.name, clusters, actor)["record_id"]
+            else:
+                row.error = f"no {link.auto_deploy_env} cluster to deploy to"

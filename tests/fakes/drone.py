@@ -31,7 +31,7 @@ class FakeDrone(FakeHTTPServer):
         return build
 
     def answer(self, request: Received):
-        if request.headers.get("Authorization") != f"Bearer {self.token}":
+        if request.headers.get("authorization") != f"Bearer {self.token}":
             return 401, {"message": "Unauthorized"}
         if request.path != f"/api/repos/{self.repo}/builds":
             return 404, {"message": "Not Found"}
