@@ -227,9 +227,14 @@ def test_duplicated_and_shuffled_status_reports_reach_the_same_final_state(team,
         else:
             stale = report(0, 0, pods=[{"name": "p", "phase": "Running", "ready": False, "restart_count": 3,
                                         "waiting_reason": "CrashLoopBackOff", "message": "old"}])
-            burst = story * 3 + [stale, stale]
+            burst = story * 3
             random.Random(3).shuffle(burst)
-            for i in range(0, len(burst), 3):
+            # The stale report lands anywhere after the first (newer) one: stale when it arrives.
+            rng = random.Random(4)
+            for _ in range(2):
+                burst.insert(rng.randint(1, len(burst)), stale)
+            post_reports(stack, "test", burst[:1])
+            for i in range(1, len(burst), 3):
                 post_reports(stack, "test", burst[i:i + 3])
         ends[name] = finished(team["viewer"], record_id)
     strip = lambda r: [(t["status"], t["reason"], t["replicas"]) for t in r["targets"]]  # noqa: E731
