@@ -5,6 +5,7 @@ Without ``--kubeconfig`` it uses the in-cluster ServiceAccount (k8s/operator/).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -34,6 +35,8 @@ def main(argv=None) -> int:
     parser.add_argument("--heartbeat-seconds", type=float, default=30.0)
     parser.add_argument("--backoff-cap", type=float, default=30.0)
     parser.add_argument("--watch-seconds", type=int, default=240)
+    parser.add_argument("--stats-file", default=None,
+                        help="keep bytes sent to MAE / received from the API server here (JSON)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -53,9 +56,15 @@ def main(argv=None) -> int:
     for w in watchers:
         w.start()
     sender = Sender(state, args.mae_url, args.cluster, token, stop, batch_seconds=args.batch_seconds,
-                    heartbeat_seconds=args.heartbeat_seconds, backoff_cap=args.backoff_cap)
-    logging.getLogger("mae_operator").info("operator for cluster %s reporting to %s", args.cluster, args.mae_url)
+                    heartbeat_seconds=args.heartbeat_seconds, backoff_cap=args.backoff_cap,
+                    stats_file=args.stats_file,
+                    extra_stats=lambda: {"watch_bytes_received": sum(w.bytes_received for w in watchers),
+                                         "lists": sum(w.lists for w in watchers)})
+    log = logging.getLogger("mae_operator")
+    log.info("operator for cluster %s reporting to %s", args.cluster, args.mae_url)
     sender.run()
+    sender.write_stats()
+    log.info("stopped; sent %s", json.dumps(sender.stats()))  # the last word on SIGTERM
     return 0
 
 

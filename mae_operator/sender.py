@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 
@@ -27,7 +28,8 @@ MAX_BATCH = 100
 class Sender:
     def __init__(self, state: State, url: str, cluster: str, token: str, stop: threading.Event, *,
                  batch_seconds: float = 0.5, heartbeat_seconds: float = 30.0,
-                 backoff_base: float = 0.5, backoff_cap: float = 30.0, timeout: float = 10.0):
+                 backoff_base: float = 0.5, backoff_cap: float = 30.0, timeout: float = 10.0,
+                 stats_file: str | None = None, extra_stats=None):
         self.state, self.stop_event = state, stop
         self.endpoint = f"{url.rstrip('/')}/api/v1/clusters/{cluster}/reports"
         self.session = requests.Session()
@@ -40,6 +42,20 @@ class Sender:
         self.bytes_sent = 0
         self.posts = 0
         self.last_post = 0.0
+        # --stats-file: what the operator cost the link so far, rewritten after every
+        # delivery and at exit (bench/report_traffic.py reads it while the operator runs).
+        self.stats_file, self.extra_stats = stats_file, extra_stats
+
+    def stats(self) -> dict:
+        return {"bytes_sent": self.bytes_sent, "posts": self.posts, **(self.extra_stats() if self.extra_stats else {})}
+
+    def write_stats(self) -> None:
+        if not self.stats_file:
+            return
+        tmp = f"{self.stats_file}.tmp"
+        with open(tmp, "w") as fh:
+            json.dump(self.stats(), fh)
+        os.replace(tmp, self.stats_file)  # a reader never sees half a file
 
     def _collect(self) -> None:
         for report in self.state.take():
@@ -72,6 +88,7 @@ class Sender:
                 reason = f"HTTP {status}"
             if status == 202:
                 self.last_post = time.monotonic()
+                self.write_stats()
                 return True
             if 400 <= status < 500 and status not in (401, 408, 429):
                 log.error("MAE refused %d report(s) for good (%s); dropping them", len(batch), reason)
