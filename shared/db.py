@@ -14,8 +14,12 @@ from __future__ import annotations
 import functools
 import weakref
 
+import random
+import time
+
 from nameko.extensions import DependencyProvider
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session
 
@@ -34,6 +38,29 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
         pool_timeout=10,
         connect_args={"connect_timeout": 5, "read_timeout": 30, "write_timeout": 30},
     )
+
+
+# MySQL/MariaDB: 1213 deadlock found, 1205 lock wait timeout — the transaction was
+# rolled back and running it again is the documented remedy.
+RETRYABLE_ERRORS = (1213, 1205)
+
+
+def retry_deadlocks(attempts: int = 4):
+    """Mark an entrypoint whose whole transaction may be run again after a deadlock.
+
+    Only for methods whose effects before the commit are all in the database (events
+    go through the outbox, which rolls back with them): the ``Database`` provider
+    rolls back, forgets the attempt's after-commit callbacks and calls it again.
+    """
+    def mark(method):
+        method._mae_deadlock_attempts = attempts
+        return method
+    return mark
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, OperationalError) and bool(exc.orig and exc.orig.args) \
+        and exc.orig.args[0] in RETRYABLE_ERRORS
 
 
 def after_commit(worker_ctx, callback) -> None:
@@ -75,14 +102,21 @@ class Database(DependencyProvider):
         method = getattr(service, name)
         session = self.sessions[worker_ctx]
 
+        attempts = getattr(method, "_mae_deadlock_attempts", 1)
+
         @functools.wraps(method)
         def in_transaction(*args, **kwargs):
-            try:
-                result = method(*args, **kwargs)
-            except BaseException:
-                session.rollback()
-                raise
-            session.commit()
+            for attempt in range(1, attempts + 1):
+                try:
+                    result = method(*args, **kwargs)
+                    session.commit()
+                    break
+                except BaseException as exc:
+                    session.rollback()
+                    if attempt == attempts or not _retryable(exc):
+                        raise
+                    _after_commit.pop(worker_ctx, None)
+                    time.sleep(random.uniform(0.005, 0.05) * attempt)
             for callback in _after_commit.pop(worker_ctx, ()):
                 callback()
             return result

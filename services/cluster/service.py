@@ -23,6 +23,7 @@ from services.cluster.mke import ClusterClient, ClusterError, engine
 from services.cluster.mke.kinds import kind_of
 from services.cluster.models import Cluster, ProcessedEvent, ResourceReport
 from shared.audit import AuditLog
+from shared.db import retry_deadlocks
 from shared.errors import AlreadyExists, Invalid, NotFound, Unavailable
 from shared.events import EventPublisher, envelope, handle_event, now_rfc3339
 from shared.idempotency import first_delivery
@@ -154,6 +155,7 @@ class ClusterService(ServiceBase):
 
     # ------------------------------------------------------ operator intake
     @rpc
+    @retry_deadlocks()
     def ingest_reports(self, name, report_token, items, full_state=None):
         """Store the newer reports, commit, then publish ``cluster.resource_status`` for each.
 

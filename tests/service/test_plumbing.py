@@ -12,7 +12,7 @@ from sqlalchemy import Integer, String, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared import outbox
-from shared.db import Database
+from shared.db import Database, retry_deadlocks
 from shared.errors import Invalid, NotFound, Unavailable
 from shared.events import EventPublisher, handle_event
 from shared.metrics import Metrics
@@ -288,3 +288,46 @@ def test_a_published_event_leaves_no_outbox_row(container_factory, config, db_en
     table = outbox.model_for("notes").__table__
     with db_engine.connect() as conn:
         assert conn.execute(select(table.c.event_id)).all() == []
+
+
+class DeadlockingService:
+    """Its first two attempts die as MariaDB reports a deadlock (error 1213)."""
+
+    name = "deadlocking"
+    db = Database()
+    redis = Redis()
+
+    @rpc
+    @retry_deadlocks()
+    def add(self, text_value):
+        self.db.add(Note(text=text_value))
+        self.db.flush()
+        if self.redis.incr(f"test:deadlock:{text_value}") <= 2:
+            import pymysql
+            from sqlalchemy.exc import OperationalError
+
+            raise OperationalError("INSERT ...", {}, pymysql.err.OperationalError(1213, "Deadlock found"))
+        return "ok"
+
+    @rpc
+    def add_once(self, text_value):
+        self.db.add(Note(text=text_value))
+        self.db.flush()
+        import pymysql
+        from sqlalchemy.exc import OperationalError
+
+        raise OperationalError("INSERT ...", {}, pymysql.err.OperationalError(1213, "Deadlock found"))
+
+
+def test_a_transaction_marked_retryable_is_run_again_after_a_deadlock(container_factory, config, db_engine,
+                                                                       notes_table, redis_client):
+    container_factory(DeadlockingService, config).start()
+    tag = "deadlock-" + uuid.uuid4().hex[:6]
+    with ServiceRpcProxy("deadlocking", config) as proxy:
+        assert proxy.add(tag) == "ok"
+        assert int(redis_client.get(f"test:deadlock:{tag}")) == 3
+        assert len(rows(db_engine, tag)) == 1  # the rolled-back attempts left nothing
+        other = tag + "-x"
+        with pytest.raises(Exception):
+            proxy.add_once(other)  # not marked: the error reaches the caller
+        assert rows(db_engine, other) == []
