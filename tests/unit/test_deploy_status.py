@@ -46,6 +46,16 @@ def test_a_good_rollout_walks_every_state_in_order():
     assert target.replicas["ready"] == 2 and lines[-1] == ("info", "progressing → succeeded")
 
 
+def test_a_report_that_overtakes_the_apply_answer_still_walks_through_applied():
+    target = Target(record_id=7, cluster="test-1")
+    status.requested(target, T0)
+    lines = status.report(target, report(11, ready=0, updated=2), T0)
+    assert target.status == "progressing"
+    assert [line for _, line in lines if "→" in line] == ["applying → applied", "applied → progressing"]
+    status.apply_result(target, {"ok": True, "objects": [{"kind": "Deployment", "uid": "u1", "generation": 2}]}, T0)
+    assert target.status == "progressing"  # the late answer moves nothing back
+
+
 def test_an_apply_refused_by_the_api_server_fails_with_what_it_said():
     target = Target(record_id=7, cluster="test-1")
     status.requested(target, T0)

@@ -218,14 +218,15 @@ def report(target, report: dict, now: datetime) -> list[Line]:
             lines.append(("info", f"replicas: {replicas['ready']}/{replicas['desired']} ready, "
                                   f"{replicas['updated']} updated, {replicas['available']} available"))
     status, reason, message = judge(report, target.applied_generation, target.image)
+    if RANK[target.status] < RANK[APPLIED]:
+        # The cluster reports our object before our own apply answer arrived (the two
+        # travel on different queues): it was applied, so walk through the states in order.
+        lines = _move(target, APPLIED, now) + lines
     if status == PROGRESSING:
         moved = _move(target, PROGRESSING, now, None, message)
         if not moved:
             target.message = message
         return lines + moved
-    if RANK[target.status] < RANK[APPLIED] and status == SUCCEEDED:
-        # Ready before our apply answer arrived: walk through the states in order.
-        lines += _move(target, APPLIED, now)
     if status == SUCCEEDED and target.status != PROGRESSING:
         lines += _move(target, PROGRESSING, now)
     return lines + _move(target, status, now, reason, message)
