@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,6 +21,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import fresh_backends  # noqa: E402
 from bench.rpc_floor import free_port  # noqa: E402
 from scripts.stack import Stack, admin_token  # noqa: E402
 
@@ -50,16 +50,9 @@ def start(db_url, amqp_uri):
 
 
 def main() -> int:
-    from shared.migrate import upgrade
 
-    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", VHOST], capture_output=True)
-    subprocess.run(["rabbitmqctl", "-q", "add_vhost", VHOST], check=True, capture_output=True)
-    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*"],
-                   check=True, capture_output=True)
-    db_url = f"mysql+pymysql://root:@127.0.0.1:3306/{DB}?charset=utf8mb4"
-    subprocess.run(["mysql", "-uroot", "-h127.0.0.1", "-e", f"DROP DATABASE IF EXISTS {DB}"], check=True)
-    upgrade(db_url)
-    stack = start(db_url, f"pyamqp://guest:guest@127.0.0.1:5672/{VHOST}")
+    db_url, amqp_uri = fresh_backends(DB, VHOST)
+    stack = start(db_url, amqp_uri)
     try:
         token, _ = admin_token(stack, rotate=True)
         s = requests.Session()

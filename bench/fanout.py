@@ -14,7 +14,6 @@ Target (issue 4): ≤ 20 s.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +25,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import fresh_backends  # noqa: E402
 from bench.rpc_floor import free_port  # noqa: E402
 from scripts.stack import Stack, admin_token  # noqa: E402
 from services.cluster.service import FANOUT_CONCURRENCY  # noqa: E402
@@ -80,20 +80,13 @@ def insert_apps(db_url: str) -> None:
 
 
 def main() -> int:
-    from shared.migrate import upgrade
     from shared.secretbox import generate_key
 
-    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", VHOST], capture_output=True)
-    subprocess.run(["rabbitmqctl", "-q", "add_vhost", VHOST], check=True, capture_output=True)
-    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*"],
-                   check=True, capture_output=True)
-    db_url = f"mysql+pymysql://root:@127.0.0.1:3306/{DB}?charset=utf8mb4"
-    subprocess.run(["mysql", "-uroot", "-h127.0.0.1", "-e", f"DROP DATABASE IF EXISTS {DB}"], check=True)
-    upgrade(db_url)
+    db_url, amqp_uri = fresh_backends(DB, VHOST)
     insert_apps(db_url)
     stack = Stack(run_dir=Path(tempfile.mkdtemp(prefix="mae-bench-fanout-")), config=ROOT / "config" / "test.yaml",
                   gateway_port=free_port(), localauth_port=free_port(), port_offset=3100,
-                  env={"DB_URL": db_url, "AMQP_URI": f"pyamqp://guest:guest@127.0.0.1:5672/{VHOST}",
+                  env={"DB_URL": db_url, "AMQP_URI": amqp_uri,
                        "REDIS_URL": "redis://127.0.0.1:6379/2", "REDIS_PREFIX": "mae-bench-fanout",
                        "MAE_SECRET_KEY": generate_key(), "LOG_LEVEL": "WARNING"})
     try:

@@ -13,9 +13,7 @@ Target (issue 5): ≥ 20,000 lines/s through the bus, and ≥ 0.5 × the baselin
 """
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import fresh_backends  # noqa: E402
 from bench.rpc_floor import free_port  # noqa: E402
 from scripts.stack import Stack  # noqa: E402
 
@@ -81,21 +80,14 @@ def publish(amqp_uri: str, events: list[dict]) -> None:
 
 
 def main() -> int:
-    from shared.migrate import upgrade
     from shared.secretbox import generate_key
 
-    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", VHOST], capture_output=True)
-    subprocess.run(["rabbitmqctl", "-q", "add_vhost", VHOST], check=True, capture_output=True)
-    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*"],
-                   check=True, capture_output=True)
-    db_url = f"mysql+pymysql://root:@127.0.0.1:3306/{DB}?charset=utf8mb4"
-    upgrade(db_url)
+    db_url, amqp_uri = fresh_backends(DB, VHOST)
     conn = connect()
     with conn.cursor() as cur:
         cur.execute("DELETE FROM deploy_log_lines")
     raw = baseline(conn, LINES)
 
-    amqp_uri = f"pyamqp://guest:guest@127.0.0.1:5672/{VHOST}"
     record_id = 2
     stamp = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
     def line(i):
