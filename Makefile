@@ -3,6 +3,8 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 REPLICAS ?= 1
+# The benchmark scripts (bench/common.py and bench/floor_services.py are their helpers).
+BENCHES ?= rpc_floor api_read sandbox fanout report_traffic deploy_latency status_ingest log_ingest
 PYTHON ?= python3
 
 .PHONY: install up down status admin-token migrate test test-unit bench infra-check infra-start clean browser screenshots
@@ -44,7 +46,7 @@ test-unit: install
 
 bench: install infra-start
 	@command -v wrk >/dev/null || (apt-get install -y -q wrk >/dev/null 2>&1 || echo "wrk not installable; benches fall back to a Python load generator")
-	@set -e; for b in bench/*.py; do echo "== $$b"; $(PY) $$b; done
+	@set -e; for b in $(BENCHES); do echo "== bench/$$b.py"; $(PY) bench/$$b.py; done
 
 # Debian's headless Chromium for the console's browser tests (Playwright drives it;
 # it never downloads a browser of its own), and a CJK font so Chinese pages render.
