@@ -18,6 +18,7 @@ both read exactly those fields.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 import asyncio
 import json
 import logging
@@ -140,7 +141,7 @@ class Pacer:
 PACER = Pacer()
 
 
-class Controller:
+class Controller(ABC):
     """A deduplicating work queue drained by one asyncio task."""
 
     name = "controller"
@@ -190,8 +191,9 @@ class Controller:
             log.exception("%s failed on %s", self.name, key)
             self.enqueue_after(key, 1.0)
 
-    def sync(self, key) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def sync(self, key) -> None:
+        """Make the object at ``key`` what its spec asks for."""
 
 
 class EventRecorder:

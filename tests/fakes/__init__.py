@@ -7,6 +7,7 @@ answer, or hang for a while before answering.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 import json
 import threading
 import time
@@ -38,7 +39,7 @@ class Misbehaviour:
     hang: float = 0.0
 
 
-class FakeHTTPServer:
+class FakeHTTPServer(ABC):
     """Subclasses implement ``answer(request) -> (status, body)``."""
 
     def __init__(self):
@@ -126,8 +127,9 @@ class FakeHTTPServer:
         request.accepted = 200 <= status < 300 and self.accepted(answer)
         return status, answer
 
+    @abstractmethod
     def answer(self, request: Received):
-        raise NotImplementedError
+        """``(status, body)`` for a request, as the real service would answer."""
 
     def accepted(self, answer) -> bool:
         return True
