@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -101,8 +102,13 @@ def login_apps_members_language(b: Browser, a: dict):
     row.wait_for()
     assert row.locator("select").input_value() == "developer"
     row.locator("select").select_option("maintainer")
-    page.wait_for_selector("#flash.ok")
-    roles = {m["username"]: m["role"] for m in api(b.url, token, "GET", f"/apps/{name}/members").json()["items"]}
+    # The "added" flash may still be showing, so wait for the change itself, not a flash.
+    deadline = time.monotonic() + 15
+    while True:
+        roles = {m["username"]: m["role"] for m in api(b.url, token, "GET", f"/apps/{name}/members").json()["items"]}
+        if roles.get(a["other"]) == "maintainer" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert roles[a["other"]] == "maintainer", roles
     page.locator(f"[data-test=member-row][data-username='{a['other']}'] [data-test=member-remove]").click()
     page.wait_for_selector(f"[data-test=member-row][data-username='{a['other']}']", state="detached")
