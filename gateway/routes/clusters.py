@@ -6,7 +6,7 @@ from __future__ import annotations
 from gateway.auth import authenticate, require_admin, source_ip
 from gateway.schemas import LABEL, json_response, obj
 from shared.errors import BadRequest, Unauthorized
-from shared.web import read_json, route
+from shared.web import read_object, route
 
 TAGS = ["clusters"]
 STR = {"type": "string"}
@@ -23,13 +23,6 @@ NEW_CLUSTER = obj(["name", "env", "server", "report_token"], name=LABEL, env=STR
                   report_token={"type": "string", "description": "shown only here"})
 
 
-def _object(request) -> dict:
-    body = read_json(request)
-    if not isinstance(body, dict):
-        raise BadRequest("The body must be a JSON object.")
-    return body
-
-
 class ClusterRoutes:
     @route("POST", "/api/v1/clusters", summary="Register a cluster (credentials are checked against it first)",
            tags=TAGS, auth=True,
@@ -38,7 +31,7 @@ class ClusterRoutes:
            responses=json_response(NEW_CLUSTER, 201, "Created"), errors=[400, 401, 403, 409, 422])
     def register_cluster(self, request):
         caller = require_admin(self, request)
-        answer = self.cluster.register_cluster(_object(request), caller.actor, caller.source_ip)
+        answer = self.cluster.register_cluster(read_object(request), caller.actor, caller.source_ip)
         return 201, answer
 
     @route("GET", "/api/v1/clusters", summary="Registered clusters and their health", tags=TAGS, auth=True,
@@ -75,7 +68,7 @@ class ClusterRoutes:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("Send this cluster's report token: 'Authorization: Bearer <report_token>'.")
-        body = _object(request)
+        body = read_object(request)
         if "reports" not in body:
             raise BadRequest("The body must be {\"reports\": [...]}.")
         if "full_state" in body:  # the operator's marker after a full list (docs/contracts.md)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from gateway.auth import authenticate, require_app_role
 from gateway.rbac import allowed
 from gateway.schemas import LABEL, PAGING, json_response, obj, page_of
-from shared.errors import BadRequest, Forbidden, Invalid, NotFound
-from shared.web import read_json, route
+from shared.errors import Forbidden, Invalid, NotFound
+from shared.web import read_object, route
 
 TAGS = ["deploy"]
 STR = {"type": "string"}
@@ -49,13 +49,6 @@ DEPLOY_BODY = {"oneOf": [obj(["clusters"], clusters={"type": "array", "items": L
 ACCEPTED = json_response(obj(["record_id"], record_id=INT), 202, "Accepted")
 RECORD_QUERY = PAGING + [{"name": n, "in": "query", "required": False, "schema": LABEL}
                          for n in ("service", "version")]
-
-
-def _object(request, required: bool = True) -> dict:
-    body = read_json(request, required=required)
-    if not isinstance(body, dict):
-        raise BadRequest("The body must be a JSON object.")
-    return body
 
 
 class DeployRoutes:
@@ -111,7 +104,7 @@ class DeployRoutes:
            errors=[400, 401, 403, 404, 409, 422])
     def create_service(self, request, app):
         caller, _ = require_app_role(self, request, app, "services.create")
-        return 201, self.deploy.create_service(app, _object(request), caller.actor)
+        return 201, self.deploy.create_service(app, read_object(request), caller.actor)
 
     @route("GET", "/api/v1/apps/<app>/services", summary="The application's services", tags=TAGS, auth=True,
            query=PAGING, responses=json_response(page_of(SERVICE)), errors=[401, 404, 422])
@@ -138,7 +131,7 @@ class DeployRoutes:
            responses=json_response(VERSION, 201, "Created"), errors=[400, 401, 403, 404, 409, 422])
     def create_version(self, request, app, svc):
         caller, _ = require_app_role(self, request, app, "versions.create")
-        return 201, self.deploy.create_version(app, svc, _object(request), caller.actor)
+        return 201, self.deploy.create_version(app, svc, read_object(request), caller.actor)
 
     @route("GET", "/api/v1/apps/<app>/services/<svc>/versions", summary="The service's versions", tags=TAGS,
            auth=True, query=PAGING, responses=json_response(page_of(VERSION)), errors=[401, 404, 422])
@@ -157,7 +150,7 @@ class DeployRoutes:
            responses=json_response(VERSION), errors=[400, 401, 403, 404, 422])
     def update_version(self, request, app, svc, ver):
         caller, _ = require_app_role(self, request, app, "versions.update")
-        return self.deploy.update_version(app, svc, ver, _object(request), caller.actor)
+        return self.deploy.update_version(app, svc, ver, read_object(request), caller.actor)
 
     @route("DELETE", "/api/v1/apps/<app>/services/<svc>/versions/<ver>",
            summary="Delete a version; a delete record removes it from the clusters it ran on", tags=TAGS,
@@ -173,7 +166,7 @@ class DeployRoutes:
            body=DEPLOY_BODY, responses=ACCEPTED, errors=[400, 401, 403, 404, 422, 503])
     def deploy_version(self, request, app, svc, ver):
         caller, role = require_app_role(self, request, app, "deploy.test")
-        clusters = self._resolve_clusters(_object(request))
+        clusters = self._resolve_clusters(read_object(request))
         self._check_envs(role, app, clusters)
         return 202, self.deploy.deploy_version(app, svc, ver, clusters, caller.actor, caller.source_ip)
 
@@ -185,7 +178,7 @@ class DeployRoutes:
            errors=[400, 401, 403, 404, 422, 503])
     def preview_version(self, request, app, svc, ver):
         require_app_role(self, request, app, "versions.preview")
-        body = _object(request, required=False)
+        body = read_object(request, required=False)
         if body.get("clusters") or body.get("env"):
             clusters = self._resolve_clusters(body)
         else:
@@ -198,7 +191,7 @@ class DeployRoutes:
            errors=[400, 401, 403, 404, 409, 422])
     def create_ingress(self, request, app):
         caller, _ = require_app_role(self, request, app, "ingresses.create")
-        return 201, self.deploy.create_ingress(app, _object(request), caller.actor)
+        return 201, self.deploy.create_ingress(app, read_object(request), caller.actor)
 
     @route("GET", "/api/v1/apps/<app>/ingresses", summary="The application's ingresses", tags=TAGS, auth=True,
            query=PAGING, responses=json_response(page_of(INGRESS)), errors=[401, 404, 422])
@@ -210,7 +203,7 @@ class DeployRoutes:
            auth=True, body=DEPLOY_BODY, responses=ACCEPTED, errors=[400, 401, 403, 404, 422, 503])
     def deploy_ingress(self, request, app, ing):
         caller, role = require_app_role(self, request, app, "deploy.test")
-        body = _object(request, required=False) or {"env": "test"}
+        body = read_object(request, required=False) or {"env": "test"}
         clusters = self._resolve_clusters(body)
         self._check_envs(role, app, clusters)
         return 202, self.deploy.deploy_ingress(app, ing, clusters, caller.actor, caller.source_ip)
@@ -236,7 +229,7 @@ class DeployRoutes:
            responses=json_response(TEMPLATE, 201, "Created"), errors=[400, 401, 403, 404, 409, 422])
     def create_template(self, request, app):
         caller, _ = require_app_role(self, request, app, "templates.create")
-        return 201, self.deploy.create_template(app, _object(request), caller.actor)
+        return 201, self.deploy.create_template(app, read_object(request), caller.actor)
 
     # -- records --------------------------------------------------------------------------
     @route("GET", "/api/v1/records/<int:record_id>", summary="A deploy record with each target's status",
