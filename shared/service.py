@@ -1,8 +1,8 @@
 """What every MAE service has: its database, Redis, metrics, log context, health.
 
 A service subclasses ``ServiceBase`` and sets ``name``; it inherits the ``ping``
-RPC (the gateway's ``/readyz`` asks it) and its own ``/metrics`` and
-``/healthz`` endpoints.
+RPC (the gateway's ``/readyz`` asks it) and its own ``/metrics``, ``/healthz`` and
+``/readyz`` (the same checks as ``ping``) endpoints.
 """
 from __future__ import annotations
 
@@ -47,6 +47,9 @@ class ServiceBase:
     @rpc
     def ping(self) -> dict:
         """Health of this replica and of what it depends on."""
+        return self._health()
+
+    def _health(self) -> dict:
         checks = {
             "database": check(lambda: self.db.execute(text("SELECT 1"))),
             "redis": check(self.redis.ping),
@@ -66,3 +69,9 @@ class ServiceBase:
     @route("GET", "/healthz")
     def healthz(self, request):
         return {"status": "ok", "service": self.name, "instance": INSTANCE}
+
+    @route("GET", "/readyz")
+    def readyz(self, request):
+        """This replica can work: its database and Redis answer (the kubelet's readiness probe)."""
+        health = self._health()
+        return (200 if health["ok"] else 503), health

@@ -243,6 +243,31 @@ def test_service_ping_reports_a_broken_database_instead_of_hanging(container_fac
     assert answer["checks"]["redis"]["ok"] is True
 
 
+
+def test_service_probes_tell_the_kubelet_alive_and_ready(container_factory, config):
+    """k8s/ probes every service replica: /healthz (the process serves) and /readyz (it can work)."""
+    from services.org.service import OrgService
+
+    container_factory(OrgService, config).start()
+    base = "http://" + config["WEB_SERVER_ADDRESS"]
+    assert requests.get(f"{base}/healthz", timeout=5).json()["status"] == "ok"
+    ready = requests.get(f"{base}/readyz", timeout=5)
+    assert ready.status_code == 200
+    assert ready.json()["ok"] is True and ready.json()["checks"]["database"]["ok"] is True
+
+
+def test_a_replica_without_its_database_is_alive_but_not_ready(container_factory, config):
+    from services.org.service import OrgService
+
+    broken = {**config, "DB_URL": "mysql+pymysql://root:@127.0.0.1:1/nowhere"}
+    container_factory(OrgService, broken).start()
+    base = "http://" + broken["WEB_SERVER_ADDRESS"]
+    assert requests.get(f"{base}/healthz", timeout=5).status_code == 200
+    ready = requests.get(f"{base}/readyz", timeout=10)
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["database"]["ok"] is False
+    assert ready.json()["checks"]["redis"]["ok"] is True
+
 def test_migrations_created_every_services_tables(db_engine):
     with db_engine.connect() as conn:
         tables = {row[0] for row in conn.execute(text("SHOW TABLES"))}
