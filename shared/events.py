@@ -10,6 +10,10 @@ about work that was rolled back, and no committed work goes unannounced.
 nameko's ``event_handler`` acks a message whose handler raised, which loses it.
 ``handle_event`` requeues instead, after a growing pause so that a handler
 failing on a dependency outage does not spin.
+
+When tracing is on (``shared/tracing.py``) an event carries the trace context
+of the span that published it as ``nameko.traceparent``; an outbox row keeps
+that context, so an event the relay sends late still joins its trace.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ import eventlet
 from nameko.events import EventDispatcher, EventHandler, get_event_exchange
 from nameko.messaging import Publisher
 
-from shared import outbox
+from shared import metrics, outbox, tracing
 from shared.db import Database, after_commit
 
 log = logging.getLogger(__name__)
@@ -71,26 +75,36 @@ class EventPublisher(EventDispatcher):
         if self.database is not None and publishers and publishers[0] is self:
             self.container.spawn_managed_thread(self._relay_forever)
 
-    def _send(self, source: str, event_type: str, body: dict) -> None:
+    def _send(self, source: str, event_type: str, body: dict, trace: dict | None = None) -> None:
         self.publisher.publish(body, exchange=get_event_exchange(source, self.container.config),
-                               routing_key=event_type)
+                               routing_key=event_type, extra_headers=tracing.message_headers(trace or {}))
 
     def _relay_forever(self):
         while True:
             eventlet.sleep(self.relay_seconds)
             try:
-                outbox.relay(self.database.engine, self.service, self._send)
+                sent = outbox.relay(self.database.engine, self.service, self._send)
             except Exception as exc:  # the database or broker is down: the rows wait
                 log.warning("outbox relay failed: %s", exc)
+                continue
+            if sent:
+                metrics.OUTBOX_RELAYED.labels(self.service).inc(sent)
 
     def get_dependency(self, worker_ctx):
-        dispatch = super().get_dependency(worker_ctx)
+        # nameko's context headers (call id stack, and whatever context the worker received)
+        base_headers = self.get_message_headers(worker_ctx)
+        exchange = self.exchange
         source, service, database = self.source, self.service, self.database
 
-        def send_and_forget(event_type, event):
+        def dispatch(event_type, event, trace):
+            headers = {**base_headers, **tracing.message_headers(trace)} if trace else base_headers
+            self.publisher.publish(event, exchange=exchange, routing_key=event_type, extra_headers=headers)
+
+        def send_and_forget(event_type, event, trace):
             try:
-                dispatch(event_type, event)
+                dispatch(event_type, event, trace)
             except Exception as exc:  # the relay will send it
+                metrics.PUBLISH_DEFERRED.labels(service).inc()
                 log.warning("publish after commit failed; left to the outbox relay: %s", exc)
                 return
             try:
@@ -102,11 +116,15 @@ class EventPublisher(EventDispatcher):
             @staticmethod
             def publish(event_type: str, data: dict, event_id: str | None = None) -> dict:
                 event = envelope(source, event_type, data, event_id)
+                # The publishing span's context, taken now: after the commit (or in the
+                # relay) the worker's span may be over.
+                trace = tracing.headers_for() if tracing.ENABLED else {}
+                metrics.EVENTS_PUBLISHED.labels(service, event["type"]).inc()
                 if database is None:
-                    dispatch(event_type, event)
+                    dispatch(event_type, event, trace)
                 else:
-                    outbox.stage(database.sessions[worker_ctx], service, event)
-                    after_commit(worker_ctx, lambda: send_and_forget(event_type, event))
+                    outbox.stage(database.sessions[worker_ctx], service, event, trace)
+                    after_commit(worker_ctx, lambda: send_and_forget(event_type, event, trace))
                 return event
 
         return Publisher()
@@ -131,6 +149,7 @@ class ReliableEventHandler(EventHandler):
             if key:
                 self._attempts[key] = attempt
             delay = min(MAX_RETRY_DELAY, 0.2 * 2 ** (attempt - 1))
+            metrics.EVENT_REQUEUES.labels(self.container.service_name, self.method_name).inc()
             log.warning("event handler failed; requeueing",
                         extra={"event_id": key, "attempt": attempt, "delay_s": delay})
             eventlet.sleep(delay)

@@ -9,6 +9,9 @@ older than a few seconds (``FOR UPDATE SKIP LOCKED``, so replicas never take the
 same row) and publishes them. An event may therefore arrive twice — consumers
 are idempotent by ``event_id`` — but never zero times.
 
+A row also keeps the trace context (``traceparent``) of the span that staged the
+event, when tracing is on, so that the relay's late publish continues that trace.
+
 The tables are declared here, one per service, on a metadata of their own, so
 adding the outbox did not touch any service's models; each service still owns
 its ``<service>_outbox``.
@@ -42,12 +45,13 @@ def _model(service: str):
         "__tablename__": f"{service}_outbox",
         "__annotations__": {"id": Mapped[int], "event_id": Mapped[str], "source": Mapped[str],
                             "event_type": Mapped[str], "body": Mapped[dict],
-                            "created_at": Mapped[datetime]},
+                            "trace": Mapped[dict | None], "created_at": Mapped[datetime]},
         "id": mapped_column(BigInteger, primary_key=True, autoincrement=True),
         "event_id": mapped_column(String(64), unique=True),
         "source": mapped_column(String(64)),
         "event_type": mapped_column(String(128)),
         "body": mapped_column(JSON),
+        "trace": mapped_column(JSON, nullable=True),
         "created_at": mapped_column(DATETIME(fsp=6), default=utcnow, index=True),
     })
 
@@ -62,10 +66,11 @@ def model_for(service: str):
     return MODELS[service]
 
 
-def stage(session: Session, service: str, event: dict) -> None:
-    """Add ``event`` to the open transaction."""
+def stage(session: Session, service: str, event: dict, trace: dict | None = None) -> None:
+    """Add ``event`` to the open transaction (``trace``: its W3C trace context headers, if any)."""
     session.add(model_for(service)(event_id=event["event_id"], source=event["source"],
-                                   event_type=event["type"].split(".", 1)[1], body=event))
+                                   event_type=event["type"].split(".", 1)[1], body=event,
+                                   trace=trace or None))
 
 
 def forget(engine, service: str, event_id: str) -> None:
@@ -76,14 +81,14 @@ def forget(engine, service: str, event_id: str) -> None:
 
 
 def relay(engine, service: str, send) -> int:
-    """Publish stale rows with ``send(source, event_type, body)``; returns how many went."""
+    """Publish stale rows with ``send(source, event_type, body, trace)``; returns how many went."""
     model = model_for(service)
     with Session(engine) as session:
         rows = list(session.scalars(
             select(model).where(model.created_at < utcnow() - RELAY_AFTER)
             .order_by(model.id).limit(RELAY_BATCH).with_for_update(skip_locked=True)))
         for row in rows:
-            send(row.source, row.event_type, row.body)
+            send(row.source, row.event_type, row.body, row.trace)
             session.delete(row)
         session.commit()
     if rows:

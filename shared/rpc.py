@@ -7,14 +7,19 @@ with the same expiration so that a stale request is not executed later.
 """
 from __future__ import annotations
 
+import time
+
 import eventlet
 from nameko.exceptions import UnknownService
 from nameko.rpc import MethodProxy, RpcProxy, ServiceProxy
 
+from shared import metrics, tracing
 from shared.errors import Unavailable
 
 
 class _TimedMethodProxy(MethodProxy):
+    _span = None
+
     def __init__(self, *args, timeout: float, **options):
         self.timeout = timeout
         super().__init__(*args, expiration=timeout, **options)
@@ -22,21 +27,50 @@ class _TimedMethodProxy(MethodProxy):
     def __call__(self, *args, **kwargs):
         return self.call_async(*args, **kwargs).result(self.timeout)
 
+    def get_message_headers(self, worker_ctx):
+        headers = super().get_message_headers(worker_ctx)
+        if self._span is not None:
+            headers.update(tracing.message_headers(tracing.headers_for(self._span)))
+        return headers
+
     def call_async(self, *args, **kwargs):
+        started = time.perf_counter()
+        self._span = tracing.start_client_span(
+            f"{self.service_name}.{self.method_name}",
+            {"rpc.system": "nameko", "rpc.service": self.service_name, "rpc.method": self.method_name},
+        ) if tracing.ENABLED else None
         try:
             reply = self._call(*args, **kwargs)
         except UnknownService:
-            raise Unavailable(f"The {self.service_name} service is not running.",
-                              {"service": self.service_name})
-        return _TimedReply(reply, self)
+            error = Unavailable(f"The {self.service_name} service is not running.",
+                                {"service": self.service_name})
+            metrics.rpc_call_done(self.service_name, self.method_name, started, error)
+            tracing.end_span(self._span, error)
+            raise error
+        return _TimedReply(reply, self, started, self._span)
 
 
 class _TimedReply:
-    def __init__(self, reply, proxy: _TimedMethodProxy):
+    def __init__(self, reply, proxy: _TimedMethodProxy, started: float, span=None):
         self.reply = reply
         self.proxy = proxy
+        self.started = started
+        self.span = span
 
     def result(self, timeout: float | None = None):
+        error = None
+        try:
+            return self._result(timeout)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            if self.started is not None:  # once per call, however often result() is asked
+                metrics.rpc_call_done(self.proxy.service_name, self.proxy.method_name, self.started, error)
+                tracing.end_span(self.span, error)
+                self.started = None
+
+    def _result(self, timeout: float | None = None):
         timeout = self.proxy.timeout if timeout is None else timeout
         try:
             with eventlet.Timeout(timeout):
