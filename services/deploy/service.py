@@ -13,6 +13,7 @@ from nameko.dependency_providers import Config
 from nameko.timer import timer
 from sqlalchemy import select
 
+from services.deploy import metrics as deploy_metrics
 from services.deploy.batching import batch_handler
 from services.deploy.domain import catalog, ci_links, diff, manifests, names, records, rendering
 from services.deploy.domain.ci import PROVIDERS
@@ -275,6 +276,7 @@ class DeployService(ServiceBase):
             self.events.publish("log", {"lines": outbox.lines})
         for record_id in outbox.finished:
             kind, data = records.finished_event(self.db, record_id)
+            deploy_metrics.record_finished(records.get_record(self.db, record_id), utcnow())
             # One id per record: whoever sees it twice (relay) knows it is the same notice.
             self.events.publish(kind, data, event_id=f"deploy-record-{record_id}-finished")
 

@@ -8,6 +8,7 @@ from datetime import date
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
+from services.server import metrics as server_metrics
 from services.server import schemas
 from services.server.domain import accounts, expiry, inventory
 from services.server.domain.providers import ProviderError, provider_for
@@ -106,6 +107,7 @@ class ServerService(ServiceBase):
         except (TypeError, ValueError):
             raise Invalid("today must be a date (YYYY-MM-DD).", {"field": "today"})
         thresholds = expiry.parse_thresholds(self.config.get("SERVER_EXPIRY_DAYS", [30, 7, 1]))
+        server_metrics.configure(thresholds)
         sent = expiry.scan(
             self.db, day, thresholds,
             publish=lambda data, event_id: self.events.publish(schemas.EXPIRING, data, event_id),

@@ -20,7 +20,9 @@ from typing import Callable
 import urllib3
 from kubernetes import client as k8s
 
+from services.cluster.metrics import CLUSTER_API_CALLS
 from services.cluster.mke.kinds import Kind
+from shared import tracing
 from shared.retry import retry_call
 
 TRANSIENT_CODES = {429, 500, 502, 503, 504}
@@ -108,13 +110,25 @@ class ClusterClient:
                                            header_params=headers, body=body,
                                            auth_settings=["BearerToken"])
         self.calls += 1
-        try:
-            resp = self._api.call_api(*params, _request_timeout=self.timeout)
-            raw = resp.read()
-        except urllib3.exceptions.HTTPError as exc:
-            raise _connection_error(exc) from None
-        except (OSError, ssl.SSLError) as exc:
-            raise _connection_error(exc) from None
+        started, outcome = time.perf_counter(), "error"
+        with tracing.span(f"k8s {method}", tracing.trace.SpanKind.CLIENT,
+                          {"http.request.method": method, "url.path": path, "mae.cluster": self.name}) as span:
+            try:
+                resp = self._api.call_api(*params, _request_timeout=self.timeout)
+                raw = resp.read()
+                outcome = str(resp.status)
+            except urllib3.exceptions.HTTPError as exc:
+                error = _connection_error(exc)
+                outcome = error.reason
+                raise error from None
+            except (OSError, ssl.SSLError) as exc:
+                error = _connection_error(exc)
+                outcome = error.reason
+                raise error from None
+            finally:
+                CLUSTER_API_CALLS.labels(self.name, method, outcome).observe(time.perf_counter() - started)
+                if span is not None:
+                    span.set_attribute("mae.outcome", outcome)
         if resp.status >= 400:
             raise _status_error(resp.status, raw)
         return json.loads(raw) if raw else None

@@ -19,6 +19,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from services.notify import metrics
 from services.notify.domain import channels as channel_rules
 from services.notify.domain import targets
 from services.notify.domain.events import PLATFORM_ONLY
@@ -115,6 +116,7 @@ def deliver(session: Session, box, delivery_id: int, *, console_url: str, policy
         targets.send(outgoing, channel.type, policy.timeout, http)
 
     def on_retry(attempt, exc, delay):
+        metrics.DELIVERY_RETRIES.labels(channel.type).inc()
         delivery.attempts = already + attempt
         delivery.last_error = str(exc)[:2000]
         commit()
@@ -131,6 +133,7 @@ def deliver(session: Session, box, delivery_id: int, *, console_url: str, policy
     delivery.attempts = already + tries
     delivery.lease_until = None
     commit()
+    metrics.DELIVERIES.labels(channel.type, delivery.status).inc()
     return delivery
 
 
