@@ -1,27 +1,37 @@
-# One image for every MAE process: a service, the gateway, the operator, migrations.
+# One image for every MAE process: the gateway, each service, the operator, the migration Job.
 #   docker build -t mae .
 #   docker run mae nameko run --config config/production.yaml services.deploy.service:DeployService
-FROM python:3.11-slim AS build
+# k8s/ runs it as user 10001 with a read-only root filesystem (only /tmp is writable).
+
+FROM python:3.11-slim AS deps
 WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY shared shared
-COPY services services
-COPY gateway gateway
-COPY localauth localauth
-COPY sandbox sandbox
-RUN pip install --no-cache-dir --prefix=/install .
+COPY pyproject.toml ./
+# Only the pinned runtime dependencies from pyproject.toml (no test extras, no compilers:
+# every pin has a manylinux wheel), installed into a prefix the final stage copies whole.
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > requirements.txt \
+    && pip install --no-cache-dir --disable-pip-version-check --prefix=/install -r requirements.txt
 
 FROM python:3.11-slim
-RUN useradd --create-home --uid 10001 mae
+RUN useradd --uid 10001 --user-group --no-create-home --home-dir /app mae
+COPY --from=deps /install /usr/local
 WORKDIR /app
-COPY --from=build /install /usr/local
+# The code runs from /app (shared.config.ROOT): config/, migrations/ and the console's
+# static files are found beside the packages. The sandbox, localauth and the CLI are
+# development tools and stay out of the image.
+COPY alembic.ini ./
 COPY config config
 COPY migrations migrations
-COPY alembic.ini ./
 COPY shared shared
 COPY services services
 COPY gateway gateway
-ENV MAE_CONFIG=/app/config/production.yaml PYTHONUNBUFFERED=1 PYTHONWARNINGS=ignore
-USER 10001
-EXPOSE 8080
+COPY mae_operator mae_operator
+ENV PYTHONPATH=/app \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONWARNINGS=ignore \
+    MAE_CONFIG=/app/config/production.yaml \
+    WEB_SERVER_ADDRESS=0.0.0.0:8000
+USER 10001:10001
+EXPOSE 8000
 CMD ["nameko", "run", "--config", "config/production.yaml", "gateway.service:GatewayService"]
