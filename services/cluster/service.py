@@ -13,19 +13,19 @@ import os
 
 import eventlet
 from nameko.dependency_providers import Config
-from nameko.events import EventDispatcher
 from nameko.timer import timer
-from sqlalchemy import select, update
+from sqlalchemy import select
 
+from services.cluster import metrics as cluster_metrics
 from services.cluster import schemas
 from services.cluster.domain import namespaces, registry, reports
 from services.cluster.mke import ClusterClient, ClusterError, engine
 from services.cluster.mke.kinds import kind_of
-from services.cluster.models import Cluster, ProcessedEvent, ResourceReport
+from services.cluster.models import Cluster, ProcessedEvent
 from shared.audit import AuditLog
 from shared.db import retry_deadlocks
 from shared.errors import AlreadyExists, Invalid, NotFound, Unavailable
-from shared.events import EventPublisher, envelope, handle_event, now_rfc3339
+from shared.events import EventPublisher, handle_event, now_rfc3339
 from shared.idempotency import first_delivery
 from shared.keys import Keys
 from shared.rpc import ServiceRpc
@@ -70,7 +70,6 @@ class ClusterService(ServiceBase):
     config = Config()
     secrets = Secrets()
     events = EventPublisher()
-    dispatch = EventDispatcher()  # immediate, for the reports outbox (see ingest_reports)
     audit = AuditLog()
     org = ServiceRpc("org")
 
@@ -157,35 +156,31 @@ class ClusterService(ServiceBase):
     @rpc
     @retry_deadlocks()
     def ingest_reports(self, name, report_token, items, full_state=None):
-        """Store the newer reports, commit, then publish ``cluster.resource_status`` for each.
+        """Store the newer reports set-based and stage their announcement, in one transaction.
 
-        The commit comes first, so the gateway's 202 means "safe"; a crash before
-        publishing leaves rows with ``published = false`` that ``tend`` publishes.
-        Event ids are derived from the report, so a republished one is a duplicate.
+        One POST is one call: the accepted reports go out as ``cluster.resource_status``
+        events carrying ``reports: [...]`` (docs/contracts.md), staged in the service's
+        outbox with the rows, so the gateway's 202 means "stored, and will be announced"
+        — committed reports are never unannounced, even if this process dies right after
+        the commit (the outbox relay sends them).
         """
         cluster = registry.authenticate_reporter(self.db, name, report_token)
         clean = schemas.reports(items)
         state = schemas.full_state(full_state)
-        rows = reports.ingest(self.db, cluster.name, clean)
-        answer = {"accepted": len(rows), "dropped": len(clean) - len(rows)}
+        accepted = reports.ingest(self.db, cluster.name, clean)
+        answer = {"accepted": len(accepted), "dropped": len(clean) - len(accepted)}
         if state is not None:  # after the operator's full list: what it no longer sees is deleted
             absent = reports.mark_absent(self.db, cluster.name, state)
-            rows += absent
+            accepted += absent
             answer["marked_deleted"] = len(absent)
         cluster.last_report_at = utcnow()
-        self.db.commit()
-        self._publish_reports(rows)
+        self._announce(cluster.name, accepted)
+        cluster_metrics.reports_ingested(cluster.name, answer)
         return answer
 
-    def _publish_reports(self, rows: list[ResourceReport]) -> None:
-        for row in rows:
-            self.dispatch("resource_status", envelope(
-                "cluster", "resource_status", reports.status_event(row.cluster, row.report),
-                reports.event_id(row.cluster, row.report)))
-            self.db.execute(update(ResourceReport).where(
-                ResourceReport.id == row.id, ResourceReport.resource_version == row.resource_version)
-                .values(published=True))
-        self.db.commit()
+    def _announce(self, cluster: str, accepted: list[dict]) -> None:
+        for event_id, data in reports.batch_events(cluster, accepted):
+            self.events.publish("resource_status", data, event_id=event_id)
 
     # -------------------------------------------------------- apply/delete
     @handle_event("deploy", "apply_requested")
@@ -321,7 +316,8 @@ class ClusterService(ServiceBase):
                 self.db.rollback()
             finally:
                 self.redis.delete(lock)
-        self._publish_reports(reports.unpublished(self.db))
+        for cluster, rows in reports.take_unpublished(self.db).items():
+            self._announce(cluster, rows)
 
     def _tend_one(self, name: str) -> dict:
         cluster = self.db.scalar(select(Cluster).where(Cluster.name == name))

@@ -3,7 +3,8 @@
 Log lines and status reports arrive in bursts (a rollout on a slow link, an
 operator re-sending everything after a restart). Handling them one nameko
 worker at a time costs a transaction each; here one worker gets up to
-``size`` events (or what arrived within ``wait`` seconds) and handles them in
+``size`` events — or items, with ``weigh``, when events carry lists of
+reports or lines — (or what arrived within ``wait`` seconds) and handles them in
 one transaction: one multi-row INSERT for log lines, one pass per Deployment
 for reports (only the newest report of a burst matters).
 
@@ -35,11 +36,14 @@ MAX_RETRY_DELAY = 30.0
 
 class BatchEventHandler(Entrypoint):
     def __init__(self, bindings: list[tuple[str, str]], queue: str, size: int = 500,
-                 wait: float = 0.05, **kwargs):
+                 wait: float = 0.05, weigh=None, **kwargs):
         self.bindings = list(bindings)
         self.queue_name = queue
         self.size = size
         self.wait = wait
+        # How much of ``size`` one event uses (an event may carry many reports or lines);
+        # by default each counts one.
+        self.weigh = weigh or (lambda payload: 1)
         self._stopping = False
         self._thread = None
         super().__init__(**kwargs)
@@ -91,8 +95,15 @@ class BatchEventHandler(Entrypoint):
             self.queue(channel).declare()
             channel.basic_qos(0, self.size, False)
             buffer: list = []
-            consumer = Consumer(channel, [self.queue], callbacks=[lambda body, msg: buffer.append(msg)],
-                                accept=["json"])
+            weight = [0]
+
+            def take(body, message):
+                buffer.append(message)
+                try:
+                    weight[0] += max(1, int(self.weigh(body)))
+                except Exception:  # a malformed event weighs one; the handler judges it
+                    weight[0] += 1
+            consumer = Consumer(channel, [self.queue], callbacks=[take], accept=["json"])
             with consumer:
                 first_at = None
                 while not self._stopping:
@@ -103,9 +114,9 @@ class BatchEventHandler(Entrypoint):
                         pass
                     if buffer and first_at is None:
                         first_at = time.monotonic()
-                    if buffer and (len(buffer) >= self.size or time.monotonic() - first_at >= self.wait):
+                    if buffer and (weight[0] >= self.size or time.monotonic() - first_at >= self.wait):
                         batch, buffer[:] = list(buffer), []
-                        first_at = None
+                        first_at, weight[0] = None, 0
                         self._handle(channel, batch)
 
     def _handle(self, channel, messages) -> None:

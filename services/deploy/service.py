@@ -32,8 +32,18 @@ from shared.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
-# Batches: up to this many events, or what arrived within BATCH_WAIT seconds.
-STATUS_BATCH, LOG_BATCH, BATCH_WAIT = 500, 2000, 0.02
+# Batches: up to this many reports / lines (an event may carry many), or what arrived
+# within BATCH_WAIT seconds.
+STATUS_BATCH, LOG_BATCH, BATCH_WAIT = 2000, 5000, 0.02
+
+
+def _items(key: str):
+    """Weight of an event for the batch handler: the length of its ``key`` list, else one."""
+    def weigh(event) -> int:
+        data = event.get("data") if isinstance(event, dict) else None
+        items = data.get(key) if isinstance(data, dict) else None
+        return len(items) if isinstance(items, list) else 1
+    return weigh
 
 
 class DeployService(ServiceBase):
@@ -240,14 +250,14 @@ class DeployService(ServiceBase):
 
     # -- cluster events ------------------------------------------------------------------
     @batch_handler([("cluster", "apply_result"), ("cluster", "resource_status")],
-                   queue="deploy-cluster-status", size=STATUS_BATCH, wait=BATCH_WAIT)
+                   queue="deploy-cluster-status", size=STATUS_BATCH, wait=BATCH_WAIT, weigh=_items("reports"))
     def on_cluster_status(self, events):
         """Apply results and runtime reports → target and record state (idempotent by the rules in
         ``domain.status``: a redelivered or stale one changes nothing)."""
         self._say(records.ingest(self.db, events))
 
     @batch_handler([("cluster", "log"), ("deploy", "log")], queue="deploy-log-lines",
-                   size=LOG_BATCH, wait=BATCH_WAIT)
+                   size=LOG_BATCH, wait=BATCH_WAIT, weigh=_items("lines"))
     def on_log_lines(self, events):
         """One multi-row INSERT per batch; each line's id comes from its event, so redeliveries add nothing."""
         rows = records.log_rows(events)

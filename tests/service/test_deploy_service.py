@@ -332,3 +332,61 @@ def test_deleting_a_version_makes_a_delete_record_for_the_clusters_it_ran_on(dep
     deploy.create_version(app, "web", {"name": "v1", "image": "nginx:2", "port": 80}, ACTOR)
     with pytest.raises(Conflict):
         deploy.delete_service(app, "web", ACTOR)
+
+
+def test_batched_reports_latest_wins_duplicates_and_stale_ones_change_nothing(deploy, publish):
+    """``cluster.resource_status`` carrying ``reports: [...]`` (what the intake publishes)."""
+    app = app_with_version(deploy)
+    record_id = deploy.deploy_version(app, "web", "v1", CLUSTERS, ACTOR)["record_id"]
+    record_status(deploy, record_id, "applying")
+    for cluster in ("test-1", "test-2"):
+        publish("apply_result", applied(record_id, cluster))
+    record_status(deploy, record_id, "applied")
+    rising = {c: [status_report(app, record_id, c, 200 + i, ready=1 if i < 5 else 2) for i in range(6)]
+              for c in ("test-1", "test-2")}
+    # Each cluster's reports rise within their own events; events of both interleave, and
+    # one batch repeats reports another already carried.
+    for i in range(0, 6, 2):
+        publish("resource_status", {"cluster": "test-1", "reports": rising["test-1"][i:i + 2]})
+        publish("resource_status", {"cluster": "test-2", "reports": rising["test-2"][i:i + 2] + rising["test-1"][:i]})
+    record = record_status(deploy, record_id, "succeeded")
+    assert [t["replicas"] for t in record["targets"]] == [{"desired": 2, "updated": 2, "ready": 2, "available": 2}] * 2
+    # Late: a stale crash report and a duplicate of the last, batched: nothing changes.
+    crash = status_report(app, record_id, "test-1", 150, ready=0, pods=[{"name": "p", "waiting_reason": "CrashLoopBackOff"}])
+    publish("resource_status", {"cluster": "test-1", "reports": [crash, rising["test-1"][-1]]})
+    eventlet.sleep(1.0)
+    assert deploy.get_record(record_id) == record
+
+
+def test_a_batched_report_older_than_one_already_seen_never_moves_a_target_back(deploy, publish):
+    app = app_with_version(deploy)
+    record_id = deploy.deploy_version(app, "web", "v1", CLUSTERS[:1], ACTOR)["record_id"]
+    record_status(deploy, record_id, "applying")
+    publish("apply_result", applied(record_id, "test-1"))
+    record_status(deploy, record_id, "applied")
+    newer = status_report(app, record_id, "test-1", 310, ready=1)
+    older = status_report(app, record_id, "test-1", 300, ready=0,
+                          pods=[{"name": "p", "waiting_reason": "ImagePullBackOff", "message": "x"}])
+    # In one event, newest first: the older one that follows is stale.
+    publish("resource_status", {"cluster": "test-1", "reports": [newer, older]})
+    record = record_status(deploy, record_id, "progressing")
+    assert record["targets"][0]["replicas"]["ready"] == 1
+    publish("resource_status", {"cluster": "test-1", "reports": [status_report(app, record_id, "test-1", 311, ready=2)]})
+    record = record_status(deploy, record_id, "succeeded")
+
+
+def test_batched_cluster_log_lines_are_stored_once_even_when_redelivered(deploy, publish):
+    app = app_with_version(deploy)
+    record_id = deploy.deploy_version(app, "web", "v1", CLUSTERS[:1], ACTOR)["record_id"]
+    lines = [{"record_id": record_id, "cluster": "test-1", "level": "info", "line": f"batched {i}",
+              "time": "2026-01-01T00:00:00Z"} for i in range(250)]
+    events = [publish("log", {"lines": lines[i:i + 50]}) for i in range(0, 250, 50)]
+    for event in events[:2]:  # redelivered
+        publish("log", event["data"], event_id=event["event_id"])
+
+    def batched():
+        return [i for i in all_lines(deploy, record_id) if i["line"].startswith("batched ")]
+    wait_for(batched, lambda items: len(items) >= 250)
+    eventlet.sleep(0.5)
+    stored = batched()
+    assert [i["line"] for i in stored] == [f"batched {i}" for i in range(250)]

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.dialects.mysql import insert
 from sqlalchemy.orm import Session
 
 from services.cluster.models import ResourceReport
@@ -26,38 +27,95 @@ def status_event(cluster: str, report: dict) -> dict:
     return {**report, "cluster": cluster}
 
 
-def ingest(db: Session, cluster: str, reports: list[dict]) -> list[ResourceReport]:
-    """Store what is newer than what we have; returns the rows that changed."""
-    accepted: dict[tuple, ResourceReport] = {}
-    for report in sorted(reports, key=lambda r: int(r["resource_version"])):
-        key = (report["namespace"], report["kind"], report["name"])
-        rv = int(report["resource_version"])
-        row = accepted.get(key) or db.scalar(select(ResourceReport).where(
-            ResourceReport.cluster == cluster, ResourceReport.namespace == key[0],
-            ResourceReport.kind == key[1], ResourceReport.name == key[2]).with_for_update())
-        if row is None:
-            row = ResourceReport(cluster=cluster, namespace=key[0], kind=key[1], name=key[2],
-                                 uid=report["uid"], resource_version=rv, report=report,
-                                 published=False, received_at=utcnow())
-            db.add(row)
-        elif rv > row.resource_version:
-            row.uid, row.resource_version, row.report = report["uid"], rv, report
-            row.published, row.received_at = False, utcnow()
-        else:
-            continue  # a duplicate or an older state: changes nothing
-        accepted[key] = row
-    db.flush()
-    return list(accepted.values())
+# Reports per ``cluster.resource_status`` event: one intake's accepted reports travel
+# together, in events of at most this many (a consumer's batch stays bounded).
+REPORTS_PER_EVENT = 100
 
 
-def mark_absent(db: Session, cluster: str, full_state: dict) -> list[ResourceReport]:
+def batch_events(cluster: str, reports: list[dict]) -> list[tuple[str, dict]]:
+    """``(event_id, data)`` of the ``cluster.resource_status`` events announcing ``reports``:
+    ``{"cluster", "reports": [...]}`` (docs/contracts.md). The id is derived from the
+    reports' own ids, so announcing the same reports again is the same event."""
+    out = []
+    for i in range(0, len(reports), REPORTS_PER_EVENT):
+        chunk = reports[i:i + REPORTS_PER_EVENT]
+        ids = "|".join(event_id(cluster, r) for r in chunk)
+        out.append((hashlib.sha256(f"batch/{ids}".encode()).hexdigest()[:32],
+                    {"cluster": cluster, "reports": [status_event(cluster, r) for r in chunk]}))
+    return out
+
+
+def _key(report: dict) -> tuple[str, str, str]:
+    return report["namespace"], report["kind"], report["name"]
+
+
+def stored_versions(db: Session, cluster: str, keys) -> dict[tuple, int]:
+    """The stored resourceVersion of each of ``keys`` that has a row: one query.
+
+    Narrowed by IN lists the unique index (cluster, namespace, kind, name) can range
+    over, then filtered to the exact keys here."""
+    keys = set(keys)
+    if not keys:
+        return {}
+    rows = db.execute(select(ResourceReport.namespace, ResourceReport.kind, ResourceReport.name,
+                             ResourceReport.resource_version).where(
+        ResourceReport.cluster == cluster,
+        ResourceReport.namespace.in_(sorted({k[0] for k in keys})),
+        ResourceReport.kind.in_(sorted({k[1] for k in keys})),
+        ResourceReport.name.in_(sorted({k[2] for k in keys}))))
+    return {(ns, kind, name): rv for ns, kind, name, rv in rows if (ns, kind, name) in keys}
+
+
+def ingest(db: Session, cluster: str, reports: list[dict]) -> list[dict]:
+    """Store what is newer than what we have, set-based; returns the accepted reports.
+
+    The newest report per object in the batch is kept (a larger resourceVersion; of
+    equal ones the first), compared with the stored rows (one SELECT) and written with
+    one ``INSERT … ON DUPLICATE KEY UPDATE`` whose update keeps the larger version, so
+    even a writer racing this one could not move a row backwards. Duplicates and older
+    reports change nothing. The caller holds the cluster's row lock (one intake per
+    cluster at a time) and announces the accepted reports through the outbox in the
+    same transaction, so the rows are written ``published``.
+    """
+    newest: dict[tuple, dict] = {}
+    for report in reports:
+        key = _key(report)
+        if key not in newest or int(report["resource_version"]) > int(newest[key]["resource_version"]):
+            newest[key] = report
+    stored = stored_versions(db, cluster, newest)
+    accepted = [r for k, r in newest.items() if k not in stored or int(r["resource_version"]) > stored[k]]
+    if accepted:
+        upsert(db, cluster, accepted)
+    return accepted
+
+
+def upsert(db: Session, cluster: str, reports: list[dict]) -> None:
+    now = utcnow()
+    stmt = insert(ResourceReport).values([
+        {"cluster": cluster, "namespace": r["namespace"], "kind": r["kind"], "name": r["name"], "uid": r["uid"],
+         "resource_version": int(r["resource_version"]), "report": r, "published": True, "received_at": now}
+        for r in sorted(reports, key=_key)])  # one key order for every intake: no lock-order cycles
+    new, table = stmt.inserted, ResourceReport.__table__.c
+    newer = new.resource_version > table.resource_version
+    # MariaDB evaluates these left to right, each seeing the ones before: the version goes last.
+    db.execute(stmt.on_duplicate_key_update([
+        ("uid", func.if_(newer, new.uid, table.uid)),
+        ("report", func.if_(newer, new.report, table.report)),
+        ("published", func.if_(newer, new.published, table.published)),
+        ("received_at", func.if_(newer, new.received_at, table.received_at)),
+        ("resource_version", func.greatest(table.resource_version, new.resource_version)),
+    ]))
+
+
+def mark_absent(db: Session, cluster: str, full_state: dict) -> list[dict]:
     """The operator listed every Deployment it can see (``full_state``): what we hold
     beyond that, reported before the list was taken, is gone from the cluster — it was
     deleted while the operator was not watching (down, restarting, or a 410 gap).
 
     Only rows older than the list's resourceVersion are touched: a Deployment created
     after the list is not in it, yet exists. The row becomes a ``deleted`` report at the
-    list's version, so it is newer than what it replaces and is published like any other.
+    list's version, so it is newer than what it replaces and is announced like any other
+    (the caller stages the announcement in this transaction, hence ``published``).
     """
     rv = int(full_state["resource_version"])
     present = {(d["namespace"], d["name"]) for d in full_state["deployments"]}
@@ -70,15 +128,23 @@ def mark_absent(db: Session, cluster: str, full_state: dict) -> list[ResourceRep
             continue
         row.report = {**row.report, "deleted": True, "resource_version": str(rv), "pods": [], "events": [],
                       "observed_at": utcnow().isoformat(timespec="milliseconds") + "Z"}
-        row.resource_version, row.published, row.received_at = rv, False, utcnow()
-        changed.append(row)
+        row.resource_version, row.published, row.received_at = rv, True, utcnow()
+        changed.append(row.report)
     db.flush()
     return changed
 
 
-def unpublished(db: Session, limit: int = 500) -> list[ResourceReport]:
-    return list(db.scalars(select(ResourceReport).where(ResourceReport.published.is_(False))
-                           .order_by(ResourceReport.id).limit(limit)))
+def take_unpublished(db: Session, limit: int = 500) -> dict[str, list[dict]]:
+    """Rows whose announcement never left (written before announcements went through the
+    outbox), per cluster, marked published: the caller stages their events in this transaction."""
+    rows = list(db.scalars(select(ResourceReport).where(ResourceReport.published.is_(False))
+                           .order_by(ResourceReport.id).limit(limit).with_for_update(skip_locked=True)))
+    out: dict[str, list[dict]] = {}
+    for row in rows:
+        row.published = True
+        out.setdefault(row.cluster, []).append(row.report)
+    db.flush()
+    return out
 
 
 def latest(db: Session, cluster: str, namespace: str | None = None) -> list[dict]:

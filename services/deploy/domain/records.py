@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, tuple_
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from services.deploy.domain import manifests as objects
@@ -232,45 +232,88 @@ def _report_key(data: dict):
     return (data.get("cluster"), data.get("namespace"), data.get("name"))
 
 
-def ingest(db: Session, events: list[dict], now: datetime | None = None) -> Outbox:
-    """Apply results and status reports, in arrival order, in one transaction.
+def flatten(events: list[dict]) -> list[tuple[str, dict]]:
+    """``(kind, data)`` per apply result and per status report, in arrival order.
 
-    Targets are locked in id order (two replicas handling overlapping batches
-    wait for each other instead of deadlocking); records are settled after.
-    """
-    now = now or utcnow()
-    outbox = Outbox()
-    results, reports = [], []
+    A ``cluster.resource_status`` event carries one report, or many as
+    ``{"cluster", "reports": [...]}`` (docs/contracts.md); either way each report
+    counts on its own, in the order it was sent."""
+    out: list[tuple[str, dict]] = []
     for event in events:
         data = event.get("data") if isinstance(event, dict) else None
         if not isinstance(data, dict):
             continue  # not an envelope: nothing to learn from it
-        kind = event.get("type", "")
-        if kind.endswith("apply_result") and isinstance(data.get("record_id"), int):
-            results.append(data)
-        elif kind.endswith("resource_status") and data.get("kind", "Deployment") == "Deployment":
-            reports.append(data)
-    conditions = []
-    if results:
-        conditions.append(tuple_(Target.record_id, Target.cluster).in_(
-            list({(r["record_id"], r.get("cluster")) for r in results})))
-    if reports:
-        conditions.append(tuple_(Target.cluster, Target.namespace, Target.object_name).in_(
-            list({_report_key(r) for r in reports})) & Target.status.in_(status.UNFINISHED))
-    if not conditions:
-        return outbox
-    targets = list(db.scalars(select(Target).where(or_(*conditions)).order_by(Target.id).with_for_update()))
-    by_record = {(t.record_id, t.cluster): t for t in targets}
-    by_object: dict[tuple, list[Target]] = {}
-    for t in targets:
-        by_object.setdefault((t.cluster, t.namespace, t.object_name), []).append(t)
-    touched: set[int] = set()
-    for event in events:
-        data = event.get("data") if isinstance(event, dict) else None
-        if not isinstance(data, dict):
-            continue
-        kind = event.get("type", "")
+        kind = str(event.get("type", ""))
         if kind.endswith("apply_result"):
+            if isinstance(data.get("record_id"), int):
+                out.append(("apply_result", data))
+        elif kind.endswith("resource_status"):
+            items = data.get("reports") if isinstance(data.get("reports"), list) else [data]
+            for report in items:
+                if not isinstance(report, dict) or report.get("kind", "Deployment") != "Deployment":
+                    continue
+                if report.get("cluster") is None and data.get("cluster") is not None:
+                    report = {**report, "cluster": data["cluster"]}
+                out.append(("resource_status", report))
+    return out
+
+
+# Keys per locking SELECT of targets: a batch of thousands of objects stays a few statements.
+TARGET_KEYS_PER_QUERY = 500
+
+
+def _targets_for(db: Session, results: list[dict], reports: list[dict]) -> list[Target]:
+    """The targets these results and reports may change, locked in id order (two replicas
+    handling overlapping batches wait for each other instead of deadlocking).
+
+    IN lists that the unique (record_id, cluster) and the (cluster, namespace,
+    object_name, status) indexes range over; the exact keys are picked by the caller."""
+    record_ids = sorted({r["record_id"] for r in results})
+    keys = sorted({_report_key(r) for r in reports}, key=str)
+    found: dict[int, Target] = {}
+    step = TARGET_KEYS_PER_QUERY
+    for i in range(0, max(len(record_ids), len(keys)), step):
+        ids, chunk = record_ids[i:i + step], keys[i:i + step]
+        conditions = []
+        if ids:
+            conditions.append(Target.record_id.in_(ids))
+        if chunk:
+            conditions.append(and_(
+                Target.cluster.in_({k[0] for k in chunk}), Target.namespace.in_({k[1] for k in chunk}),
+                Target.object_name.in_({k[2] for k in chunk}), Target.status.in_(status.UNFINISHED)))
+        for t in db.scalars(select(Target).where(or_(*conditions)).order_by(Target.id).with_for_update()):
+            found[t.id] = t
+    return [found[i] for i in sorted(found)]
+
+
+def ingest(db: Session, events: list[dict], now: datetime | None = None) -> Outbox:
+    """Apply results and status reports, in arrival order, in one transaction.
+
+    Set-based: the targets the whole batch may touch are read (and locked) in a few
+    statements, each report is judged in memory against its target
+    (``status.report``: latest wins, duplicates and stale ones change nothing), the
+    changed rows are flushed together and the touched records settled together.
+    """
+    now = now or utcnow()
+    outbox = Outbox()
+    items = flatten(events)
+    results = [d for k, d in items if k == "apply_result"]
+    reports = [d for k, d in items if k == "resource_status"]
+    if not items:
+        return outbox
+    wanted_pairs = {(r["record_id"], r.get("cluster")) for r in results}
+    wanted_keys = {_report_key(r) for r in reports}
+    by_record: dict[tuple, Target] = {}
+    by_object: dict[tuple, list[Target]] = {}
+    for t in _targets_for(db, results, reports):
+        if (t.record_id, t.cluster) in wanted_pairs:
+            by_record[(t.record_id, t.cluster)] = t
+        key = (t.cluster, t.namespace, t.object_name)
+        if key in wanted_keys and t.status in status.UNFINISHED:
+            by_object.setdefault(key, []).append(t)
+    touched: set[int] = set()
+    for kind, data in items:
+        if kind == "apply_result":
             target = by_record.get((data.get("record_id"), data.get("cluster")))
             if target is None:
                 continue
@@ -280,7 +323,7 @@ def ingest(db: Session, events: list[dict], now: datetime | None = None) -> Outb
                 outbox.line(target.record_id, target.cluster, level, text, now)
             if lines or before != (target.status, target.applied_generation):
                 touched.add(target.record_id)
-        elif kind.endswith("resource_status"):
+        else:
             for target in by_object.get(_report_key(data), ()):
                 before = (target.status, target.seen_rv)
                 lines = status.report(target, data, now)
@@ -289,18 +332,38 @@ def ingest(db: Session, events: list[dict], now: datetime | None = None) -> Outb
                 if lines or before != (target.status, target.seen_rv):
                     touched.add(target.record_id)
     db.flush()
-    for record_id in sorted(touched):
-        outbox.extend(settle(db, record_id, now))
+    outbox.extend(settle_many(db, touched, now))
+    return outbox
+
+
+def settle_many(db: Session, record_ids, now: datetime) -> Outbox:
+    """``settle`` for many records in two statements (records locked in id order)."""
+    outbox = Outbox()
+    ids = sorted(set(record_ids))
+    if not ids:
+        return outbox
+    records = list(db.scalars(select(Record).where(Record.id.in_(ids)).order_by(Record.id).with_for_update()))
+    targets: dict[int, list[Target]] = {}
+    for t in db.scalars(select(Target).where(Target.record_id.in_(ids)).order_by(Target.id)):
+        targets.setdefault(t.record_id, []).append(t)
+    for record in records:
+        outbox.extend(_settle(record, targets.get(record.id, []), now))
+    db.flush()
     return outbox
 
 
 def settle(db: Session, record_id: int, now: datetime) -> Outbox:
     """Recompute the record's status from its targets; finish it once all are final."""
-    outbox = Outbox()
     record = db.scalar(select(Record).where(Record.id == record_id).with_for_update())
     if record is None:
-        return outbox
-    targets = targets_of(db, record_id)
+        return Outbox()
+    outbox = _settle(record, targets_of(db, record_id), now)
+    db.flush()
+    return outbox
+
+
+def _settle(record: Record, targets: list[Target], now: datetime) -> Outbox:
+    outbox = Outbox()
     statuses = [t.status for t in targets]
     new = status.record_status(statuses)
     if new != record.status:
@@ -313,7 +376,6 @@ def settle(db: Session, record_id: int, now: datetime) -> Outbox:
         outbox.line(record.id, "", "error" if new == status.FAILED else "info", f"record {new}", now)
         if new in (status.SUCCEEDED, status.FAILED):  # superseded: nobody is told
             outbox.finished.append(record.id)
-    db.flush()
     return outbox
 
 

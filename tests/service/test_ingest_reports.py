@@ -1,0 +1,225 @@
+"""The cluster service's report intake on real MariaDB/Redis/RabbitMQ: set-based storage,
+one ``cluster.resource_status`` event per intake carrying ``reports: [...]``, latest wins,
+and the outbox guarantee (committed reports are never unannounced).
+
+The operator is played by the test (``ingest_reports`` over RPC, as the gateway calls
+it); a small listener service records what reaches the bus.
+"""
+import json
+import random
+import time
+import uuid
+
+import eventlet
+import pytest
+from nameko.dependency_providers import Config
+from nameko.standalone.rpc import ServiceRpcProxy
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from services.cluster.domain import registry
+from services.cluster.service import ClusterService
+from shared import outbox
+from shared.errors import Invalid, Unauthorized
+from shared.events import EventPublisher, handle_event
+from shared.redis import Redis
+from shared.secretbox import SecretBox
+
+CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+
+class StatusListener:
+    """Stands in for the deploy service: it keeps every cluster.resource_status event it hears."""
+
+    name = "status_listener"
+    redis = Redis()
+    config = Config()
+
+    @handle_event("cluster", "resource_status")
+    def on_status(self, event):
+        self.redis.rpush(f"{self.config['REDIS_PREFIX']}:test:status", json.dumps(event))
+
+
+@pytest.fixture
+def heard(config, redis_client):
+    key = f"{config['REDIS_PREFIX']}:test:status"
+    redis_client.delete(key)
+
+    def events():
+        return [json.loads(e) for e in redis_client.lrange(key, 0, -1)]
+    return events
+
+
+@pytest.fixture
+def cluster_service(container_factory, config):
+    container_factory(StatusListener, config).start()
+    container = container_factory(ClusterService, {**config, "OUTBOX_RELAY_SECONDS": 0.3})
+    container.start()
+    return container
+
+
+@pytest.fixture
+def registered(config, db_engine):
+    """A cluster row as registration leaves it (nothing asks a real API server here)."""
+    name = f"c-{uuid.uuid4().hex[:8]}"
+    with Session(db_engine) as session:
+        _, token = registry.create(session, SecretBox.from_config(config),
+                                   {"name": name, "env": "test", "server": "https://127.0.0.1:9",
+                                    "ca_cert": CA, "token": "sa-token"})
+        session.commit()
+    return name, token
+
+
+def report(name, rv, ready=1, namespace="shop", uid="u1"):
+    return {"namespace": namespace, "kind": "Deployment", "name": name, "uid": uid, "generation": 1,
+            "observed_generation": 1, "resource_version": str(rv), "deleted": False, "labels": {},
+            "annotations": {"mae.io/record-id": "7"},
+            "replicas": {"desired": 2, "updated": 2, "ready": ready, "available": ready, "unavailable": 2 - ready},
+            "conditions": [], "progress_deadline_seconds": 600, "pods": [], "events": [],
+            "observed_at": "2026-01-01T00:00:00Z"}
+
+
+def wait_for(fetch, done, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    value = fetch()
+    while time.monotonic() < deadline:
+        value = fetch()
+        if done(value):
+            return value
+        eventlet.sleep(0.05)
+    raise AssertionError(f"condition not reached within {timeout} s: {value}")
+
+
+def announced(events, cluster):
+    """(name, resource_version) of every report announced for ``cluster``, in arrival order."""
+    out = []
+    for event in events:
+        assert event["type"] == "cluster.resource_status"
+        data = event["data"]
+        if data.get("cluster") != cluster:
+            continue
+        assert isinstance(data["reports"], list) and data["reports"]
+        for r in data["reports"]:
+            assert r["cluster"] == cluster
+            out.append((r["name"], int(r["resource_version"])))
+    return out
+
+
+def test_one_intake_stores_the_newest_per_object_and_announces_them_in_one_event(
+        cluster_service, config, registered, heard, db_engine):
+    name, token = registered
+    batch = [report("web", 10, ready=0), report("web", 12, ready=2), report("web", 11, ready=1),
+             report("web", 12, ready=2), report("api", 5), report("db", 7)]
+    random.Random(3).shuffle(batch)
+    with ServiceRpcProxy("cluster", config) as cluster:
+        assert cluster.ingest_reports(name, token, batch) == {"accepted": 3, "dropped": 3}
+        events = wait_for(heard, lambda e: announced(e, name))
+        [event] = [e for e in events if e["data"]["cluster"] == name]
+        assert sorted(announced([event], name)) == [("api", 5), ("db", 7), ("web", 12)]
+        latest = {r["name"]: r for r in cluster.latest_reports(name)}
+        assert latest["web"]["resource_version"] == "12" and latest["web"]["replicas"]["ready"] == 2
+
+        # Duplicates and older reports change nothing and announce nothing; a newer one goes out alone.
+        again = [report("web", 12, ready=2), report("web", 9, ready=0), report("api", 5), report("db", 8)]
+        assert cluster.ingest_reports(name, token, again) == {"accepted": 1, "dropped": 3}
+        events = wait_for(heard, lambda e: len(announced(e, name)) == 4)
+        eventlet.sleep(0.5)
+        assert announced(heard(), name)[3:] == [("db", 8)]
+        latest = {r["name"]: r for r in cluster.latest_reports(name)}
+        assert {n: r["resource_version"] for n, r in latest.items()} == {"web": "12", "api": "5", "db": "8"}
+        # The event of an intake is the same event when the same reports are announced again.
+        assert len({e["event_id"] for e in heard()}) == len(heard())
+
+        with pytest.raises(Unauthorized):
+            cluster.ingest_reports(name, "mae_r_" + "x" * 43, [report("web", 99)])
+        with pytest.raises(Invalid):
+            cluster.ingest_reports(name, token, [{"kind": "Deployment"}])
+    with db_engine.connect() as conn:
+        rows = conn.execute(text("SELECT name, resource_version, published FROM cluster_reports "
+                                 "WHERE cluster = :c ORDER BY name"), {"c": name}).all()
+    assert [tuple(r) for r in rows] == [("api", 5, 1), ("db", 8, 1), ("web", 12, 1)]
+
+
+def test_concurrent_intakes_of_interleaved_reports_keep_the_latest_and_announce_it(
+        cluster_service, config, registered, heard):
+    name, token = registered
+    objects = [f"web-{i}" for i in range(12)]
+    reports = [report(o, 1000 + step * 20 + i, ready=step % 3) for step in range(15) for i, o in enumerate(objects)]
+    reports += random.Random(5).sample(reports, 40)  # duplicates
+    random.Random(6).shuffle(reports)
+    batches = [reports[i:i + 20] for i in range(0, len(reports), 20)]
+    answers = []
+
+    def send(batch):
+        with ServiceRpcProxy("cluster", config) as cluster:
+            answers.append(cluster.ingest_reports(name, token, batch))
+    pool = eventlet.GreenPool(8)
+    for batch in batches:
+        pool.spawn_n(send, batch)
+    pool.waitall()
+    assert len(answers) == len(batches)  # no intake failed (deadlocks are retried)
+    newest = {o: 1000 + 14 * 20 + i for i, o in enumerate(objects)}
+    with ServiceRpcProxy("cluster", config) as cluster:
+        latest = {r["name"]: int(r["resource_version"]) for r in cluster.latest_reports(name)}
+    assert latest == newest
+    accepted = sum(a["accepted"] for a in answers)
+    events = wait_for(heard, lambda e: len(announced(e, name)) >= accepted)
+    eventlet.sleep(0.5)
+    told = announced(heard(), name)
+    assert len(told) == accepted  # every accepted report announced exactly once
+    assert len(set(told)) == len(told)
+    for o, rv in newest.items():
+        assert (o, rv) in told
+    # Per object, an intake only accepts what is newer than what was stored before it.
+    per_object = {}
+    for o, rv in told:
+        per_object.setdefault(o, []).append(rv)
+    assert all(len(set(v)) == len(v) for v in per_object.values())
+    assert len(events) <= len(batches)  # one event per intake at most (none when nothing was new)
+
+
+def test_reports_committed_but_not_published_are_relayed_from_the_outbox(
+        cluster_service, config, registered, heard, db_engine, monkeypatch):
+    name, token = registered
+    publisher = next(d for d in cluster_service.dependencies
+                     if isinstance(d, EventPublisher) and d.attr_name == "events")
+    sent = publisher.publisher.publish
+    calls = {"n": 0}
+
+    def broken_once(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ConnectionError("broker went away right after the commit")
+        return sent(*args, **kwargs)
+    monkeypatch.setattr(publisher.publisher, "publish", broken_once)
+    monkeypatch.setattr(outbox, "RELAY_AFTER", outbox.timedelta(seconds=0.5))
+    with ServiceRpcProxy("cluster", config) as cluster:
+        assert cluster.ingest_reports(name, token, [report("web", 50), report("api", 51)]) == \
+            {"accepted": 2, "dropped": 0}
+    table = outbox.model_for("cluster").__table__
+    with db_engine.connect() as conn:
+        waiting = conn.execute(select(table.c.body)).scalars().all()
+    assert [sorted(r["name"] for r in body["data"]["reports"]) for body in waiting
+            if body["data"].get("cluster") == name] == [["api", "web"]]
+    events = wait_for(heard, lambda e: announced(e, name), timeout=15)
+    assert sorted(announced(events, name)) == [("api", 51), ("web", 50)]
+    with db_engine.connect() as conn:
+        assert not [b for b in conn.execute(select(table.c.body)).scalars().all()
+                    if b["data"].get("cluster") == name]
+
+
+def test_full_state_marks_what_the_operator_no_longer_sees_in_the_same_announcement(
+        cluster_service, config, registered, heard):
+    name, token = registered
+    with ServiceRpcProxy("cluster", config) as cluster:
+        cluster.ingest_reports(name, token, [report("web", 10), report("gone", 11)])
+        answer = cluster.ingest_reports(name, token, [report("web", 20)],
+                                        {"resource_version": "30",
+                                         "deployments": [{"namespace": "shop", "name": "web"}]})
+        assert answer == {"accepted": 1, "dropped": 0, "marked_deleted": 1}
+        latest = {r["name"]: r for r in cluster.latest_reports(name)}
+    assert latest["gone"]["deleted"] is True and latest["gone"]["resource_version"] == "30"
+    events = wait_for(heard, lambda e: len(announced(e, name)) == 4)
+    last = [e for e in events if e["data"]["cluster"] == name][-1]
+    assert sorted((r["name"], r["resource_version"], r["deleted"]) for r in last["data"]["reports"]) == \
+        [("gone", "30", True), ("web", "20", False)]
