@@ -39,11 +39,22 @@ class Keys:
     def role(self, app: str, user_id: int) -> str:
         return f"{self.prefix}:rbac:{app}:{user_id}"
 
-    def roles_of_app(self, app: str) -> str:
-        return f"{self.prefix}:rbac:{app}:*"
+    # Generations of what the gateway caches per user (RBAC answers, app lists).
+    # org bumps them when the rows they were read from change; a cached answer
+    # carries the generations read *before* the rows were, and counts only while
+    # they are still current.
+    @property
+    def apps_generation(self) -> str:
+        """Bumped when any application is created, changed or deleted."""
+        return f"{self.prefix}:apps-gen"
 
-    def membership_any(self, user_id: int) -> str:
-        return f"{self.prefix}:rbac-any:{user_id}"
+    def member_generation(self, user_id: int) -> str:
+        """Bumped when the user's memberships change (added, role changed, removed)."""
+        return f"{self.prefix}:apps-gen:{user_id}"
+
+    def app_list(self, user_id: int, view: str, limit: int) -> str:
+        """The gateway's cached first page of ``GET /apps`` for a user (view: admin or member)."""
+        return f"{self.prefix}:apps-list:{user_id}:{view}:{limit}"
 
     # gateway
     def rate(self, bucket: str) -> str:

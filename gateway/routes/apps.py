@@ -1,12 +1,25 @@
-"""Applications and members."""
+"""Applications and members.
+
+``GET /apps`` is the console's first request and the busiest read: its first
+page is kept in Redis per user (and view: admin or member), as the JSON sent,
+tagged like the RBAC answers (``gateway.auth.tagged_read``): any application
+created, changed or deleted, and any change to the user's memberships, makes
+the next request ask org again. Without Redis every request asks org.
+"""
 from __future__ import annotations
 
-from gateway.auth import authenticate, require_app_role
+import json
+
+from werkzeug.wrappers import Response
+
+from gateway.auth import authenticate, require_app_role, tagged_read, tagged_write
 from gateway.schemas import APP, LABEL, MEMBER, PAGING, ROLE, json_response, obj, page_of
-from shared.web import read_object, route
+from shared.keys import Keys
+from shared.paging import clamp_limit
+from shared.web import JSON, read_object, route
 
 TAGS = ["applications"]
-
+LIST_CACHE_SECONDS = 120
 
 
 class AppRoutes:
@@ -22,8 +35,16 @@ class AppRoutes:
            query=PAGING, responses=json_response(page_of(APP)), errors=[401, 422])
     def list_apps(self, request):
         caller = authenticate(self, request)
-        return self.org.list_apps(caller.id, caller.is_admin, request.args.get("limit"),
-                                  request.args.get("cursor"))
+        cursor = request.args.get("cursor")
+        if cursor:  # later pages are read rarely, and the cursor is the client's to vary
+            return self.org.list_apps(caller.id, caller.is_admin, request.args.get("limit"), cursor)
+        limit = clamp_limit(request.args.get("limit"))
+        key = Keys.from_config(self.config).app_list(caller.id, "admin" if caller.is_admin else "member", limit)
+        tag, body = tagged_read(self, caller.id, key)
+        if body is None:
+            body = json.dumps(self.org.list_apps(caller.id, caller.is_admin, limit, None), default=str)
+            tagged_write(self, key, tag, body, LIST_CACHE_SECONDS)
+        return Response(body, mimetype=JSON)
 
     @route("GET", "/api/v1/apps/<app>", summary="An application, with your role", tags=TAGS, auth=True,
            responses=json_response(APP), errors=[401, 404])

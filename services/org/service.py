@@ -1,16 +1,22 @@
 """Entrypoints of the org service: applications, members and roles. Kept thin."""
 from __future__ import annotations
 
+import logging
+
 from nameko.dependency_providers import Config
+from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from services.org.domain import apps as domain
 from services.org.models import Application, Member
 from shared.audit import AuditLog
+from shared.errors import Unavailable
 from shared.events import EventPublisher
 from shared.keys import Keys
 from shared.paging import page
 from shared.service import ServiceBase, rpc
+
+log = logging.getLogger(__name__)
 
 
 class OrgService(ServiceBase):
@@ -24,23 +30,42 @@ class OrgService(ServiceBase):
     def keys(self) -> Keys:
         return Keys.from_config(self.config)
 
-    def _forget_roles(self, app_name: str, user_id: int | None = None) -> None:
-        """Drop the gateway's cached RBAC answers (after the commit: MySQL first)."""
+    def _changed(self, *user_ids: int) -> None:
+        """Commit, and make the gateway's cached RBAC answers and app lists stale.
+
+        Those are tagged with generations (``shared.keys``): the users' membership
+        generations, or — no user given — the one every user's answers carry
+        (an application created, changed or deleted). Bumped before the commit,
+        so that without Redis nothing changes (503) and no stale answer can
+        outlive the change; and again after it, so that answers read from the
+        old rows while the commit was under way are not served either.
+        """
+        generations = [self.keys.member_generation(u) for u in user_ids] or [self.keys.apps_generation]
+        self._bump(generations)
         self.db.commit()
-        if user_id is not None:
-            self.redis.delete(self.keys.role(app_name, user_id), self.keys.membership_any(user_id))
-            return
-        stale = list(self.redis.scan_iter(self.keys.roles_of_app(app_name), count=500))
-        if stale:
-            self.redis.delete(*stale)
+        try:
+            self._bump(generations)
+        except Unavailable as exc:
+            # Committed: only what was cached during the commit may be stale, for
+            # at most the gateway's cache lifetime. Do not report the change as failed.
+            log.error("cache generations not bumped after commit: %s", exc.message)
+
+    def _bump(self, generations: list[str]) -> None:
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            for name in generations:
+                pipe.incr(name)
+            pipe.execute()
+        except RedisError as exc:
+            raise Unavailable("The cache cannot be reached; nothing was changed, try again shortly.",
+                              {"dependency": "redis"}) from exc
 
     @rpc
     def create_app(self, data, actor, source_ip=None):
         app = domain.create_app(self.db, data, actor["id"], actor["username"])
         self.events.publish("application_created", {"name": app.name, "display_name": app.display_name})
         self.audit.record(actor["username"], "app_created", f"app:{app.name}", {}, source_ip)
-        self._forget_roles(app.name)
-        self.redis.delete(self.keys.membership_any(actor["id"]))
+        self._changed()
         return domain.app_dict(app, "owner")
 
     @rpc
@@ -82,18 +107,16 @@ class OrgService(ServiceBase):
     def update_app(self, name, data, actor, source_ip=None):
         app = domain.update_app(self.db, domain.get_app(self.db, name), data)
         self.audit.record(actor["username"], "app_updated", f"app:{name}", {"fields": sorted(data)}, source_ip)
+        self._changed()
         return domain.app_dict(app)
 
     @rpc
     def delete_app(self, name, actor, source_ip=None):
         app = domain.get_app(self.db, name)
-        members = list(self.db.scalars(select(Member.user_id).where(Member.app_id == app.id)))
         self.db.delete(app)
         self.events.publish("application_deleted", {"name": name})
         self.audit.record(actor["username"], "app_deleted", f"app:{name}", {}, source_ip)
-        self._forget_roles(name)
-        for user_id in members:
-            self.redis.delete(self.keys.membership_any(user_id))
+        self._changed()
         return None
 
     @rpc
@@ -112,7 +135,7 @@ class OrgService(ServiceBase):
         if old != new:
             self.audit.record(actor["username"], action, f"app:{name}",
                               {"username": username, "old_role": old, "role": new}, source_ip)
-        self._forget_roles(name, user_id)
+        self._changed(user_id)
         return {"username": username, "role": new}
 
     @rpc
@@ -121,5 +144,5 @@ class OrgService(ServiceBase):
         member = domain.remove_member(self.db, app, username)
         self.audit.record(actor["username"], "member_removed", f"app:{name}",
                           {"username": username, "role": member.role}, source_ip)
-        self._forget_roles(name, member.user_id)
+        self._changed(member.user_id)
         return None
