@@ -277,9 +277,20 @@ class DatabaseGauges:
 
 _registered: set = set()
 
+# Gauges made at scrape time, {name: label names}: they exist only while a database
+# answers, so they are declared here for whoever checks names (tests/unit/test_monitoring.py).
+SCRAPE_TIME_GAUGES: dict[str, tuple[str, ...]] = {
+    "mae_db_pool_checked_out": ("service",), "mae_db_pool_overflow": ("service",),
+    "mae_db_pool_size": ("service",),
+    "mae_outbox_backlog": ("service",), "mae_outbox_oldest_seconds": ("service",),
+}
 
-def register_database_gauges(key: str, service: str, families, ttl: float = 5.0) -> None:
-    """Register a ``DatabaseGauges`` once per process under ``key``."""
+
+def register_database_gauges(key: str, service: str, families, gauges: dict[str, tuple[str, ...]],
+                             ttl: float = 5.0) -> None:
+    """Register a ``DatabaseGauges`` once per process under ``key``; ``gauges`` declares
+    the names and label names ``families`` makes."""
+    SCRAPE_TIME_GAUGES.update(gauges)
     if key in _registered:
         return
     _registered.add(key)

@@ -57,4 +57,6 @@ def _cluster_families(conn, now):
     return [age, reachable]
 
 
-register_database_gauges("cluster-clusters", "cluster", _cluster_families)
+register_database_gauges("cluster-clusters", "cluster", _cluster_families,
+                         {"mae_operator_last_report_age_seconds": ("cluster", "env"),
+                          "mae_cluster_reachable": ("cluster", "env")})

@@ -55,4 +55,5 @@ def _target_families(conn, now):
     return [count, oldest]
 
 
-register_database_gauges("deploy-targets", "deploy", _target_families)
+register_database_gauges("deploy-targets", "deploy", _target_families,
+                         {"mae_deploy_targets": ("state",), "mae_deploy_target_oldest_seconds": ("state",)})

@@ -40,4 +40,4 @@ def _families(conn, now):
     return [expiring]
 
 
-register_database_gauges("server-expiring", "server", _families)
+register_database_gauges("server-expiring", "server", _families, {"mae_servers_expiring": ("within_days",)})
