@@ -1,0 +1,67 @@
+"""Tracing: off by default and then inert; when on, context goes out and comes back in headers."""
+from __future__ import annotations
+
+import pytest
+from opentelemetry import trace
+
+from shared import tracing
+
+
+def test_off_by_default_installs_nothing_and_adds_nothing(monkeypatch):
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    if tracing._provider is not None:
+        pytest.skip("this process has tracing on")
+    assert tracing.configure("deploy", {}) is False
+    assert tracing.ENABLED is False
+    # the API's default (proxy/no-op) provider, not the SDK's
+    assert type(trace.get_tracer_provider()).__module__.startswith("opentelemetry.trace")
+    assert tracing.headers_for() == {}
+    assert tracing.current_ids() is None
+    assert tracing.start_client_span("x") is None
+    with tracing.span("k8s GET") as span:
+        assert span is None
+
+
+@pytest.fixture
+def tracer(monkeypatch):
+    """Tracing on for this test only, with spans kept in memory (no global provider)."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(tracing, "ENABLED", True)
+    monkeypatch.setattr(tracing, "_tracer", provider.get_tracer("test"))
+    return exporter
+
+
+def test_a_span_context_travels_as_nameko_headers_and_is_continued(tracer):
+    with tracing.span("gateway request", only_in_trace=False) as parent:
+        client = tracing.start_client_span("deploy.deploy_version")
+        headers = tracing.message_headers(tracing.headers_for(client))
+        tracing.end_span(client)
+    assert set(headers) == {"nameko.traceparent"}
+    # what nameko gives the receiving worker: the header without its prefix
+    received = {key[len("nameko."):]: value for key, value in headers.items()}
+    child = tracing._tracer.start_span("deploy handles", context=tracing._parent(received))
+    child.end()
+    spans = {s.name: s for s in tracer.get_finished_spans()}
+    assert spans["deploy handles"].context.trace_id == parent.get_span_context().trace_id
+    assert spans["deploy handles"].parent.span_id == spans["deploy.deploy_version"].context.span_id
+    assert spans["deploy.deploy_version"].parent.span_id == parent.get_span_context().span_id
+
+
+def test_spans_without_a_trace_are_not_started_for_stray_calls(tracer):
+    with tracing.span("k8s GET") as span:
+        assert span is None
+    assert tracer.get_finished_spans() == ()
+
+
+def test_an_error_marks_the_client_span(tracer):
+    with tracing.span("root", only_in_trace=False):
+        client = tracing.start_client_span("org.get_role")
+        tracing.end_span(client, TimeoutError("no answer"))
+    [span] = [s for s in tracer.get_finished_spans() if s.name == "org.get_role"]
+    assert span.status.status_code == trace.StatusCode.ERROR
