@@ -9,6 +9,7 @@ import json
 DROPPED_ANNOTATIONS = ("mae.io/last-applied", "kubectl.kubernetes.io/last-applied-configuration",
                        "deployment.kubernetes.io/revision")
 MAX_PODS = 20
+REVISION = "deployment.kubernetes.io/revision"
 FAILING = ("ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff", "CreateContainerConfigError",
            "InvalidImageName", "RunContainerError")
 
@@ -31,7 +32,17 @@ def owner(obj: dict, kind: str) -> str | None:
     return None
 
 
-def pod_summary(pod: dict) -> dict:
+def old_replicasets(dep: dict, replicasets: list[dict]) -> set[str]:
+    """Names of the Deployment's ReplicaSets of earlier revisions (empty while the
+    Deployment's own revision is not known: then no pod is called old)."""
+    revision = (meta(dep).get("annotations") or {}).get(REVISION)
+    if not revision:
+        return set()
+    return {meta(rs).get("name") for rs in replicasets
+            if (meta(rs).get("annotations") or {}).get(REVISION) not in (None, revision)}
+
+
+def pod_summary(pod: dict, old: bool = False) -> dict:
     status = pod.get("status") or {}
     statuses = status.get("containerStatuses") or []
     waiting_reason, message = None, None
@@ -43,19 +54,24 @@ def pod_summary(pod: dict) -> dict:
             if waiting_reason in FAILING:
                 break
     ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
-    return {"name": meta(pod).get("name"), "phase": status.get("phase"), "ready": ready,
-            "restart_count": sum(int(cs.get("restartCount") or 0) for cs in statuses),
-            "waiting_reason": waiting_reason, "message": (message or "")[:300] or None}
+    summary = {"name": meta(pod).get("name"), "phase": status.get("phase"), "ready": ready,
+               "restart_count": sum(int(cs.get("restartCount") or 0) for cs in statuses),
+               "waiting_reason": waiting_reason, "message": (message or "")[:300] or None}
+    if old:
+        # A pod of an earlier revision (e.g. the previous, failing rollout being scaled
+        # down): shown, but it says nothing about how the current rollout goes.
+        summary["old"] = True
+    return summary
 
 
 def deployment_report(dep: dict, pods: list[dict], resource_version: int, observed_at: str,
-                      events: list[dict] | None = None) -> dict:
+                      events: list[dict] | None = None, old_replicasets: set[str] = frozenset()) -> dict:
     m, spec, status = meta(dep), dep.get("spec") or {}, dep.get("status") or {}
     desired = spec.get("replicas", 1)
     pods = sorted(pods, key=lambda p: meta(p).get("name") or "")
-    summaries = [pod_summary(p) for p in pods]
+    summaries = [pod_summary(p, owner(p, "ReplicaSet") in old_replicasets) for p in pods]
     # Pods that explain a failure first, so truncation never hides them.
-    summaries.sort(key=lambda s: (s["waiting_reason"] not in FAILING, s["ready"]))
+    summaries.sort(key=lambda s: (bool(s.get("old")), s["waiting_reason"] not in FAILING, s["ready"]))
     return {
         "namespace": m.get("namespace"), "kind": "Deployment", "name": m.get("name"),
         "uid": m.get("uid"), "generation": m.get("generation"),

@@ -112,12 +112,14 @@ class State:
                     if gone is not None and meta(gone).get("uid"):
                         out.append(reports.deleted_report(gone, rv, observed))
                     continue
-                rs_names = {meta(rs).get("name") for (ns, _), rs in self.objects["ReplicaSet"].items()
-                            if ns == key[0] and owner(rs, "Deployment") == key[1]}
+                owned = [rs for (ns, _), rs in self.objects["ReplicaSet"].items()
+                         if ns == key[0] and owner(rs, "Deployment") == key[1]]
+                rs_names = {meta(rs).get("name") for rs in owned}
                 pods = [p for (ns, _), p in self.objects["Pod"].items()
                         if ns == key[0] and (owner(p, "ReplicaSet") in rs_names
                                              or self._deployment_of("Pod", p) == key)]
-                out.append(reports.deployment_report(dep, pods, rv, observed))
+                out.append(reports.deployment_report(dep, pods, rv, observed,
+                                                     old_replicasets=reports.old_replicasets(dep, owned)))
             return out
 
     def take_full_state(self) -> dict | None:

@@ -161,7 +161,13 @@ def is_news(target, report: dict) -> bool:
 def judge(report: dict, applied_generation: int | None, image: str | None = None) -> tuple[str, str | None, str | None]:
     """(status, reason, message) that this report alone says."""
     replicas = {**ZERO_REPLICAS, **(report.get("replicas") or {})}
-    pods = report.get("pods") or []
+    generation = _int(report.get("generation"))
+    observed = _int(report.get("observed_generation"))
+    target_generation = max(generation, applied_generation or 0)
+    # Pods speak for this rollout only once the controller has seen its template, and
+    # only those of the current revision: a pod of the previous (say, failing) rollout
+    # that is still being scaled down says nothing about this one.
+    pods = [p for p in report.get("pods") or [] if not p.get("old")] if observed >= target_generation else []
     for pod in pods:
         waiting = pod.get("waiting_reason")
         if waiting in ("ImagePullBackOff", "ErrImagePull"):
@@ -185,9 +191,6 @@ def judge(report: dict, applied_generation: int | None, image: str | None = None
     quota = next((t for t in quota_texts if "exceeded quota" in t.lower()), None)
     if quota:
         return FAILED, "Quota exceeded: the namespace's resource quota does not allow these pods", quota
-    generation = _int(report.get("generation"))
-    observed = _int(report.get("observed_generation"))
-    target_generation = max(generation, applied_generation or 0)
     desired = replicas["desired"]
     if (observed >= target_generation and replicas["updated"] == desired and replicas["ready"] == desired
             and replicas["available"] == desired and not replicas.get("unavailable")
