@@ -110,6 +110,13 @@ AMQP_CONNECTION_ERRORS = Counter(
 
 
 def entrypoint_kind(entrypoint) -> str:
+    kind = getattr(entrypoint, "_mae_kind", None)
+    if kind is None:
+        kind = entrypoint._mae_kind = _kind_of(entrypoint)
+    return kind
+
+
+def _kind_of(entrypoint) -> str:
     if isinstance(entrypoint, Rpc):
         return "rpc"
     if isinstance(entrypoint, EventHandler) or hasattr(entrypoint, "bindings"):
