@@ -17,7 +17,7 @@ from services.deploy.models import CIBuild, CILink, Version
 from shared.errors import Invalid, NotFound
 from shared.timeutil import rfc3339
 
-IMAGE_REPO = re.compile(r"^[a-z0-9]+([._/:-][a-z0-9]+)*$")
+IMAGE_REPO = re.compile(r"^[a-z0-9]+([._/:-][a-z0-9]+)*\Z")
 
 
 def _context(app: str, service: str, what: str) -> str:

@@ -14,12 +14,12 @@ from shared.names import check_label
 
 MAX_REPLICAS = 50
 # Kubernetes resource.Quantity: a number with an optional binary/decimal suffix.
-_QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eE][+-]?[0-9]+|Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eE][+-]?[0-9]+|Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?\Z")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 # registry/path:tag@digest — loose on purpose (registries differ), strict on what breaks YAML or shells.
-_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/:@]*$")
-_HOST = re.compile(r"^(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_PATH = re.compile(r"^/[^\s]*$")
+_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/:@]*\Z")
+_HOST = re.compile(r"^(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
+_PATH = re.compile(r"^/[^\s]*\Z")
 MAX_VALUES_BYTES = 16 * 1024
 
 VERSION_FIELDS = {"name", "image", "port", "replicas", "env", "command", "args", "resources",

@@ -13,7 +13,7 @@ from shared.errors import Invalid, NotFound
 
 TYPES = ("feishu", "dingtalk", "webhook")
 FIELDS = {"name", "type", "url", "secret", "events", "enabled"}
-APP_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+APP_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 
 
 def secret_context(channel_id: int) -> str:

@@ -13,7 +13,7 @@ from services.server.models import CloudAccount, Server, utcnow
 from shared.errors import AlreadyExists, NotFound
 
 PROVIDERS = ("aliyun",)
-REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+){1,3}$")
+REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+){1,3}\Z")
 FIELDS = {"name", "provider", "access_key_id", "access_key_secret", "regions"}
 
 

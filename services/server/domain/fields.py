@@ -7,7 +7,7 @@ from datetime import date, datetime, timezone
 
 from shared.errors import Invalid
 
-LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
+LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?\Z")
 
 
 def invalid(field: str, message: str) -> Invalid:
