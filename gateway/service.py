@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from nameko.dependency_providers import Config
 
+from gateway.ratelimit import WriteRateLimit
 from gateway.routes.apps import AppRoutes
 from gateway.routes.auth import AuthRoutes
 from gateway.routes.ci import CIRoutes
@@ -37,5 +38,7 @@ class GatewayService(OperationsRoutes, AuthRoutes, AppRoutes, ServerRoutes, Noti
 
     config = Config()
     redis = Redis()
+    # Asked by shared.web before each request is dispatched: writes per token.
+    rate_limit = WriteRateLimit()
     metrics = Metrics()
     call_context = CallContext()

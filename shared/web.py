@@ -5,10 +5,12 @@ plain data (dict/list → JSON) or ``(status, data)``/``(status, headers, data)`
 a ``MaeError`` becomes the API's error body through the one table in
 ``shared.errors``; and anything else becomes a logged, opaque 500.
 ``ApiServer`` answers unknown paths, wrong methods and oversized bodies with
-the same JSON error shape before any worker is spawned.
+the same JSON error shape before any worker is spawned, and lets the container's
+request guards (the gateway's write rate limit) refuse a request there too.
 """
 from __future__ import annotations
 
+import io
 import json
 import logging
 
@@ -47,9 +49,18 @@ def response_for_error(exc: Exception) -> Response:
 
 class ApiWsgiApp(WsgiApp):
     def __call__(self, environ, start_response):
-        request = Request(environ, shallow=True)
         limit = int(self.server.container.config.get("MAX_BODY_BYTES", 1 << 20))
-        length = request.content_length
+        length = None
+        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            # No Content-Length: werkzeug would read the body as empty. eventlet decodes
+            # the chunks; read at most one byte past the limit and hand on what was read.
+            body = environ["wsgi.input"].read(limit + 1)
+            length = len(body)
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(length)
+            del environ["HTTP_TRANSFER_ENCODING"]
+        request = Request(environ, shallow=True)
+        length = request.content_length if length is None else length
         if length is not None and length > limit:
             rv = error_response(413, "payload_too_large",
                                 f"The request body is larger than {limit} bytes.",
@@ -61,7 +72,7 @@ class ApiWsgiApp(WsgiApp):
         try:
             provider, values = adapter.match()
             request.path_values = values
-            rv = provider.handle_request(request)
+            rv = self._guard(request) or provider.handle_request(request)
         except MethodNotAllowed as exc:
             rv = error_response(405, "method_not_allowed",
                                 f"{request.method} is not allowed on {request.path}.",
@@ -72,6 +83,20 @@ class ApiWsgiApp(WsgiApp):
         except HTTPException as exc:
             rv = error_response(exc.code or 400, "bad_request", exc.description or exc.name)
         return rv(environ, start_response)
+
+
+    def _guard(self, request):
+        """The first refusal of the container's request guards (dependencies with a
+        ``guard_request(request)``, e.g. the gateway's rate limit), before any worker."""
+        guards = getattr(self, "_guards", None)
+        if guards is None:
+            guards = self._guards = [d for d in self.server.container.dependencies
+                                     if callable(getattr(d, "guard_request", None))]
+        for guard in guards:
+            refusal = guard.guard_request(request)
+            if refusal is not None:
+                return refusal
+        return None
 
 
 class ApiServer(WebServer):
