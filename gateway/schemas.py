@@ -38,3 +38,11 @@ PAGING = [
      "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
     {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
 ]
+
+
+def nullable(schema: dict) -> dict:
+    """``schema`` or null: services read null in an optional field as "not given"."""
+    kind = schema.get("type")
+    if isinstance(kind, str):
+        return {**schema, "type": [kind, "null"]}
+    return {"anyOf": [schema, {"type": "null"}]}

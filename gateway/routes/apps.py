@@ -24,8 +24,8 @@ LIST_CACHE_SECONDS = 120
 
 class AppRoutes:
     @route("POST", "/api/v1/apps", summary="Create an application (you become its owner)", tags=TAGS,
-           auth=True, body=obj(["name"], name=LABEL, display_name={"type": "string", "maxLength": 128},
-                               description={"type": "string", "maxLength": 4000}),
+           auth=True, body=obj(["name"], name=LABEL, display_name={"type": ["string", "null"], "maxLength": 128},
+                               description={"type": ["string", "null"], "maxLength": 4000}),
            responses=json_response(APP, 201, "Created"), errors=[400, 401, 409, 422])
     def create_app(self, request):
         caller = authenticate(self, request)
@@ -53,8 +53,8 @@ class AppRoutes:
         return {**self.org.get_app(app), "role": role}
 
     @route("PATCH", "/api/v1/apps/<app>", summary="Change an application's display name or description",
-           tags=TAGS, auth=True, body=obj([], display_name={"type": "string", "maxLength": 128},
-                                          description={"type": "string", "maxLength": 4000}),
+           tags=TAGS, auth=True, body=obj([], display_name={"type": ["string", "null"], "maxLength": 128},
+                                          description={"type": ["string", "null"], "maxLength": 4000}),
            responses=json_response(APP), errors=[400, 401, 403, 404, 422])
     def update_app(self, request, app):
         caller, role = require_app_role(self, request, app, "apps.update")

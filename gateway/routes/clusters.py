@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from gateway.auth import authenticate, require_admin, source_ip
 from gateway.schemas import LABEL, json_response, obj
-from shared.errors import BadRequest, Unauthorized
+from shared.errors import BadRequest, Invalid, Unauthorized
 from shared.web import read_object, route
 
 TAGS = ["clusters"]
@@ -39,10 +39,13 @@ class ClusterRoutes:
                    "schema": {"type": "string", "enum": ["test", "prod"]}}],
            responses=json_response(obj(["items", "next_cursor"], items={"type": "array", "items": CLUSTER},
                                        next_cursor=NULLABLE_STR)),
-           errors=[401])
+           errors=[401, 422])
     def list_clusters(self, request):
         authenticate(self, request)
-        return {"items": self.cluster.list_clusters(request.args.get("env") or None), "next_cursor": None}
+        env = request.args.get("env")
+        if env is not None and env not in ("test", "prod"):
+            raise Invalid("'env' must be 'test' or 'prod'.", {"field": "env"})
+        return {"items": self.cluster.list_clusters(env), "next_cursor": None}
 
     @route("GET", "/api/v1/clusters/<name>", summary="A cluster, its health and its namespaces", tags=TAGS,
            auth=True, responses=json_response(CLUSTER), errors=[401, 404])

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from gateway.auth import authenticate, require_app_role
 from gateway.rbac import allowed
-from gateway.schemas import LABEL, PAGING, json_response, obj, page_of
+from gateway.schemas import LABEL, PAGING, json_response, nullable, obj, page_of
 from shared.errors import Forbidden, Invalid, NotFound
+from shared.names import is_label
 from shared.web import read_object, route
 
 TAGS = ["deploy"]
@@ -29,26 +30,58 @@ RECORD = obj(["id", "action", "app", "status", "created_by", "created_at", "fini
              targets={"type": "array", "items": TARGET})
 LOG_LINE = obj(["seq", "time", "cluster", "level", "line"], seq=INT, time=STR, cluster=STR,
                level={"type": "string", "enum": ["info", "warning", "error"]}, line=STR)
+NLABEL = nullable(LABEL)
+# A template name, or nothing (null or "": the built-in default).
+TEMPLATE_NAME = {"anyOf": [LABEL, {"type": "null"}, {"const": ""}]}
+DESCRIPTION = nullable({"type": "string", "maxLength": 4000})
 SERVICE = obj(["name"], name=LABEL, app=STR, description=STR, created_by=STR, created_at=STR,
               versions={"type": "array", "items": ANY_OBJ})
-ENV = {"type": "object", "additionalProperties": STR}
-VERSION_BODY = dict(name=LABEL, image=STR, port={"type": "integer", "minimum": 1, "maximum": 65535},
-                    replicas={"type": "integer", "minimum": 0, "maximum": 50}, env=ENV,
-                    command={"type": "array", "items": STR}, args={"type": "array", "items": STR},
-                    resources=ANY_OBJ, health_path=STR, template=LABEL, values=ANY_OBJ, description=STR)
-VERSION = obj(["name", "image", "port"], **VERSION_BODY, service=STR, app=STR,
+SERVICE_BODY = obj(["name"], name=LABEL, description=DESCRIPTION)
+ENV_NAME = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}
+ENV_VALUE = {"type": ["string", "number"], "maxLength": 32768}
+# Sent as {"NAME": "value"} or [{"name", "value"}]; stored and answered as the list.
+ENV_PAIR = obj(["name"], name=ENV_NAME, value=ENV_VALUE)
+ENV_LIST = {"type": "array", "items": ENV_PAIR, "maxItems": 200}
+ENV_IN = {"anyOf": [{"type": "object", "additionalProperties": ENV_VALUE, "maxProperties": 200,
+                     "propertyNames": ENV_NAME}, ENV_LIST, {"type": "null"}]}
+STRINGS = nullable({"type": "array", "items": {"type": "string", "maxLength": 4096}, "maxItems": 100})
+VERSION_BODY = dict(name=LABEL, image={"type": "string", "maxLength": 255},
+                    port={"type": "integer", "minimum": 1, "maximum": 65535},
+                    replicas=nullable({"type": "integer", "minimum": 0, "maximum": 50}), env=ENV_IN,
+                    command=STRINGS, args=STRINGS, resources=nullable(ANY_OBJ),
+                    health_path=nullable({"type": "string", "maxLength": 1024}),
+                    template=TEMPLATE_NAME, values=nullable(ANY_OBJ), description=DESCRIPTION)
+VERSION = obj(["name", "image", "port"], name=LABEL, image=STR, port=INT, replicas=INT, env=ENV_LIST,
+              command={"type": "array", "items": STR}, args={"type": "array", "items": STR},
+              resources=ANY_OBJ, health_path=STR, template=NLABEL, values=ANY_OBJ, description=STR,
+              service=STR, app=STR, created_by=STR, created_at=STR, updated_at=NSTR, deleted_at=NSTR,
               clusters={"type": "array", "items": TARGET})
-ROUTE = obj(["path", "service", "version"], path=STR, service=LABEL, version=LABEL, port=INT)
-INGRESS = obj(["name", "host", "routes"], name=LABEL, host=STR, tls=obj(["secret_name"], secret_name=STR),
-              routes={"type": "array", "items": ROUTE}, template=LABEL, values=ANY_OBJ)
+ROUTE = obj(["path", "service", "version"], path=STR, service=LABEL, version=LABEL,
+            port={"type": ["integer", "null"]})
+INGRESS = obj(["name", "host", "routes"], name=LABEL, host=STR,
+              tls=nullable(obj(["secret_name"], secret_name=STR)),
+              routes={"type": "array", "items": ROUTE}, template=NLABEL, values=ANY_OBJ,
+              app=STR, description=STR, created_by=STR, created_at=STR)
+ROUTE_BODY = obj(["service", "version"], path=nullable({"type": "string", "maxLength": 1024}),
+                 service=LABEL, version=LABEL,
+                 port=nullable({"type": "integer", "minimum": 1, "maximum": 65535}))
+INGRESS_BODY = obj(["name", "host", "routes"], name=LABEL, host={"type": "string", "maxLength": 253},
+                   tls={"anyOf": [obj(["secret_name"], secret_name=LABEL),
+                                  {"type": "object", "maxProperties": 0}, {"type": "null"}]},
+                   routes={"type": "array", "items": ROUTE_BODY, "minItems": 1, "maxItems": 50},
+                   template=TEMPLATE_NAME, values=nullable(ANY_OBJ), description=DESCRIPTION)
 FIELD = obj(["name", "type"], name=STR, type=STR, default={}, description=STR)
+FIELD_BODY = obj(["name"], name={"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]*$"},
+                 type={"type": "string", "enum": ["string", "integer", "number", "boolean", "object", "list"]},
+                 default={}, description={"type": "string", "maxLength": 500})
 TEMPLATE = obj(["name", "kind", "fields"], name=STR, kind={"type": "string", "enum": ["version", "ingress"]},
-               fields={"type": "array", "items": FIELD}, body=STR, builtin={"type": "boolean"}, app=NSTR)
+               fields={"type": "array", "items": FIELD}, body=STR, builtin={"type": "boolean"}, app=NSTR,
+               description=STR, created_by=STR, created_at=STR)
 DEPLOY_BODY = {"oneOf": [obj(["clusters"], clusters={"type": "array", "items": LABEL, "minItems": 1}),
                          obj(["env"], env={"type": "string", "enum": ["test", "prod"]})]}
 ACCEPTED = json_response(obj(["record_id"], record_id=INT), 202, "Accepted")
-RECORD_QUERY = PAGING + [{"name": n, "in": "query", "required": False, "schema": LABEL}
-                         for n in ("service", "version")]
+RECORD_QUERY = PAGING + [{"name": n, "in": "query", "required": False,
+                          "schema": {"anyOf": [LABEL, {"const": ""}]}} for n in ("service", "version")]
 
 
 class DeployRoutes:
@@ -100,7 +133,7 @@ class DeployRoutes:
 
     # -- services ---------------------------------------------------------------------
     @route("POST", "/api/v1/apps/<app>/services", summary="Create a service", tags=TAGS, auth=True,
-           body=obj(["name"], name=LABEL, description=STR), responses=json_response(SERVICE, 201, "Created"),
+           body=SERVICE_BODY, responses=json_response(SERVICE, 201, "Created"),
            errors=[400, 401, 403, 404, 409, 422])
     def create_service(self, request, app):
         caller, _ = require_app_role(self, request, app, "services.create")
@@ -187,7 +220,7 @@ class DeployRoutes:
 
     # -- ingresses ----------------------------------------------------------------------
     @route("POST", "/api/v1/apps/<app>/ingresses", summary="Create an ingress: a host, optional TLS, routes",
-           tags=TAGS, auth=True, body=INGRESS, responses=json_response(INGRESS, 201, "Created"),
+           tags=TAGS, auth=True, body=INGRESS_BODY, responses=json_response(INGRESS, 201, "Created"),
            errors=[400, 401, 403, 404, 409, 422])
     def create_ingress(self, request, app):
         caller, _ = require_app_role(self, request, app, "ingresses.create")
@@ -225,7 +258,8 @@ class DeployRoutes:
     @route("POST", "/api/v1/apps/<app>/templates", summary="Add a template (refused unless it renders allowed "
            "objects from sample values)", tags=TAGS, auth=True,
            body=obj(["name", "kind", "body"], name=LABEL, kind={"type": "string", "enum": ["version", "ingress"]},
-                    body=STR, fields={"type": "array", "items": FIELD}),
+                    body={"type": "string", "maxLength": 65536},
+                    fields=nullable({"type": "array", "items": FIELD_BODY, "maxItems": 50})),
            responses=json_response(TEMPLATE, 201, "Created"), errors=[400, 401, 403, 404, 409, 422])
     def create_template(self, request, app):
         caller, _ = require_app_role(self, request, app, "templates.create")
@@ -252,7 +286,13 @@ class DeployRoutes:
     def list_records(self, request, app):
         require_app_role(self, request, app, "records.read")
         args = request.args
-        return self.deploy.list_records(app, args.get("service") or None, args.get("version") or None,
+        filters = {}
+        for name in ("service", "version"):
+            value = args.get(name) or None
+            if value is not None and not is_label(value):
+                raise Invalid(f"'{name}' must be a {name} name (an RFC 1123 label).", {"field": name})
+            filters[name] = value
+        return self.deploy.list_records(app, filters["service"], filters["version"],
                                         args.get("limit"), args.get("cursor"))
 
     @route("POST", "/api/v1/records/<int:record_id>/rollback",

@@ -14,21 +14,28 @@ EVENTS = {"type": "array", "minItems": 1,
 CHANNEL = obj(["id", "name", "type", "events"], id={"type": "integer"}, app=LABEL, name=STR,
               type={"type": "string", "enum": ["feishu", "dingtalk", "webhook"]},
               url={"type": "string", "description": "with its token masked"},
-              has_secret={"type": "boolean"}, events=EVENTS, enabled={"type": "boolean"})
+              has_secret={"type": "boolean"}, events=EVENTS, enabled={"type": "boolean"},
+              created_at=STR)
 DELIVERY = obj(["id", "channel_id", "event", "status", "attempts"], id={"type": "integer"},
-               channel_id={"type": "integer"}, channel_name=STR, event=STR, event_id=STR,
+               channel_id={"type": "integer"}, channel_name={"type": ["string", "null"]},
+               app={"type": ["string", "null"]}, event=STR, event_id=STR,
                status={"type": "string", "enum": ["pending", "sending", "delivered", "failed"]},
                attempts={"type": "integer"}, last_error={"type": ["string", "null"]},
-               created_at=STR, updated_at=STR, delivered_at={"type": ["string", "null"]})
+               created_at={"type": ["string", "null"]}, updated_at={"type": ["string", "null"]},
+               delivered_at={"type": ["string", "null"]})
 
 
 
 class NotificationRoutes:
     @route("POST", "/api/v1/apps/<app>/channels", summary="Add a Feishu, DingTalk or webhook channel",
            tags=TAGS, auth=True,
-           body=obj(["name", "type", "url", "events"], name=STR,
+           body=obj(["name", "type", "url", "events"], name={"type": "string", "maxLength": 128},
                     type={"type": "string", "enum": ["feishu", "dingtalk", "webhook"]},
-                    url={"type": "string", "format": "uri"}, secret=STR, events=EVENTS),
+                    url={"type": "string", "format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://",
+                         "maxLength": 2000},
+                    secret={"type": ["string", "null"], "maxLength": 256,
+                            "description": "signing secret; never shown again"},
+                    events=EVENTS, enabled={"type": "boolean"}),
            responses=json_response(CHANNEL, 201, "Created"), errors=[400, 401, 403, 404, 422])
     def create_channel(self, request, app):
         require_app_role(self, request, app, "channels.create")

@@ -14,7 +14,7 @@ JSON_OK = {200: {"description": "OK", "content": {"application/json": {"schema":
 
 class OperationsRoutes:
     @route("GET", "/healthz", summary="The gateway process is up", tags=["operations"],
-           responses=JSON_OK)
+           responses=JSON_OK, local=True)
     def healthz(self, request):
         return {"status": "ok", "instance": INSTANCE}
 
@@ -35,11 +35,11 @@ class OperationsRoutes:
         return body
 
     @route("GET", "/metrics", summary="Prometheus metrics", tags=["operations"],
-           responses={200: {"description": "Prometheus text format"}})
+           responses={200: {"description": "Prometheus text format"}}, local=True)
     def prometheus_metrics(self, request):
         return exposition()
 
     @route("GET", "/api/v1/openapi.json", summary="This document", tags=["operations"],
-           responses=JSON_OK)
+           responses=JSON_OK, local=True)
     def openapi_document(self, request):
         return openapi.build(type(self))

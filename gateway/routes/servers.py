@@ -2,23 +2,36 @@
 from __future__ import annotations
 
 from gateway.auth import require_admin
-from gateway.schemas import PAGING, json_response, obj, page_of
+from gateway.schemas import PAGING, json_response, nullable, obj, page_of
 from shared.web import read_object, route
 
 TAGS = ["servers"]
 
 STR = {"type": "string"}
-SERVER_FIELDS = dict(name={"type": "string", "maxLength": 128}, ip=STR, provider=STR, region=STR,
-                     instance_id=STR, cpu={"type": "integer", "minimum": 1},
-                     memory_gb={"type": "number", "exclusiveMinimum": 0},
-                     expires_at={"type": "string", "description": "RFC 3339 or YYYY-MM-DD"},
-                     owner=STR, notes={"type": "string", "maxLength": 4000})
-SERVER = obj(["id", "name", "ip", "provider"], id={"type": "integer"}, **SERVER_FIELDS)
+NSTR = {"type": ["string", "null"]}
+PROVIDER_LABEL = {"type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$", "maxLength": 32}
+# What a request may set; null (or "") in an optional field means "not given" / "clear it".
+SERVER_FIELDS = dict(name={"type": "string", "maxLength": 128},
+                     ip={"type": "string", "maxLength": 64, "description": "IPv4 or IPv6"},
+                     provider={"anyOf": [PROVIDER_LABEL, {"type": "null"}, {"const": ""}],
+                               "description": "default 'manual'"},
+                     region=nullable({"type": "string", "maxLength": 64}),
+                     instance_id=nullable({"type": "string", "maxLength": 128}),
+                     cpu=nullable({"type": "integer", "minimum": 1, "maximum": 4096}),
+                     memory_gb=nullable({"type": "number", "exclusiveMinimum": 0, "maximum": 65536}),
+                     expires_at=nullable({"type": "string", "description": "RFC 3339 or YYYY-MM-DD"}),
+                     owner=nullable({"type": "string", "maxLength": 128}),
+                     notes=nullable({"type": "string", "maxLength": 4000}))
+SERVER = obj(["id", "name", "ip", "provider"], id={"type": "integer"}, name=STR, ip=STR, provider=STR,
+             region=NSTR, instance_id=NSTR, cloud_account_id={"type": ["integer", "null"]},
+             cloud_status=NSTR, cpu={"type": ["integer", "null"]}, memory_gb={"type": ["number", "null"]},
+             expires_at=NSTR, owner=NSTR, notes=NSTR, created_at=NSTR, updated_at=NSTR)
 ACCOUNT = obj(["id", "name", "provider", "regions", "last_sync_status"], id={"type": "integer"},
               name=STR, provider=STR, access_key_id=STR, regions={"type": "array", "items": STR},
               last_sync_status={"type": "string", "enum": ["never", "syncing", "ok", "failed"]},
-              last_sync_error={"type": ["string", "null"]}, last_sync_at={"type": ["string", "null"]})
-
+              last_sync_error=NSTR, last_sync_at=NSTR, last_sync_count={"type": ["integer", "null"]},
+              created_at=NSTR)
+REGION = {"type": "string", "pattern": "^[a-z]{2}(-[a-z0-9]+){1,3}$"}
 
 
 class ServerRoutes:
@@ -31,9 +44,9 @@ class ServerRoutes:
 
     @route("GET", "/api/v1/servers", summary="Servers, searchable; expiring_within_days filters", tags=TAGS,
            auth=True, query=PAGING + [
-               {"name": "q", "in": "query", "required": False, "schema": STR},
+               {"name": "q", "in": "query", "required": False, "schema": {"type": "string", "maxLength": 128}},
                {"name": "expiring_within_days", "in": "query", "required": False,
-                "schema": {"type": "integer", "minimum": 0}}],
+                "schema": {"type": "integer", "minimum": 0, "maximum": 3650}}],
            responses=json_response(page_of(SERVER)), errors=[401, 403, 422])
     def list_servers(self, request):
         require_admin(self, request)
@@ -63,9 +76,12 @@ class ServerRoutes:
 
     @route("POST", "/api/v1/cloud-accounts", summary="Register a cloud account (its secret is never shown again)",
            tags=TAGS, auth=True,
-           body=obj(["name", "access_key_id", "access_key_secret", "regions"], name=STR,
-                    provider={"type": "string", "enum": ["aliyun"]}, access_key_id=STR,
-                    access_key_secret=STR, regions={"type": "array", "items": STR, "minItems": 1}),
+           body=obj(["name", "access_key_id", "access_key_secret", "regions"],
+                    name={"type": "string", "maxLength": 128},
+                    provider={"enum": ["aliyun", "", None]},
+                    access_key_id={"type": "string", "maxLength": 128},
+                    access_key_secret={"type": "string", "maxLength": 256},
+                    regions={"type": "array", "items": REGION, "minItems": 1, "maxItems": 50}),
            responses=json_response(ACCOUNT, 201, "Created"), errors=[400, 401, 403, 409, 422])
     def create_cloud_account(self, request):
         require_admin(self, request)
