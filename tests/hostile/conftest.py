@@ -1,0 +1,74 @@
+"""The hostile-input suite's stack: the whole system as `make up` starts it, on a
+database, vhost and Redis prefix of its own.
+
+Its own backends because the fuzzer leaves hundreds of odd applications, users and
+servers behind, which must not show up in the e2e suite's listings; and because the
+secrets test reads every log line the stack wrote, which must all come from here.
+The e2e fixtures ``admin``, ``login``, ``api`` and ``clusters`` are reused as they
+are: they ask for ``stack`` by name and get this one.
+"""
+from __future__ import annotations
+
+import pytest
+
+from scripts.stack import ROOT, Stack
+from tests.e2e.conftest import FOREIGN_CLIENT, Api, admin, api, clusters, login, oauth_login  # noqa: F401
+
+# High enough that the fuzzer (thousands of writes a minute on one token) is never
+# limited; the rate-limit test starts gateways of its own with a low limit.
+FUZZ_RATE_LIMIT = "1000000"
+
+
+@pytest.fixture(scope="session")
+def hostile_backends(infra):
+    """A database (migrated), a vhost and a Redis prefix for this suite alone."""
+    from sqlalchemy import create_engine, text
+
+    from shared.migrate import upgrade
+
+    database = f"{infra.database}_hostile"
+    db_url = infra.db_url.replace(f"/{infra.database}?", f"/{database}?")
+    upgrade(db_url)
+    _, amqp_uri = infra.new_vhost("hostile")
+    yield {"DB_URL": db_url, "AMQP_URI": amqp_uri, "REDIS_URL": infra.redis_url,
+           "REDIS_PREFIX": f"{infra.redis_prefix}-hostile"}
+    engine = create_engine("mysql+pymysql://root:@127.0.0.1:3306/")
+    with engine.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS `{database}`"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def stack(hostile_backends, secret_key, tmp_path_factory):
+    from tests.conftest import free_port
+
+    stack = Stack(
+        run_dir=tmp_path_factory.mktemp("hostile-stack"),
+        config=ROOT / "config" / "test.yaml",
+        env={**hostile_backends, "MAE_SECRET_KEY": secret_key, "HEALTH_TIMEOUT": "2",
+             "LOG_LEVEL": "INFO", "ALIYUN_ECS_ENDPOINT": "127.0.0.1:9", "CLUSTER_TEND_SECONDS": "2",
+             "RATE_LIMIT_WRITES": FUZZ_RATE_LIMIT},
+        gateway_port=free_port(),
+        port_offset=free_port() % 500 + 1500,
+        localauth_port=free_port(),
+        extra_oauth_clients=[FOREIGN_CLIENT],
+    )
+    stack.start_all()
+    try:
+        stack.wait_ready(90)
+    except TimeoutError:
+        stack.stop_all()
+        raise
+    yield stack
+    stack.stop_all()
+
+
+@pytest.fixture(scope="session")
+def member(login, admin):
+    """A plain user (not an admin) who is a developer of one application, ``fuzz-dev``."""
+    alice = login("fuzz-member")
+    created = admin.post("/apps", json={"name": "fuzz-dev"})
+    assert created.status_code in (201, 409), created.text
+    put = admin.put("/apps/fuzz-dev/members/fuzz-member", json={"role": "developer"})
+    assert put.status_code == 200, put.text
+    return alice
