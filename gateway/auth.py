@@ -22,6 +22,7 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass
+from typing import Callable
 from datetime import datetime, timezone
 
 from redis.exceptions import RedisError
@@ -37,14 +38,23 @@ log = logging.getLogger(__name__)
 TOKEN_CACHE_SECONDS = 60
 
 # One round trip for the common case: the cached identity, whether the blacklist
-# mirror is complete, and whether the identity's user is on it.
+# mirror is complete, and whether the identity's user is on it; asked for a
+# per-user cache entry (ARGV: member generation prefix, entry key prefix, suffix
+# for admins, suffix for others), also that entry and the generations it must carry.
 _LOOKUP = """
 local cached = redis.call('GET', KEYS[1])
 local loaded = redis.call('EXISTS', KEYS[3])
 if not cached then return {'', loaded, 0} end
-local uid = cjson.decode(cached)['user']['id']
-return {cached, loaded, redis.call('SISMEMBER', KEYS[2], tostring(uid))}
+local user = cjson.decode(cached)['user']
+local uid = tostring(user['id'])
+local blocked = redis.call('SISMEMBER', KEYS[2], uid)
+if #ARGV == 0 then return {cached, loaded, blocked} end
+local admin = user['is_admin'] == true or user['is_admin'] == 1
+local entry = ARGV[2] .. uid .. (admin and ARGV[3] or ARGV[4])
+return {cached, loaded, blocked, redis.call('GET', KEYS[4]) or '', redis.call('GET', ARGV[1] .. uid) or '',
+        redis.call('GET', entry) or ''}
 """
+_USER = "\x00"  # stands for the user id in a key while it is not known yet
 ROLE_CACHE_SECONDS = 120
 NO_ROLE, NO_APP = "-", "!"
 
@@ -70,7 +80,33 @@ def source_ip(request) -> str:
     return request.remote_addr or ""
 
 
+@dataclass(frozen=True)
+class PerUserKey:
+    """The key of a per-user cache entry before the caller is known."""
+    make: Callable[[object, bool], str]  # (user id, is admin) → key
+
+    def key(self, caller: Caller) -> str:
+        return self.make(caller.id, caller.is_admin)
+
+    def parts(self) -> tuple[str, str, str] | None:
+        """(prefix, suffix for admins, suffix for others) around the user id, if it splits so."""
+        admin, member = self.make(_USER, True).split(_USER), self.make(_USER, False).split(_USER)
+        if len(admin) != 2 or len(member) != 2 or admin[0] != member[0]:
+            return None
+        return admin[0], admin[1], member[1]
+
+
 def authenticate(service, request) -> Caller:
+    return _authenticate(service, request, None)[0]
+
+
+def authenticate_with(service, request, entry: PerUserKey) -> tuple[Caller, str | None, str | None]:
+    """The caller and ``(tag, value)`` of their cache ``entry`` (see ``tagged_read``):
+    one Redis round trip for both when the token is cached."""
+    return _authenticate(service, request, entry)
+
+
+def _authenticate(service, request, entry: PerUserKey | None):
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -83,9 +119,13 @@ def authenticate(service, request) -> Caller:
     lookup = getattr(service.redis, "_mae_token_lookup", None)
     if lookup is None:  # registered once per client: EVALSHA after the first call
         lookup = service.redis._mae_token_lookup = service.redis.register_script(_LOOKUP)
-    redis_up = True
+    parts = entry.parts() if entry is not None else None
+    args = [keys.member_generation(""), *parts] if parts else []
+    redis_up, reply = True, []
     try:
-        cached, mirror_loaded, blocked = lookup(keys=[keys.token(digest), keys.blacklist, keys.blacklist_loaded])
+        reply = lookup(keys=[keys.token(digest), keys.blacklist, keys.blacklist_loaded, keys.apps_generation],
+                       args=args)
+        cached, mirror_loaded, blocked = reply[:3]
     except RedisError as exc:
         _cache_down(exc)
         redis_up, cached, mirror_loaded, blocked = False, None, 0, 0  # ask auth for both answers
@@ -110,8 +150,16 @@ def authenticate(service, request) -> Caller:
         blocked = service.auth.is_blocked(user["id"])
     if blocked:
         raise Unauthorized("Your account is blocked.")
-    return Caller(id=user["id"], username=user["username"], is_admin=bool(user["is_admin"]),
-                  source_ip=source_ip(request))
+    caller = Caller(id=user["id"], username=user["username"], is_admin=bool(user["is_admin"]),
+                    source_ip=source_ip(request))
+    if entry is None:
+        return caller, None, None
+    if len(reply) == 6 and reply[3] and reply[4]:
+        tag = f"{reply[3]}.{reply[4]}"
+        return caller, tag, _current(reply[5], tag)
+    if not redis_up:
+        return caller, None, None
+    return (caller, *tagged_read(service, caller.id, entry.key(caller)))
 
 
 def require_admin(service, request) -> Caller:
@@ -121,14 +169,19 @@ def require_admin(service, request) -> Caller:
     return caller
 
 
-def app_role(service, caller: Caller, app: str) -> str | None:
-    """The caller's role in ``app`` (``"admin"`` for admins); NotFound if the app is absent."""
-    key = _keys(service).role(app, caller.id)
-    tag, cached = tagged_read(service, caller.id, key)
+def role_key(service, app: str) -> PerUserKey:
+    keys = _keys(service)
+    return PerUserKey(lambda user_id, is_admin: keys.role(app, user_id))
+
+
+def app_role(service, caller: Caller, app: str, tag: str | None, cached: str | None) -> str | None:
+    """The caller's role in ``app`` (``"admin"`` for admins); NotFound if the app is absent.
+
+    ``(tag, cached)`` is what ``tagged_read`` gave for ``role_key``."""
     if cached is None:
         answer = service.org.role_of(app, caller.id)
         cached = NO_APP if not answer["exists"] else (answer["role"] or NO_ROLE)
-        tagged_write(service, key, tag, cached, ROLE_CACHE_SECONDS)
+        tagged_write(service, role_key(service, app).key(caller), tag, cached, ROLE_CACHE_SECONDS)
     if cached == NO_APP:
         raise NotFound(f"Application {app!r} was not found.", {"app": app})
     if caller.is_admin:
@@ -160,11 +213,16 @@ def tagged_read(service, user_id: int, key: str) -> tuple[str | None, str | None
         _cache_down(exc)
         return None, None
     tag = ".".join(current)
-    if entry is not None:
+    return tag, _current(entry, tag)
+
+
+def _current(entry: str | None, tag: str) -> str | None:
+    """The entry's value if it was stored under ``tag``."""
+    if entry:
         entry_tag, _, value = entry.partition("\n")
         if entry_tag == tag:
-            return tag, value
-    return tag, None
+            return value
+    return None
 
 
 def tagged_write(service, key: str, tag: str | None, value: str, seconds: int) -> None:
@@ -186,8 +244,8 @@ def _quietly(command, *args, **kwargs) -> None:
 
 def require_app_role(service, request, app: str, endpoint: str) -> tuple[Caller, str]:
     """The caller and their role, if the RBAC table lets them call ``endpoint`` in ``app``."""
-    caller = authenticate(service, request)
-    role = app_role(service, caller, app)
+    caller, tag, cached = authenticate_with(service, request, role_key(service, app))
+    role = app_role(service, caller, app, tag, cached)
     if role is None:
         # Not a member: to them the application does not exist.
         raise NotFound(f"Application {app!r} was not found.", {"app": app})

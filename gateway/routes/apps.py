@@ -12,8 +12,9 @@ import json
 
 from werkzeug.wrappers import Response
 
-from gateway.auth import authenticate, require_app_role, tagged_read, tagged_write
+from gateway.auth import PerUserKey, authenticate, authenticate_with, require_app_role, tagged_write
 from gateway.schemas import APP, LABEL, MEMBER, PAGING, ROLE, json_response, obj, page_of
+from shared.errors import Invalid
 from shared.keys import Keys
 from shared.paging import clamp_limit
 from shared.web import JSON, read_object, route
@@ -34,16 +35,22 @@ class AppRoutes:
     @route("GET", "/api/v1/apps", summary="Applications you can see", tags=TAGS, auth=True,
            query=PAGING, responses=json_response(page_of(APP)), errors=[401, 422])
     def list_apps(self, request):
-        caller = authenticate(self, request)
         cursor = request.args.get("cursor")
         if cursor:  # later pages are read rarely, and the cursor is the client's to vary
+            caller = authenticate(self, request)
             return self.org.list_apps(caller.id, caller.is_admin, request.args.get("limit"), cursor)
-        limit = clamp_limit(request.args.get("limit"))
-        key = Keys.from_config(self.config).app_list(caller.id, "admin" if caller.is_admin else "member", limit)
-        tag, body = tagged_read(self, caller.id, key)
+        try:
+            limit = clamp_limit(request.args.get("limit"))
+        except Invalid:
+            authenticate(self, request)  # who asks comes first: 401 before 422
+            raise
+        keys = Keys.from_config(self.config)
+        entry = PerUserKey(lambda user_id, is_admin: keys.app_list(user_id, "admin" if is_admin else "member",
+                                                                   limit))
+        caller, tag, body = authenticate_with(self, request, entry)
         if body is None:
             body = json.dumps(self.org.list_apps(caller.id, caller.is_admin, limit, None), default=str)
-            tagged_write(self, key, tag, body, LIST_CACHE_SECONDS)
+            tagged_write(self, entry.key(caller), tag, body, LIST_CACHE_SECONDS)
         return Response(body, mimetype=JSON)
 
     @route("GET", "/api/v1/apps/<app>", summary="An application, with your role", tags=TAGS, auth=True,
