@@ -63,6 +63,9 @@ def render_ingress(template: dict, app: str, ingress: dict) -> list[dict]:
 def check_with_samples(kind: str, body: str, fields: list[dict], app: str) -> list[dict]:
     """Refuse a template at save time unless it renders allowed objects from sample values."""
     template = {"body": body, "fields": fields}
+    templates.compile_template(body)  # the static checks first, with their reasons
+    templates.check_names(body, set(version_context("a", "s", "v", SAMPLE_VERSION, {})) if kind == "version"
+                          else set(ingress_context("a", {"name": "i", "host": "h", "routes": []}, {})))
     if kind == "version":
         return render_version(template, app, "sample", "v1", {**SAMPLE_VERSION, "values": {}})
     sample = {"name": "sample", "host": "sample.example.com", "tls": {"secret_name": "sample-tls"},

@@ -31,6 +31,10 @@ MAX_BODY = 64 * 1024
 MAX_OUTPUT = 512 * 1024
 MAX_SECONDS = 2.0
 MAX_SEQUENCE = 100_000
+# Attribute names refused wherever they appear: ways out of plain data. format and
+# format_map are str methods that read attributes named in the format string
+# (CVE-2016-10745, CVE-2019-10906, CVE-2024-56326 calls them indirectly).
+UNSAFE_NAMES = frozenset({"self", "mro", "format", "format_map"})
 
 
 class TemplateRefused(Exception):
@@ -70,18 +74,44 @@ def _static_check(body: str) -> None:
     except TemplateSyntaxError as exc:
         raise TemplateRefused(f"the template is not valid jinja2 (line {exc.lineno}): {exc.message}")
     for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Name, nodes.Include,
-                               nodes.Import, nodes.FromImport, nodes.Extends)):
+                               nodes.Import, nodes.FromImport, nodes.Extends, nodes.Filter,
+                               nodes.Test, nodes.Const)):
         if isinstance(node, (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
             raise TemplateRefused("templates may not include, import or extend other templates")
+        if isinstance(node, (nodes.Filter, nodes.Test)):
+            # |attr reads attributes by a name chosen at render time (CVE-2025-27516)
+            if node.name == "attr":
+                raise TemplateRefused(f"line {node.lineno}: the 'attr' filter is not allowed; "
+                                      "read values as values.name or values['name']")
+            continue
+        if isinstance(node, nodes.Const):
+            # a format string that walks attributes: '{0.__class__}'.format(...) (CVE-2016-10745)
+            if isinstance(node.value, str) and "__" in node.value:
+                raise TemplateRefused(f"line {node.lineno}: text with '__' in template code is not "
+                                      "allowed (it is how format strings reach Python internals)")
+            continue
         if isinstance(node, nodes.Getattr):
             name = node.attr
         elif isinstance(node, nodes.Getitem):
             name = node.arg.value if isinstance(node.arg, nodes.Const) else None
         else:
             name = node.name
-        if isinstance(name, str) and (name.startswith("_") or name in ("self", "mro")):
+        if isinstance(name, str) and (name.startswith("_") or name in UNSAFE_NAMES):
             raise TemplateRefused(f"line {node.lineno}: '{name}' is not plain data; templates may only "
                                   "read the values they are given")
+
+
+def check_names(body: str, given: set[str]) -> None:
+    """At save time: every name a template reads is one it is given (or sets itself), so a
+    lookup of ``config``, ``request``, ``cycler`` or ``lipsum`` is refused even in a branch
+    the sample values do not reach."""
+    tree = _ENV.parse(body)
+    own = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    known = given | own | {"loop", "caller", "varargs", "kwargs"}
+    for node in tree.find_all(nodes.Name):
+        if node.ctx == "load" and node.name not in known:
+            raise TemplateRefused(f"line {node.lineno}: '{node.name}' is not given to templates "
+                                  f"(they are given: {', '.join(sorted(given))})")
 
 
 def compile_template(body: str):
