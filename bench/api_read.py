@@ -10,7 +10,6 @@ Target (issue 3): throughput ≥ 0.7 × the floor, p99 ≤ 100 ms.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -20,6 +19,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import fresh_backends  # noqa: E402
 from bench.rpc_floor import drive, free_port, line, measure_floor  # noqa: E402
 from scripts.stack import Stack, admin_token  # noqa: E402
 
@@ -30,17 +30,12 @@ VHOST = "mae-bench-api"
 
 
 def main() -> int:
-    from shared.migrate import upgrade
     from shared.secretbox import generate_key
 
-    subprocess.run(["rabbitmqctl", "-q", "add_vhost", VHOST], capture_output=True)
-    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*"],
-                   check=True, capture_output=True)
-    db_url = f"mysql+pymysql://root:@127.0.0.1:3306/{DB}?charset=utf8mb4"
-    upgrade(db_url)
+    db_url, amqp_uri = fresh_backends(DB, VHOST)
     run_dir = Path(tempfile.mkdtemp(prefix="mae-bench-"))
     stack = Stack(run_dir=run_dir, gateway_port=free_port(), localauth_port=free_port(), port_offset=3000,
-                  env={"DB_URL": db_url, "AMQP_URI": f"pyamqp://guest:guest@127.0.0.1:5672/{VHOST}",
+                  env={"DB_URL": db_url, "AMQP_URI": amqp_uri,
                        "REDIS_URL": "redis://127.0.0.1:6379/2", "REDIS_PREFIX": "mae-bench",
                        "MAE_SECRET_KEY": generate_key(), "LOG_LEVEL": "WARNING"})
     stack.start_all()

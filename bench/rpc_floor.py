@@ -54,9 +54,14 @@ def start_services(port: int) -> Processes:
     """The echo service and the gateway, each in its own process, as MAE runs them."""
     nameko = str(Path(sys.executable).with_name("nameko"))
     procs = Processes()
-    for target, address in (("bench.floor_services:EchoService", f"127.0.0.1:{free_port()}"),
-                            ("bench.floor_services:BenchGateway", f"127.0.0.1:{port}")):
+    # The bench gateway gets the worker pool MAE's gateway gets (scripts/stack.py),
+    # so that the floor is not held down by a smaller pool than the real route has.
+    gateway_workers = os.environ.get("GATEWAY_MAX_WORKERS", "40")
+    for target, address, workers in (
+            ("bench.floor_services:EchoService", f"127.0.0.1:{free_port()}", None),
+            ("bench.floor_services:BenchGateway", f"127.0.0.1:{port}", gateway_workers)):
         env = {**os.environ, "WEB_SERVER_ADDRESS": address, "LOG_LEVEL": "WARNING",
+               **({"MAX_WORKERS": workers} if workers else {}),
                "AMQP_URI": f"pyamqp://guest:guest@127.0.0.1:5672/{VHOST}",
                "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore"}
         procs.append(subprocess.Popen(
