@@ -7,7 +7,7 @@ REPLICAS ?= 1
 BENCHES ?= rpc_floor api_read sandbox fanout report_traffic deploy_latency status_ingest log_ingest
 PYTHON ?= python3
 
-.PHONY: install up down status admin-token migrate test test-unit bench infra-check infra-start clean browser screenshots
+.PHONY: install up down status admin-token migrate test test-unit test-faults bench infra-check infra-start clean browser screenshots
 
 install: $(VENV)/.installed
 
@@ -43,6 +43,12 @@ test: install infra-start browser
 
 test-unit: install
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+# The fault suite alone (it is part of `make test` too): a wave of deploys on 2 replicas
+# per service while replicas are killed and the suite's own RabbitMQ, MariaDB and Redis
+# restart; prints what converged. Needs rabbitmq-server, mariadbd and redis-server installed.
+test-faults: install
+	$(PY) -m pytest tests/faults $(PYTEST_ARGS)
 
 bench: install infra-start
 	@command -v wrk >/dev/null || (apt-get install -y -q wrk >/dev/null 2>&1 || echo "wrk not installable; benches fall back to a Python load generator")

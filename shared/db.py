@@ -19,9 +19,12 @@ import time
 
 from nameko.extensions import DependencyProvider
 from sqlalchemy import create_engine, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session
+
+from shared.errors import Unavailable
 
 _after_commit: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -61,6 +64,24 @@ def retry_deadlocks(attempts: int = 4):
 def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError) and bool(exc.orig and exc.orig.args) \
         and exc.orig.args[0] in RETRYABLE_ERRORS
+
+
+# Connection-level failures: can't connect (2002/2003), gone away (2006), lost during a
+# query (2013), the pool could not hand out a connection in time. The database is down
+# or restarting, not the request wrong: the caller hears Unavailable (HTTP 503, retry),
+# not an internal error.
+UNREACHABLE_ERRORS = (2002, 2003, 2006, 2013, 2055)
+
+
+def _unreachable(exc: BaseException) -> bool:
+    if isinstance(exc, PoolTimeout):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    args = getattr(exc.orig, "args", None) or ()
+    return bool(args) and args[0] in UNREACHABLE_ERRORS
 
 
 def after_commit(worker_ctx, callback) -> None:
@@ -113,6 +134,9 @@ class Database(DependencyProvider):
                     break
                 except BaseException as exc:
                     session.rollback()
+                    if _unreachable(exc):
+                        raise Unavailable("The database is unavailable; try again shortly.",
+                                          {"dependency": "database"}) from exc
                     if attempt == attempts or not _retryable(exc):
                         raise
                     _after_commit.pop(worker_ctx, None)

@@ -10,11 +10,15 @@ from __future__ import annotations
 import time
 
 import eventlet
+from amqp.exceptions import ConnectionError as AmqpConnectionError
+from kombu.exceptions import OperationalError as KombuOperationalError
 from nameko.exceptions import UnknownService
 from nameko.rpc import MethodProxy, RpcProxy, ServiceProxy
 
 from shared import metrics, tracing
 from shared.errors import Unavailable
+
+BROKER_ERRORS = (KombuOperationalError, AmqpConnectionError, ConnectionError)
 
 
 class _TimedMethodProxy(MethodProxy):
@@ -41,12 +45,14 @@ class _TimedMethodProxy(MethodProxy):
         ) if tracing.ENABLED else None
         try:
             reply = self._call(*args, **kwargs)
-        except UnknownService:
-            error = Unavailable(f"The {self.service_name} service is not running.",
-                                {"service": self.service_name})
+        except (UnknownService, *BROKER_ERRORS) as exc:
+            # Not running, or the broker is down or restarting: 503, try again; not a 500.
+            error = Unavailable(f"The {self.service_name} service is not running." if isinstance(exc, UnknownService)
+                                else f"The {self.service_name} service cannot be reached: the message broker "
+                                     f"is unavailable ({exc}).", {"service": self.service_name})
             metrics.rpc_call_done(self.service_name, self.method_name, started, error)
             tracing.end_span(self._span, error)
-            raise error
+            raise error from exc
         return _TimedReply(reply, self, started, self._span)
 
 

@@ -1,0 +1,389 @@
+"""A wave of 50 deploys across two sandbox clusters while everything MAE stands on breaks.
+
+The stack runs 2 replicas of every service on the suite's own RabbitMQ, Redis and
+MariaDB (conftest.py). A driver thread deploys — each deploy a new image of one of
+a few applications, to test, prod or both; some images cannot be pulled — while
+the test, between deploys, in turn:
+
+* kills (SIGKILL) a replica of deploy, cluster, gateway and notify, and starts it
+  again as a supervisor would;
+* restarts RabbitMQ, makes MariaDB unavailable for 30 s, restarts Redis;
+* restarts both operators and the ``test`` sandbox (its API server).
+
+Afterwards, with no help: every record is final and matches what the cluster runs
+(read with kubectl, which shares nothing with MAE), every target's log tells its
+whole walk exactly once, every succeeded/failed record was notified exactly once
+to its Feishu or DingTalk channel (local stand-ins that check signatures), and
+``/readyz`` is green.
+"""
+from __future__ import annotations
+
+import json
+import random
+import re
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections import Counter
+
+import pytest
+
+from tests.fakes.dingtalk import FakeDingTalk
+from tests.fakes.feishu import FakeFeishu
+from tests.faults.report import SUMMARY
+
+DEPLOYS = 50
+APPS = 6
+CONVERGE_SECONDS = 240
+
+
+def kubectl(info, *args):
+    return subprocess.run(["kubectl", "--kubeconfig", info["kubeconfig"], "--request-timeout=20s", *args],
+                          capture_output=True, text=True, timeout=40)
+
+
+def live_deployment(info, app, name):
+    out = kubectl(info, "-n", app, "get", "deployment", name, "-o", "json")
+    return json.loads(out.stdout) if out.returncode == 0 else None
+
+
+def pods_of(info, app):
+    out = kubectl(info, "-n", app, "get", "pods", "-o", "json")
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)["items"]
+
+
+def pod_ready(pod):
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions", []))
+
+
+def wait_for(check, timeout, what, interval=1.0):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; last: {last!r}")
+
+
+# -- the faults ----------------------------------------------------------------------------
+
+def kill_replica(stack, name):
+    def fault():
+        stack.stop(f"{name}-0", signal.SIGKILL)
+        time.sleep(1.0)  # the supervisor's restart delay
+        stack.start(name, 0)
+    return f"kill -9 {name}-0", fault
+
+
+def restart_rabbitmq(servers):
+    return "restart RabbitMQ", servers["rabbit"].restart
+
+
+def mariadb_outage(servers, seconds=30):
+    def fault():
+        servers["mariadb"].stop()
+        time.sleep(seconds)
+        servers["mariadb"].start()
+    return f"MariaDB unavailable {seconds} s", fault
+
+
+def restart_redis(servers):
+    return "restart Redis", servers["redis"].restart
+
+
+def restart_operators(stack):
+    from tests.faults.infra import OPERATOR_OPTS
+
+    def fault():
+        for name in ("test", "prod"):
+            stack.stop(f"operator-{name}", signal.SIGKILL)
+        time.sleep(1.0)
+        for name in ("test", "prod"):
+            stack.start_operator(name, **OPERATOR_OPTS)
+    return "restart both operators", fault
+
+
+def restart_sandbox(stack, clusters, name="test"):
+    from tests.faults.infra import SANDBOX_OPTS
+
+    def fault():
+        # The API server restarts; the cluster's state (etcd's, here the snapshot) survives.
+        stack.stop(f"sandbox-{name}", signal.SIGTERM)
+        stack.start_sandbox(name, clusters[name]["port"], **SANDBOX_OPTS)
+    return f"restart sandbox {name}", fault
+
+
+# -- the wave ------------------------------------------------------------------------------
+
+class Driver(threading.Thread):
+    """Deploys one after another; every one is a new image of an application's v1."""
+
+    def __init__(self, api, apps, seed=9):
+        super().__init__(name="deploy-wave", daemon=True)
+        self.api, self.apps = api, apps
+        self.rng = random.Random(seed)
+        self.accepted: list[dict] = []
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+    def run(self):
+        try:
+            for i in range(DEPLOYS):
+                app = self.apps[i % len(self.apps)]
+                image = "nginx:missing" if i % 7 == 3 else f"nginx:1.{i}"
+                clusters = self.rng.choice([["test"], ["prod"], ["test", "prod"]])
+                self.api.call("PATCH", f"/apps/{app}/services/web/versions/v1", (200,),
+                              json={"image": image})
+                resp = self.api.call("POST", f"/apps/{app}/services/web/versions/v1/deploy", (202,),
+                                     json={"clusters": clusters})
+                self.accepted.append({"record_id": resp.json()["record_id"], "app": app, "image": image,
+                                      "clusters": clusters})
+                time.sleep(0.5)
+        except BaseException as exc:  # reported by the test
+            self.error = exc
+        finally:
+            self.done.set()
+
+
+def all_records(api, app):
+    items, cursor = [], None
+    while True:
+        params = {"limit": 100, **({"cursor": cursor} if cursor else {})}
+        body = api.call("GET", f"/apps/{app}/records", (200,), params=params).json()
+        items += body["items"]
+        cursor = body.get("next_cursor")
+        if not cursor:
+            return items
+
+
+def record_log(api, record_id):
+    lines, after = [], 0
+    while True:
+        body = api.call("GET", f"/records/{record_id}/logs", (200,), params={"after": after, "limit": 200}).json()
+        if not body["items"]:
+            return lines
+        lines += body["items"]
+        after = body["next_after"]
+
+
+TRANSITION = re.compile(r"^(pending|applying|applied|progressing) → (\w+)")
+
+
+def log_problems(record, lines):
+    """(lost, duplicated, details): the walk each target's log must tell, exactly once."""
+    lost = duplicated = 0
+    details = []
+    intro = [l for l in lines if l["cluster"] == "" and "requested by" in l["line"]]
+    ends = [l for l in lines if l["cluster"] == "" and l["line"].startswith("record ")]
+    for what, found, want in (("intro", intro, 1), ("record end", ends, 1)):
+        if len(found) < want:
+            lost += want - len(found)
+            details.append(f"record {record['id']}: {what} line missing")
+        elif len(found) > want:
+            duplicated += len(found) - want
+            details.append(f"record {record['id']}: {what} line {len(found)} times")
+    if ends and ends[0]["line"] != f"record {record['status']}":
+        details.append(f"record {record['id']}: log says {ends[0]['line']!r}, record is {record['status']}")
+        lost += 1
+    for target in record["targets"]:
+        steps = [TRANSITION.match(l["line"]).groups() for l in lines
+                 if l["cluster"] == target["cluster"] and TRANSITION.match(l["line"])]
+        counts = Counter(steps)
+        duplicated += sum(n - 1 for n in counts.values() if n > 1)
+        if any(n > 1 for n in counts.values()):
+            details.append(f"record {record['id']} {target['cluster']}: repeated {counts.most_common(1)}")
+        # The walk from pending to the target's final status, link by link.
+        walk, at, seen = [], "pending", set(counts)
+        while at != target["status"]:
+            step = next((s for s in seen if s[0] == at), None)
+            if step is None:
+                break
+            walk.append(step)
+            seen.discard(step)
+            at = step[1]
+        if at != target["status"]:
+            lost += 1
+            details.append(f"record {record['id']} {target['cluster']}: log walk {steps} does not reach "
+                           f"{target['status']}")
+    return lost, duplicated, details
+
+
+@pytest.fixture(scope="module")
+def wave_apps(fault_admin, fault_clusters):
+    run = uuid.uuid4().hex[:4]
+    apps = []
+    for i in range(APPS):
+        app = f"w{run}-{i}"
+        fault_admin.call("POST", "/apps", (201,), json={"name": app})
+        fault_admin.call("POST", f"/apps/{app}/services", (201,), json={"name": "web"})
+        fault_admin.call("POST", f"/apps/{app}/services/web/versions", (201,),
+                         json={"name": "v1", "image": "nginx:1.0", "port": 80, "replicas": 1})
+        apps.append(app)
+    for app in apps:
+        for info in fault_clusters.values():
+            wait_for(lambda: kubectl(info, "get", "namespace", app).returncode == 0, 60, f"namespace {app}")
+    return apps
+
+
+@pytest.mark.timeout(900)
+def test_a_wave_of_deploys_survives_every_fault(fault_stack, fault_admin, fault_clusters, private_servers,
+                                               wave_apps):
+    stack, api, servers = fault_stack, fault_admin, private_servers
+    started = time.monotonic()
+    feishu_secret, ding_secret = "fs-" + uuid.uuid4().hex, "SEC" + uuid.uuid4().hex
+    with FakeFeishu(secret=feishu_secret) as feishu, FakeDingTalk(secret=ding_secret) as dingtalk:
+        channel_of = {}
+        for i, app in enumerate(wave_apps):
+            fake, secret, kind = (feishu, feishu_secret, "feishu") if i % 2 == 0 else \
+                (dingtalk, ding_secret, "dingtalk")
+            api.call("POST", f"/apps/{app}/channels", (201,), json={
+                "name": f"{kind}-wave", "type": kind, "url": fake.url, "secret": secret,
+                "events": ["deploy.succeeded", "deploy.failed"]})
+            channel_of[app] = fake
+
+        faults = [kill_replica(stack, "deploy"), kill_replica(stack, "cluster"),
+                  kill_replica(stack, "gateway"), kill_replica(stack, "notify"),
+                  restart_rabbitmq(servers), mariadb_outage(servers), restart_redis(servers),
+                  restart_operators(stack), restart_sandbox(stack, fault_clusters)]
+        driver = Driver(api, wave_apps)
+        driver.start()
+        injected = []
+        spacing = DEPLOYS // (len(faults) + 1)
+        for n, (name, fault) in enumerate(faults, start=1):
+            # Mid-wave: each fault lands after its share of the deploys was accepted.
+            wait_for(lambda: len(driver.accepted) >= n * spacing or driver.done.is_set(), 300,
+                     f"{n * spacing} deploys before '{name}'", interval=0.2)
+            assert not driver.done.is_set(), f"the wave ended before fault '{name}': {driver.error!r}"
+            t0 = time.monotonic()
+            fault()
+            injected.append((name, round(time.monotonic() - t0, 1), len(driver.accepted)))
+        driver.join(600)
+        assert driver.error is None, f"the wave stopped: {driver.error!r}"
+        assert len(driver.accepted) == DEPLOYS
+        wave_seconds = time.monotonic() - started
+
+        # -- /readyz comes back by itself, and every replica consumes again --
+        stack.wait_ready(120)
+
+        def every_replica_consumes():
+            queues = {q: n for q, n in servers["rabbit"].consumers().items()
+                      if q.startswith(("rpc-", "evt-", "deploy-"))}
+            short = {q: n for q, n in queues.items() if n < stack.replicas}
+            return (queues if queues and not short else None) or (False, short)
+        try:
+            wait_for(lambda: (lambda r: r if isinstance(r, dict) else None)(every_replica_consumes()), 120,
+                     "every service queue to have a consumer per replica", interval=2)
+        except AssertionError:
+            raise AssertionError(f"queues short of consumers: {every_replica_consumes()}; faults: {injected}")
+
+        # -- every record reaches a final state --
+        def all_final():
+            records = [r for app in wave_apps for r in all_records(api, app)]
+            open_ = [r["id"] for r in records if not r["finished_at"]
+                     or any(t["status"] not in ("succeeded", "failed", "superseded") for t in r["targets"])]
+            return records if not open_ else None
+        try:
+            records = wait_for(all_final, CONVERGE_SECONDS, "every record to finish", interval=2)
+        except AssertionError:
+            stuck = [(r["id"], r["status"], [(t["cluster"], t["status"], t["attempt"]) for t in r["targets"]])
+                     for app in wave_apps for r in all_records(api, app) if not r["finished_at"]]
+            raise AssertionError(f"records stuck: {stuck}; faults: {injected}")
+        by_id = {r["id"]: r for r in records}
+        assert {d["record_id"] for d in driver.accepted} <= set(by_id)
+
+        # -- what each cluster runs is what the newest record there says --
+        mismatches = []
+        for app in wave_apps:
+            for cluster, info in fault_clusters.items():
+                mine = [r for r in records if r["app"] == app and any(t["cluster"] == cluster for t in r["targets"])]
+                if not mine:
+                    continue
+                newest = max(mine, key=lambda r: r["id"])
+                target = next(t for t in newest["targets"] if t["cluster"] == cluster)
+                live = live_deployment(info, app, "web-v1")
+                image = live and live["spec"]["template"]["spec"]["containers"][0]["image"]
+                record_on_cluster = live and live["metadata"].get("annotations", {}).get("mae.io/record-id")
+                # The pods that run this record's image: all ready, or none ready and failing to pull
+                # (the previous ReplicaSet's pod keeps serving meanwhile, as Kubernetes does).
+                pods = [p for p in pods_of(info, app)
+                        if p["spec"]["containers"][0]["image"] == target["image"]]
+                ready = sum(pod_ready(p) for p in pods)
+                want = "failed" if target["image"] == "nginx:missing" else "succeeded"
+                ok = (target["status"] == want and image == target["image"]
+                      and record_on_cluster == str(newest["id"])
+                      and (ready == live["spec"]["replicas"] if want == "succeeded"
+                           else pods and ready == 0))
+                if not ok:
+                    mismatches.append({"app": app, "cluster": cluster, "record": newest["id"],
+                                       "target": (target["status"], target["reason"], target["image"]),
+                                       "live": (image, record_on_cluster, len(pods), ready)})
+        # Older records: a good image either succeeded or was superseded, a missing one failed or was.
+        for r in records:
+            for t in r["targets"]:
+                allowed = {"failed", "superseded"} if t["image"] == "nginx:missing" else {"succeeded", "superseded"}
+                if t["status"] not in allowed:
+                    mismatches.append({"record": r["id"], "cluster": t["cluster"], "image": t["image"],
+                                       "status": t["status"], "reason": t["reason"]})
+
+        # -- every log tells every walk exactly once --
+        lost = duplicated = 0
+        log_details = []
+        for r in records:
+            a, b, details = log_problems(r, record_log(api, r["id"]))
+            lost, duplicated = lost + a, duplicated + b
+            log_details += details
+
+        # -- every finished deploy notified exactly once, to its app's channel --
+        told = {r["id"]: r for r in records if r["status"] in ("succeeded", "failed")}
+
+        def notices():
+            got = Counter()
+            for fake in (feishu, dingtalk):
+                for request in fake.accepted_requests:
+                    for record_id in re.findall(r"#/records/(\d+)", request.body.decode()):
+                        got[int(record_id)] += 1
+            return got
+        try:
+            wait_for(lambda: set(notices()) >= set(told), 150, "a notice for every finished record", interval=2)
+        except AssertionError:
+            pass  # counted below as lost
+        time.sleep(3)  # a duplicate, if any, has time to arrive
+        got = notices()
+        notices_lost = sorted(set(told) - set(got))
+        notices_doubled = sorted(i for i, n in got.items() if n > 1)
+        notices_foreign = sorted(set(got) - set(told))
+        wrong_channel = []
+        for record_id in got:
+            if record_id in told:
+                fake = channel_of[told[record_id]["app"]]
+                if not any(f"#/records/{record_id}" in q.body.decode() for q in fake.accepted_requests):
+                    wrong_channel.append(record_id)
+        ready_status, ready_body = stack.readiness()
+
+    counts = {
+        "deploys": len(driver.accepted), "records": len(records),
+        "faults injected": len(injected), "records converged": len(records),
+        "records matching the cluster": len(records) - len(mismatches),
+        "log lines lost": lost, "log lines duplicated": duplicated,
+        "notifications expected": len(told), "notifications lost": len(notices_lost),
+        "notifications duplicated": len(notices_doubled),
+        "answers other than 503 during outages": len(api.unexpected),
+        "statuses": dict(Counter(r["status"] for r in records)),
+        "wave seconds": round(wave_seconds, 1), "total seconds": round(time.monotonic() - started, 1),
+    }
+    summary = ["fault wave:"] + [f"  fault {name}: {secs} s (after {n} deploys)" for name, secs, n in injected] \
+        + [f"  {k}: {v}" for k, v in counts.items()] + [f"  lines lost: {lost + len(notices_lost)}"]
+    SUMMARY.extend(summary)  # printed in pytest's terminal summary, -s or not
+
+    assert not mismatches, f"records that do not match their cluster: {mismatches}"
+    assert (lost, duplicated) == (0, 0), f"log problems: {log_details[:20]}"
+    assert not notices_lost, f"no notice for records {notices_lost}"
+    assert not notices_doubled, f"notified more than once: {notices_doubled}"
+    assert not notices_foreign and not wrong_channel, (notices_foreign, wrong_channel)
+    assert ready_status == 200, ready_body
+    assert not api.unexpected, f"outages answered with other than 503: {Counter(api.unexpected).most_common(5)}"
