@@ -1,14 +1,19 @@
 """Auth and users: login over OAuth2, the caller, tokens, user search, blacklist, audit."""
 from __future__ import annotations
 
+import re
+
 from werkzeug.wrappers import Response
 
 from gateway.auth import authenticate, require_admin, source_ip
 from gateway.schemas import AUDIT, NEW_TOKEN, PAGING, TOKEN, USER, json_response, obj, page_of
-from shared.errors import BadRequest, Forbidden, NotFound
+from shared.errors import BadRequest, Forbidden, Invalid, NotFound
 from shared.web import read_json, route
 
 TAGS = ["auth"]
+# What a user search may contain: no quotes, wildcards, slashes or control characters,
+# which no name, login or email needs (and which injected SQL and paths are made of).
+USER_QUERY = re.compile(r"^[\w .@+-]{0,100}\Z")
 PROVIDERS = obj(["items"], items={"type": "array", "items": obj(
     ["name", "display_name"], name={"type": "string"}, display_name={"type": "string"})})
 
@@ -89,15 +94,19 @@ class AuthRoutes:
         return 204, None
 
     @route("GET", "/api/v1/users", summary="Search users (to add them as members)", tags=TAGS,
-           auth=True, query=[{"name": "q", "in": "query", "required": False, "schema": {"type": "string"}},
+           auth=True, query=[{"name": "q", "in": "query", "required": False,
+                              "schema": {"type": "string", "maxLength": 100, "pattern": r"^[\w .@+-]*$"}},
                              *PAGING],
            responses=json_response(page_of(USER)), errors=[401, 403, 422])
     def search_users(self, request):
         caller = authenticate(self, request)
         if not caller.is_admin and not self.org.member_anywhere(caller.id):
             raise Forbidden("Only administrators and members of an application can search users.")
-        return self.auth.search_users(request.args.get("q", ""), request.args.get("limit"),
-                                      request.args.get("cursor"))
+        q = request.args.get("q", "")
+        if not USER_QUERY.match(q):
+            raise Invalid("'q' is part of a name, login or email: at most 100 letters, digits, "
+                          "spaces and . _ @ + -.", {"field": "q"})
+        return self.auth.search_users(q, request.args.get("limit"), request.args.get("cursor"))
 
     @route("PUT", "/api/v1/admin/blacklist/<username>", summary="Block a user (all their tokens stop working)",
            tags=["admin"], auth=True, body=obj([], reason={"type": "string", "maxLength": 500}),

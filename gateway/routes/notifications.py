@@ -29,7 +29,8 @@ DELIVERY = obj(["id", "channel_id", "event", "status", "attempts"], id={"type": 
 class NotificationRoutes:
     @route("POST", "/api/v1/apps/<app>/channels", summary="Add a Feishu, DingTalk or webhook channel",
            tags=TAGS, auth=True,
-           body=obj(["name", "type", "url", "events"], name={"type": "string", "maxLength": 128},
+           body=obj(["name", "type", "url", "events"],
+                    name={"type": "string", "maxLength": 128, "pattern": r"^\s*[^\W_][\w .:#@()+&-]*\s*$"},
                     type={"type": "string", "enum": ["feishu", "dingtalk", "webhook"]},
                     url={"type": "string", "format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://",
                          "maxLength": 2000},

@@ -9,9 +9,11 @@ TAGS = ["servers"]
 
 STR = {"type": "string"}
 NSTR = {"type": ["string", "null"]}
-PROVIDER_LABEL = {"type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$", "maxLength": 32}
+PROVIDER_LABEL = {"type": "string", "pattern": r"^\s*[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?\s*$"}
 # What a request may set; null (or "") in an optional field means "not given" / "clear it".
-SERVER_FIELDS = dict(name={"type": "string", "maxLength": 128},
+# services/server/domain/fields.py NAME: no quotes, semicolons, slashes or control characters.
+NAME = {"type": "string", "maxLength": 128, "pattern": r"^\s*[^\W_][\w .:#@()+&-]*\s*$"}
+SERVER_FIELDS = dict(name=NAME,
                      ip={"type": "string", "maxLength": 64, "description": "IPv4 or IPv6"},
                      provider={"anyOf": [PROVIDER_LABEL, {"type": "null"}, {"const": ""}],
                                "description": "default 'manual'"},
@@ -77,7 +79,7 @@ class ServerRoutes:
     @route("POST", "/api/v1/cloud-accounts", summary="Register a cloud account (its secret is never shown again)",
            tags=TAGS, auth=True,
            body=obj(["name", "access_key_id", "access_key_secret", "regions"],
-                    name={"type": "string", "maxLength": 128},
+                    name=NAME,
                     provider={"enum": ["aliyun", "", None]},
                     access_key_id={"type": "string", "maxLength": 128},
                     access_key_secret={"type": "string", "maxLength": 256},

@@ -13,6 +13,9 @@ from shared.errors import Invalid, NotFound
 
 TYPES = ("feishu", "dingtalk", "webhook")
 FIELDS = {"name", "type", "url", "secret", "events", "enabled"}
+# As for servers (services/server/domain/fields.py): no quotes, semicolons, slashes or
+# control characters, which no channel name needs.
+NAME = re.compile(r"^[^\W_][\w .:#@()+&-]*\Z")
 APP_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 
 
@@ -39,6 +42,9 @@ def clean(app: str | None, data: dict) -> dict:
     name = data.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > 128:
         raise invalid("name", "name is required (at most 128 characters).")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name) or not NAME.match(name.strip()):
+        raise invalid("name", "name may hold letters, digits, spaces and . : _ - # @ ( ) + &, "
+                              "starting with a letter or digit.")
     kind = data.get("type")
     if kind not in TYPES:
         raise invalid("type", f"type must be one of {', '.join(TYPES)}.")

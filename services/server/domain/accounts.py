@@ -23,7 +23,7 @@ def secret_context(account_id: int) -> str:
 
 def create(session: Session, box, data: dict) -> CloudAccount:
     f.reject_unknown(data, FIELDS)
-    name = f.text(data, "name", max_len=128, required=True)
+    name = f.name(data, "name", max_len=128, required=True)
     provider = data.get("provider") or "aliyun"
     if provider not in PROVIDERS:
         raise f.invalid("provider", f"provider must be one of {', '.join(PROVIDERS)}.")

@@ -30,6 +30,24 @@ def text(data: dict, field: str, *, max_len: int, required: bool = False) -> str
     return value
 
 
+# What people name servers and accounts (Aliyun's instance names fit): letters of any
+# script, digits, spaces and . : _ - # @ ( ) + &, starting with a letter or digit. No
+# quotes, semicolons, slashes, '=' or control characters: no name needs them, and they
+# are what injected SQL and paths are made of.
+NAME = re.compile(r"^[^\W_][\w .:#@()+&-]*\Z")
+NAME_RULE = "letters, digits, spaces and . : _ - # @ ( ) + &, starting with a letter or digit"
+
+
+def name(data: dict, field: str = "name", *, max_len: int = 128, required: bool = True) -> str | None:
+    raw = data.get(field)
+    if isinstance(raw, str) and any(ord(c) < 32 or ord(c) == 127 for c in raw):
+        raise invalid(field, f"{field} may not hold control characters (newlines, tabs, NUL).")
+    value = text(data, field, max_len=max_len, required=required)
+    if value is not None and not NAME.match(value):
+        raise invalid(field, f"{field} may hold {NAME_RULE}.")
+    return value
+
+
 def ip(data: dict, field: str = "ip", required: bool = True) -> str | None:
     value = text(data, field, max_len=64, required=required)
     if value is None:

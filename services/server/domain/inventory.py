@@ -23,7 +23,7 @@ def clean(data: dict, *, partial: bool) -> dict:
         return not partial or field in data
 
     if present("name"):
-        out["name"] = f.text(data, "name", max_len=128, required=True)
+        out["name"] = f.name(data, "name", max_len=128, required=True)
     if present("ip"):
         out["ip"] = f.ip(data, "ip", required=True)
     if present("provider"):
