@@ -3,15 +3,24 @@
 1. Baseline: N rows written straight into ``deploy_log_lines`` with pymysql,
    ``INSERT IGNORE`` by executemany in batches of 2,000 (what the deploy
    service does per batch, minus everything else).
-2. Through the bus: N ``cluster.log`` events (one line each, as the cluster
-   service publishes them) are queued on RabbitMQ while the deploy service is
-   down, then one deploy replica is started; lines/s is measured from its first
-   persisted line to the last, then 10 % of the events are sent again
+2. Produced as in production: the N lines are written by applies (``APPLY_LINES``
+   lines each, ``CONCURRENCY`` at a time — the cluster service's worker count)
+   in a service container with the cluster service's own ``LogShipper``: each
+   apply stages its lines in its transaction's outbox, and the shipper merges
+   committed lines of concurrent applies into ``cluster.log`` events with
+   ``lines: [...]`` (docs/contracts.md). They queue on RabbitMQ while the
+   deploy service is down; the producer's lines/s is printed (not a target).
+3. Through the bus: one deploy replica is started; lines/s is measured from its
+   first persisted line to the last, then 10 % of the events are sent again
    (a redelivery) and the row count must not change.
 
 Target (issue 5): ≥ 20,000 lines/s through the bus, and ≥ 0.5 × the baseline.
 """
 from __future__ import annotations
+
+import eventlet
+
+eventlet.monkey_patch()  # noqa: E402  (the producer runs in a nameko container here)
 
 import os
 import sys
@@ -29,9 +38,10 @@ from bench.rpc_floor import free_port  # noqa: E402
 from scripts.stack import Stack  # noqa: E402
 
 LINES = int(os.environ.get("BENCH_LINES", 100_000))
-# Lines per event: 1 is how cluster.log travels (docs/contracts.md); deploy's own
-# transition lines travel as one deploy.log event with a list of lines.
-PER_EVENT = int(os.environ.get("BENCH_LINES_PER_EVENT", 1))
+# One line per object applied: a version is a Deployment and a Service; with an HPA
+# and an Ingress, four.
+APPLY_LINES = int(os.environ.get("BENCH_APPLY_LINES", 4))
+CONCURRENCY = 10  # the cluster service's max_workers
 DB = "mae_bench_logs"
 VHOST = "mae-bench-logs"
 INSERT = ("INSERT IGNORE INTO deploy_log_lines (line_id, record_id, time, cluster, level, line) "
@@ -64,19 +74,86 @@ def baseline(conn, n: int) -> float:
     return n / elapsed
 
 
+def declare_queue(amqp_uri: str) -> None:
+    """The deploy service's queue, declared as it declares it, so nothing is dropped
+    while it is not running yet."""
+    from kombu import Connection, Exchange, Queue
+
+    with Connection(amqp_uri) as conn:
+        channel = conn.channel()
+        exchange = Exchange("cluster.events", type="topic", durable=True)
+        exchange(channel).declare()
+        Queue("deploy-log-lines", exchange=exchange, routing_key="log", durable=True)(channel).declare()
+
+
 def publish(amqp_uri: str, events: list[dict]) -> None:
-    from kombu import Connection, Exchange, Producer, Queue
+    from kombu import Connection, Exchange, Producer
 
     exchange = Exchange("cluster.events", type="topic", durable=True)
     with Connection(amqp_uri) as conn:
-        channel = conn.channel()
-        exchange(channel).declare()
-        # The deploy service's queue, declared as it declares it, so nothing is dropped
-        # while it is not running yet.
-        Queue("deploy-log-lines", exchange=exchange, routing_key="log", durable=True)(channel).declare()
-        producer = Producer(channel, exchange=exchange, routing_key="log", serializer="json")
+        producer = Producer(conn.channel(), exchange=exchange, routing_key="log", serializer="json")
         for event in events:
             producer.publish(event, delivery_mode=2)
+
+
+def produce(config: dict, record_id: int) -> float:
+    """Write LINES lines as applies do (see the module docstring); returns lines/s."""
+    from nameko.containers import ServiceContainer
+    from sqlalchemy import create_engine, func, select
+
+    from services.cluster.logship import LogShipper
+    from shared import outbox
+    from shared.db import Database
+    from shared.events import EventPublisher
+    from shared.service import rpc
+
+    class Applies:
+        name = "cluster"
+        db = Database()
+        events = EventPublisher()
+        log_lines = LogShipper()
+
+        @rpc
+        def apply(self, first, count):
+            for i in range(first, first + count):
+                self.log_lines.add(record_id, "test", "info", f"pulled image registry/app:{i} for pod web-v1-{i}")
+                eventlet.sleep(0)  # an apply waits for the API server between objects
+            self.log_lines.flush()
+
+    container = ServiceContainer(Applies, {**config, "max_workers": CONCURRENCY})
+    container.start()
+    entrypoint = next(e for e in container.entrypoints if e.method_name == "apply")
+    engine = create_engine(config["DB_URL"])
+    table = outbox.model_for("cluster").__table__
+    started = time.perf_counter()
+    for first in range(0, LINES, APPLY_LINES):
+        container.spawn_worker(entrypoint, (first, min(APPLY_LINES, LINES - first)), {})
+    while container._worker_threads:
+        eventlet.sleep(0.01)
+    with engine.connect() as conn:  # shipped: nothing left in the outbox
+        while conn.execute(select(func.count()).select_from(table)).scalar():
+            conn.rollback()
+            eventlet.sleep(0.005)
+    rate = LINES / (time.perf_counter() - started)
+    container.stop()
+    engine.dispose()
+    return rate
+
+
+def queued_events(amqp_uri: str) -> list[dict]:
+    """What the producer left on the queue (read back without taking it off)."""
+    from kombu import Connection, Queue
+
+    out = []
+    with Connection(amqp_uri) as conn:
+        queue = Queue("deploy-log-lines")(conn.channel())
+        held = []
+        while (message := queue.get(no_ack=False)) is not None:
+            out.append(message.payload)
+            held.append(message)
+        for message in held:
+            message.requeue()
+    return out
 
 
 def main() -> int:
@@ -89,19 +166,15 @@ def main() -> int:
     raw = baseline(conn, LINES)
 
     record_id = 2
-    stamp = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
-    def line(i):
-        return {"record_id": record_id, "cluster": "test", "level": "info", "time": stamp,
-                "line": f"pulled image registry/app:{i} for pod web-v1-{i}"}
-    if PER_EVENT == 1:
-        events = [{"event_id": uuid.uuid4().hex, "type": "cluster.log", "source": "cluster", "occurred_at": stamp,
-                   "data": line(i)} for i in range(LINES)]
-    else:
-        events = [{"event_id": uuid.uuid4().hex, "type": "cluster.log", "source": "cluster", "occurred_at": stamp,
-                   "data": {"lines": [line(i + j) for j in range(PER_EVENT)]}} for i in range(0, LINES, PER_EVENT)]
-    started = time.perf_counter()
-    publish(amqp_uri, events)
-    publish_rate = len(events) / (time.perf_counter() - started)
+    from shared.config import ROOT as CONFIG_ROOT, load_config
+
+    config = load_config(CONFIG_ROOT / "config" / "test.yaml")
+    config.update({"DB_URL": db_url, "AMQP_URI": amqp_uri, "REDIS_URL": "redis://127.0.0.1:6379/2",
+                   "REDIS_PREFIX": "mae-bench-logs", "SECRET_KEY": generate_key(), "LOG_LEVEL": "WARNING"})
+    declare_queue(amqp_uri)
+    produced = produce(config, record_id)
+    events = queued_events(amqp_uri)
+    per_event = sum(len(e["data"]["lines"]) for e in events) / max(1, len(events))
 
     run_dir = Path(tempfile.mkdtemp(prefix="mae-bench-logs-"))
     stack = Stack(run_dir=run_dir, config=ROOT / "config" / "test.yaml", gateway_port=free_port(),
@@ -128,9 +201,11 @@ def main() -> int:
         cur.execute("SELECT COUNT(DISTINCT line_id) FROM deploy_log_lines WHERE record_id = %s", (record_id,))
         distinct = cur.fetchone()[0]
     ratio = bus / raw
-    print(f"log_ingest: {LINES} lines, {PER_EVENT} line(s) per event, {os.cpu_count()} cores, one deploy replica")
+    print(f"log_ingest: {LINES} lines from applies of {APPLY_LINES} lines, {CONCURRENCY} at a time, "
+          f"{os.cpu_count()} cores, one deploy replica")
     print(f"  raw batched INSERT (baseline)    {raw:10.0f} lines/s")
-    print(f"  publish to RabbitMQ (bench side) {publish_rate:10.0f} events/s  (queued before the service starts)")
+    print(f"  produced (LogShipper → RabbitMQ) {produced:10.0f} lines/s  ({len(events)} cluster.log events, "
+          f"{per_event:.1f} lines each; queued before the deploy service starts)")
     print(f"  through the bus into MariaDB     {bus:10.0f} lines/s   (target >= 20000)")
     print(f"  bus / baseline: {ratio:.2f}  (target >= 0.50)")
     print(f"  rows after a 10 % redelivery: {final} (expected {LINES}), distinct line ids {distinct}")

@@ -19,13 +19,14 @@ from sqlalchemy import select
 from services.cluster import metrics as cluster_metrics
 from services.cluster import schemas
 from services.cluster.domain import namespaces, registry, reports
+from services.cluster.logship import LogShipper
 from services.cluster.mke import ClusterClient, ClusterError, engine
 from services.cluster.mke.kinds import kind_of
 from services.cluster.models import Cluster, ProcessedEvent
 from shared.audit import AuditLog
 from shared.db import retry_deadlocks
 from shared.errors import AlreadyExists, Invalid, NotFound, Unavailable
-from shared.events import EventPublisher, handle_event, now_rfc3339
+from shared.events import EventPublisher, handle_event
 from shared.idempotency import first_delivery
 from shared.keys import Keys
 from shared.rpc import ServiceRpc
@@ -45,18 +46,20 @@ _clients: dict[str, tuple[str, ClusterClient]] = {}
 
 
 class _Publishing:
-    """The seed's callback interface (done / log / delete) turned into bus events."""
+    """The seed's callback interface (done / log / delete) turned into bus events.
 
-    def __init__(self, events, request: dict):
-        self.events, self.request = events, request
+    Log lines are batched (``logship``): staged with the result in the worker's
+    transaction, shipped after the commit merged with other workers' lines."""
+
+    def __init__(self, events, request: dict, lines):
+        self.events, self.request, self.lines = events, request, lines
 
     def log(self, level: str, line: str) -> None:
-        self.events.publish("log", {"record_id": self.request.get("record_id"),
-                                    "cluster": self.request.get("cluster"),
-                                    "level": level, "line": line, "time": now_rfc3339()})
+        self.lines.add(self.request.get("record_id"), self.request.get("cluster"), level, line)
 
     def _result(self, result: dict) -> None:
         r = self.request
+        self.lines.flush()
         self.events.publish("apply_result", {
             "request_id": r.get("request_id"), "record_id": r.get("record_id"), "cluster": r.get("cluster"),
             "namespace": r.get("namespace"), "action": r.get("action"), **result})
@@ -70,6 +73,7 @@ class ClusterService(ServiceBase):
     config = Config()
     secrets = Secrets()
     events = EventPublisher()
+    log_lines = LogShipper()
     audit = AuditLog()
     org = ServiceRpc("org")
 
@@ -188,7 +192,7 @@ class ClusterService(ServiceBase):
         # Not deduplicated: a redelivered request is applied again (apply is idempotent)
         # and answered again, as docs/contracts.md says.
         request = event.get("data") or {}
-        callback = _Publishing(self.events, request)
+        callback = _Publishing(self.events, request, self.log_lines)
         action = request.get("action")
         cluster = self.db.scalar(select(Cluster).where(Cluster.name == request.get("cluster")))
         if cluster is None or action not in ("apply", "delete"):

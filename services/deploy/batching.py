@@ -13,7 +13,8 @@ committed; if the worker raises, the whole batch is requeued after a growing
 pause, so nothing is lost and a dependency outage does not spin. Handlers
 must therefore be idempotent, as every event handler in MAE is.
 
-Batches of one replica run one after another; replicas compete for the
+Batches of one replica run one after another (or ``depth`` at a time, for log
+lines, whose batches commute); replicas compete for the
 queue like any nameko event handler (the queue is shared by service name).
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from collections import deque
 
 import eventlet
 from eventlet.event import Event
@@ -36,7 +38,7 @@ MAX_RETRY_DELAY = 30.0
 
 class BatchEventHandler(Entrypoint):
     def __init__(self, bindings: list[tuple[str, str]], queue: str, size: int = 500,
-                 wait: float = 0.05, weigh=None, **kwargs):
+                 wait: float = 0.05, weigh=None, depth: int = 1, **kwargs):
         self.bindings = list(bindings)
         self.queue_name = queue
         self.size = size
@@ -44,6 +46,11 @@ class BatchEventHandler(Entrypoint):
         # How much of ``size`` one event uses (an event may carry many reports or lines);
         # by default each counts one.
         self.weigh = weigh or (lambda payload: 1)
+        # Batches handled at once (each its own worker and transaction). Above one, the
+        # next batch is read and parsed while the previous one waits for the database;
+        # only for handlers whose batches may commit in any order (acks still go out in
+        # delivery order).
+        self.depth = max(1, int(depth))
         self._stopping = False
         self._thread = None
         super().__init__(**kwargs)
@@ -93,9 +100,10 @@ class BatchEventHandler(Entrypoint):
             for exchange in self.exchanges:
                 exchange(channel).declare()
             self.queue(channel).declare()
-            channel.basic_qos(0, self.size, False)
+            channel.basic_qos(0, self.size * self.depth, False)
             buffer: list = []
             weight = [0]
+            inflight: deque = deque()  # (messages, green thread) in delivery order
 
             def take(body, message):
                 buffer.append(message)
@@ -103,23 +111,49 @@ class BatchEventHandler(Entrypoint):
                     weight[0] += max(1, int(self.weigh(body)))
                 except Exception:  # a malformed event weighs one; the handler judges it
                     weight[0] += 1
-            consumer = Consumer(channel, [self.queue], callbacks=[take], accept=["json"])
-            with consumer:
-                first_at = None
-                while not self._stopping:
-                    timeout = self.wait if first_at is None else max(0.0, first_at + self.wait - time.monotonic())
-                    try:
-                        conn.drain_events(timeout=max(timeout, 0.001) if buffer else 0.5)
-                    except socket.timeout:
-                        pass
-                    if buffer and first_at is None:
-                        first_at = time.monotonic()
-                    if buffer and (weight[0] >= self.size or time.monotonic() - first_at >= self.wait):
-                        batch, buffer[:] = list(buffer), []
-                        first_at, weight[0] = None, 0
-                        self._handle(channel, batch)
 
-    def _handle(self, channel, messages) -> None:
+            def settle(block: bool) -> None:
+                """Ack (or hand back) finished batches, oldest first: acks go out in delivery
+                order, from this green thread only (the channel is not shared for writing)."""
+                while inflight and (block or inflight[0][1].dead):
+                    messages, thread = inflight.popleft()
+                    if thread.wait():
+                        channel.basic_ack(messages[-1].delivery_tag, multiple=True)
+                    else:  # stopping: another replica (or we, later) retries it
+                        for message in messages:
+                            message.requeue()
+                    block = False
+
+            consumer = Consumer(channel, [self.queue], callbacks=[take], accept=["json"])
+            try:
+                with consumer:
+                    first_at = None
+                    while not self._stopping:
+                        timeout = self.wait if first_at is None else max(0.0, first_at + self.wait - time.monotonic())
+                        if not buffer:
+                            timeout = 0.5
+                        if inflight:
+                            timeout = min(timeout, 0.002)
+                        try:
+                            conn.drain_events(timeout=max(timeout, 0.001))
+                        except socket.timeout:
+                            pass
+                        settle(block=False)
+                        if buffer and first_at is None:
+                            first_at = time.monotonic()
+                        if buffer and (weight[0] >= self.size or time.monotonic() - first_at >= self.wait):
+                            batch, buffer[:] = list(buffer), []
+                            first_at, weight[0] = None, 0
+                            while len(inflight) >= self.depth:
+                                settle(block=True)
+                            inflight.append((batch, eventlet.spawn(self._handle, batch)))
+            finally:
+                while inflight:
+                    settle(block=True)
+
+    def _handle(self, messages) -> bool:
+        """Run the handler on ``messages`` until it succeeds (True: ack them) or the
+        entrypoint stops (False: hand them back)."""
         attempt = 0
         while True:
             events = [m.payload for m in messages]
@@ -132,18 +166,14 @@ class BatchEventHandler(Entrypoint):
             self.container.spawn_worker(self, (events,), {}, context_data={}, handle_result=handle_result)
             exc_info = done.wait()
             if exc_info is None:
-                channel.basic_ack(messages[-1].delivery_tag, multiple=True)
-                return
+                return True
             attempt += 1
             delay = min(MAX_RETRY_DELAY, 0.2 * 2 ** (attempt - 1))
             log.warning("batch handler failed; retrying the batch",
                         extra={"queue": self.queue_name, "events": len(messages), "attempt": attempt,
                                "delay_s": delay, "error": repr(exc_info[1])})
             if self._stopping:
-                # Hand the batch back to the broker; another replica (or we, later) retries it.
-                for message in messages:
-                    message.requeue()
-                return
+                return False
             eventlet.sleep(delay)
 
 

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 # Batches: up to this many reports / lines (an event may carry many), or what arrived
 # within BATCH_WAIT seconds.
-STATUS_BATCH, LOG_BATCH, BATCH_WAIT = 2000, 5000, 0.02
+STATUS_BATCH, LOG_BATCH, BATCH_WAIT = 2000, 2000, 0.02
 
 
 def _items(key: str):
@@ -257,7 +257,7 @@ class DeployService(ServiceBase):
         self._say(records.ingest(self.db, events))
 
     @batch_handler([("cluster", "log"), ("deploy", "log")], queue="deploy-log-lines",
-                   size=LOG_BATCH, wait=BATCH_WAIT, weigh=_items("lines"))
+                   size=LOG_BATCH, wait=BATCH_WAIT, weigh=_items("lines"), depth=2)
     def on_log_lines(self, events):
         """One multi-row INSERT per batch; each line's id comes from its event, so redeliveries add nothing."""
         rows = records.log_rows(events)

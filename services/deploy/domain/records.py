@@ -435,7 +435,10 @@ LOG_INSERT = ("INSERT IGNORE INTO deploy_log_lines (line_id, record_id, time, cl
 
 
 def log_rows(events: list[dict]) -> list[tuple]:
-    """Rows for ``LOG_INSERT`` from ``cluster.log`` (one line) and ``deploy.log`` (``lines``) events."""
+    """Rows for ``LOG_INSERT`` from ``cluster.log``/``deploy.log`` events (one line, or ``lines``).
+
+    A line's identity is its ``line_id`` when it carries one (the cluster service's lines
+    keep theirs whether they arrive merged or as staged), else ``<event_id>:<index>``."""
     rows = []
     for event in events:
         if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
@@ -452,7 +455,9 @@ def log_rows(events: list[dict]) -> list[tuple]:
             except (ValueError, TypeError, AttributeError):
                 when = utcnow()
             level = item.get("level") if item.get("level") in ("info", "warning", "error") else "info"
-            line_id = event_id if len(lines) == 1 and "lines" not in data else f"{event_id}:{i}"
+            line_id = item.get("line_id")
+            if not isinstance(line_id, str) or not line_id or len(line_id) > 80:
+                line_id = event_id if len(lines) == 1 and "lines" not in data else f"{event_id}:{i}"
             rows.append((line_id, item["record_id"], when, str(item.get("cluster") or "")[:63], level,
                          str(item.get("line") or "")[:MAX_LINE]))
     return rows
