@@ -114,3 +114,57 @@ def test_labels_stay_bounded():
     for name, labels in registered().items():
         if name.startswith("mae_"):
             assert not labels & unbounded, (name, labels & unbounded)
+
+
+def test_the_amqp_gauge_follows_the_consumers_connection():
+    from types import SimpleNamespace
+
+    from nameko.messaging import QueueConsumer
+
+    from shared.metrics import AMQP_CONNECTED, AMQP_CONNECTION_ERRORS
+
+    consumer = QueueConsumer.__new__(QueueConsumer)
+    consumer.container = SimpleNamespace(service_name="gauge-test",
+                                         config={"AMQP_URI": "pyamqp://guest:guest@127.0.0.1:1/"})
+    consumer._consumers_ready = SimpleNamespace(ready=lambda: True)
+    consumer.on_consume_ready(None, None, [])
+    assert AMQP_CONNECTED.labels("gauge-test")._value.get() == 1
+    before = AMQP_CONNECTION_ERRORS.labels("gauge-test")._value.get()
+    consumer.on_connection_error(ConnectionRefusedError("down"), 2)
+    assert AMQP_CONNECTED.labels("gauge-test")._value.get() == 0
+    assert AMQP_CONNECTION_ERRORS.labels("gauge-test")._value.get() == before + 1
+
+
+def test_database_gauges_are_cached_and_vanish_when_the_database_fails(monkeypatch):
+    from contextlib import contextmanager
+
+    from prometheus_client.core import GaugeMetricFamily
+
+    from shared import metrics
+
+    calls = {"n": 0}
+
+    def families(conn, now):
+        calls["n"] += 1
+        if conn == "broken":
+            raise OSError("database down")
+        family = GaugeMetricFamily("mae_test_rows", "rows", labels=["state"])
+        family.add_metric(["x"], calls["n"])
+        return [family]
+
+    class Engine:
+        def __init__(self, conn):
+            self.conn = conn
+
+        @contextmanager
+        def connect(self):
+            yield self.conn
+
+    monkeypatch.setitem(metrics._engines, "gauges-test", Engine("ok"))
+    gauges = metrics.DatabaseGauges("gauges-test", families, ttl=60)
+    first = gauges.collect()
+    assert first[0].samples[0].value == 1
+    assert gauges.collect() is first and calls["n"] == 1, "cached within the ttl"
+    monkeypatch.setitem(metrics._engines, "gauges-test", Engine("broken"))
+    gauges._cached = None
+    assert gauges.collect() == []
