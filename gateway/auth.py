@@ -31,6 +31,7 @@ from gateway.rbac import allowed
 from services.auth.domain.tokens import looks_like_token, token_hash
 from shared.errors import Forbidden, NotFound, Unauthorized
 from shared.keys import Keys
+from shared.names import is_label
 from shared.roles import ADMIN
 
 log = logging.getLogger(__name__)
@@ -178,6 +179,10 @@ def app_role(service, caller: Caller, app: str, tag: str | None, cached: str | N
     """The caller's role in ``app`` (``"admin"`` for admins); NotFound if the app is absent.
 
     ``(tag, cached)`` is what ``tagged_read`` gave for ``role_key``."""
+    if not is_label(app):
+        # MariaDB compares names case-insensitively: 'SHOP' would find 'shop', and its
+        # answer would be cached under a key no membership change ever clears.
+        raise NotFound(f"Application {app!r} was not found.", {"app": app})
     if cached is None:
         answer = service.org.role_of(app, caller.id)
         cached = NO_APP if not answer["exists"] else (answer["role"] or NO_ROLE)

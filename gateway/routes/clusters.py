@@ -6,6 +6,7 @@ from __future__ import annotations
 from gateway.auth import authenticate, require_admin, source_ip
 from gateway.schemas import LABEL, json_response, obj
 from shared.errors import BadRequest, Invalid, Unauthorized
+from shared.names import is_label
 from shared.web import read_object, route
 
 TAGS = ["clusters"]
@@ -69,6 +70,8 @@ class ClusterRoutes:
            errors=[400, 401, 413, 422])
     def post_reports(self, request, name):
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if not is_label(name):  # 'PROD' would find 'prod' (MariaDB compares case-insensitively)
+            raise Unauthorized(f"There is no cluster called {name!r} to report for.")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("Send this cluster's report token: 'Authorization: Bearer <report_token>'.")
         body = read_object(request)

@@ -135,3 +135,19 @@ def test_hostile_filters_are_refused(admin, member_of_world):
 def member_of_world(admin, login, world):
     assert admin.put(f"/apps/{APP}/members/inj-member", json={"role": "viewer"}).status_code == 200
     return login("inj-member")
+
+
+def test_case_variants_of_an_app_name_do_not_outlive_a_membership(admin, login, world):
+    """MariaDB compares names case-insensitively. 'INJ-TARGET' once found 'inj-target', and
+    the role it gave was cached under a key no membership change cleared: a removed member
+    kept access for minutes through a variant of the name."""
+    assert admin.put(f"/apps/{APP}/members/case-member", json={"role": "viewer"}).status_code in (200, 404)
+    member = login("case-member")
+    assert admin.put(f"/apps/{APP}/members/case-member", json={"role": "viewer"}).status_code == 200
+    assert member.get(f"/apps/{APP}").status_code == 200
+    for variant in (APP.upper(), APP.title(), APP[:-1] + APP[-1].upper()):
+        _clear_refusal(member.get(f"/apps/{variant}"), statuses=(404,))
+        _clear_refusal(admin.get(f"/apps/{variant}/members"), statuses=(404,))
+    assert admin.delete(f"/apps/{APP}/members/case-member").status_code == 204
+    for path in (f"/apps/{APP}", f"/apps/{APP.upper()}", f"/apps/{APP.upper()}/members"):
+        _clear_refusal(member.get(path), statuses=(404,))
