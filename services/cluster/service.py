@@ -19,12 +19,12 @@ from sqlalchemy import select
 from services.cluster import metrics as cluster_metrics
 from services.cluster import schemas
 from services.cluster.domain import namespaces, registry, reports
+from services.cluster.intake import ReportIntake
 from services.cluster.logship import LogShipper
 from services.cluster.mke import ClusterClient, ClusterError, engine
 from services.cluster.mke.kinds import kind_of
 from services.cluster.models import Cluster, ProcessedEvent
 from shared.audit import AuditLog
-from shared.db import retry_deadlocks
 from shared.errors import AlreadyExists, Invalid, NotFound, Unavailable
 from shared.events import EventPublisher, handle_event
 from shared.idempotency import first_delivery
@@ -74,6 +74,7 @@ class ClusterService(ServiceBase):
     secrets = Secrets()
     events = EventPublisher()
     log_lines = LogShipper()
+    intake = ReportIntake()
     audit = AuditLog()
     org = ServiceRpc("org")
 
@@ -158,29 +159,20 @@ class ClusterService(ServiceBase):
 
     # ------------------------------------------------------ operator intake
     @rpc
-    @retry_deadlocks()
     def ingest_reports(self, name, report_token, items, full_state=None):
-        """Store the newer reports set-based and stage their announcement, in one transaction.
-
-        One POST is one call: the accepted reports go out as ``cluster.resource_status``
-        events carrying ``reports: [...]`` (docs/contracts.md), staged in the service's
-        outbox with the rows, so the gateway's 202 means "stored, and will be announced"
-        — committed reports are never unannounced, even if this process dies right after
-        the commit (the outbox relay sends them).
+        """Authenticate and check one POST, then hand it to the intake (``intake``): the
+        reports are stored set-based, together with the other intakes waiting at that
+        moment, in one transaction that also stages their announcement —
+        ``cluster.resource_status`` events carrying ``reports: [...]`` (docs/contracts.md)
+        — in the outbox. The answer comes once that committed, so the gateway's 202
+        means "stored, and will be announced": committed reports are never unannounced,
+        even if this process dies right after the commit (the outbox relay sends them).
         """
         cluster = registry.authenticate_reporter(self.db, name, report_token)
         clean = schemas.reports(items)
         state = schemas.full_state(full_state)
-        accepted = reports.ingest(self.db, cluster.name, clean)
-        answer = {"accepted": len(accepted), "dropped": len(clean) - len(accepted)}
-        if state is not None:  # after the operator's full list: what it no longer sees is deleted
-            absent = reports.mark_absent(self.db, cluster.name, state)
-            accepted += absent
-            answer["marked_deleted"] = len(absent)
-        cluster.last_report_at = utcnow()
-        self._announce(cluster.name, accepted)
-        cluster_metrics.reports_ingested(cluster.name, answer)
-        return answer
+        self.db.rollback()  # the intake's own transaction does the work
+        return self.intake(cluster.name, clean, state)
 
     def _announce(self, cluster: str, accepted: list[dict]) -> None:
         for event_id, data in reports.batch_events(cluster, accepted):

@@ -79,13 +79,13 @@ def authenticate_reporter(db: Session, name, token) -> Cluster:
     """The cluster whose operator holds ``token``; Unauthorized otherwise (same answer
     for an unknown cluster, so the endpoint does not reveal which names exist).
 
-    The cluster's row is locked for the rest of the transaction: one cluster's
-    intakes then take their report-row locks one after another instead of
-    deadlocking on each other's gap locks (MariaDB 1213 under concurrent POSTs)."""
+    A plain read: the intake (``services.cluster.intake``) locks the cluster's row in
+    its own transaction before it touches any report row, so one cluster's intakes
+    never deadlock on each other's gap locks (MariaDB 1213 under concurrent POSTs)."""
     refused = Unauthorized("The report token is not valid for this cluster.")
     if not isinstance(token, str) or not token.startswith(REPORT_TOKEN_PREFIX) or not isinstance(name, str):
         raise refused
-    cluster = db.scalar(select(Cluster).where(Cluster.name == name).with_for_update())
+    cluster = db.scalar(select(Cluster).where(Cluster.name == name))
     if cluster is None or not hmac.compare_digest(cluster.report_token_hash, report_token_hash(token)):
         raise refused
     return cluster

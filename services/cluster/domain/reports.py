@@ -66,27 +66,48 @@ def stored_versions(db: Session, cluster: str, keys) -> dict[tuple, int]:
     return {(ns, kind, name): rv for ns, kind, name, rv in rows if (ns, kind, name) in keys}
 
 
-def ingest(db: Session, cluster: str, reports: list[dict]) -> list[dict]:
-    """Store what is newer than what we have, set-based; returns the accepted reports.
-
-    The newest report per object in the batch is kept (a larger resourceVersion; of
-    equal ones the first), compared with the stored rows (one SELECT) and written with
-    one ``INSERT … ON DUPLICATE KEY UPDATE`` whose update keeps the larger version, so
-    even a writer racing this one could not move a row backwards. Duplicates and older
-    reports change nothing. The caller holds the cluster's row lock (one intake per
-    cluster at a time) and announces the accepted reports through the outbox in the
-    same transaction, so the rows are written ``published``.
-    """
+def newest_per_object(reports: list[dict]) -> dict[tuple, dict]:
+    """The newest report per object (a larger resourceVersion; of equal ones the first)."""
     newest: dict[tuple, dict] = {}
     for report in reports:
         key = _key(report)
         if key not in newest or int(report["resource_version"]) > int(newest[key]["resource_version"]):
             newest[key] = report
-    stored = stored_versions(db, cluster, newest)
-    accepted = [r for k, r in newest.items() if k not in stored or int(r["resource_version"]) > stored[k]]
-    if accepted:
-        upsert(db, cluster, accepted)
-    return accepted
+    return newest
+
+
+def ingest(db: Session, cluster: str, reports: list[dict]) -> list[dict]:
+    """Store what is newer than what we have; returns the accepted reports (``ingest_many``)."""
+    return ingest_many(db, cluster, [reports])[0]
+
+
+def ingest_many(db: Session, cluster: str, batches: list[list[dict]]) -> list[list[dict]]:
+    """Store what is newer than what we have, set-based, for several intakes at once;
+    returns each intake's accepted reports, judged in order exactly as if each had
+    been stored alone.
+
+    Per intake, the newest report per object counts; it is accepted if newer than the
+    stored version (read once for every object of every intake, with one SELECT) or
+    than what an earlier intake of the batch just accepted. The winners are written
+    with one ``INSERT … ON DUPLICATE KEY UPDATE`` whose update keeps the larger
+    version, so no row can move backwards. Duplicates and older reports change
+    nothing. The caller holds the cluster's row lock (one intake transaction per
+    cluster at a time) and stages the announcement of the accepted reports in the
+    same transaction, so the rows are written ``published``.
+    """
+    newest = [newest_per_object(batch) for batch in batches]
+    current = stored_versions(db, cluster, {k for n in newest for k in n})
+    winners: dict[tuple, dict] = {}
+    out = []
+    for batch in newest:
+        accepted = [r for k, r in batch.items() if k not in current or int(r["resource_version"]) > current[k]]
+        for report in accepted:
+            current[_key(report)] = int(report["resource_version"])
+            winners[_key(report)] = report
+        out.append(accepted)
+    if winners:
+        upsert(db, cluster, list(winners.values()))
+    return out
 
 
 def upsert(db: Session, cluster: str, reports: list[dict]) -> None:

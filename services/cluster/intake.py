@@ -1,0 +1,174 @@
+"""The operator report intake: concurrent POSTs share one transaction (group commit).
+
+One cluster's intakes must not interleave (their report rows would deadlock on
+each other's gap locks), so each holds the cluster's row lock until it commits —
+and a commit waits for the disk. Run one after another, an intake per commit is
+the ceiling. Here the RPC workers only authenticate and validate; their reports
+go to one committer green thread per process, which takes every intake waiting
+at that moment and handles them in one transaction: per cluster, the row lock,
+one SELECT of the stored versions for all their objects, each intake judged in
+arrival order exactly as if it had run alone (``reports.ingest_many``), one
+upsert, the announcements staged in the outbox, one commit. Each caller then
+gets its own answer.
+
+The announcements (``cluster.resource_status`` with ``reports: [...]``) are sent
+by another green thread right after the commit and their outbox rows cleared
+then; should the process die first, the outbox relay sends them. So a 202 means
+"stored, and will be announced".
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+
+from eventlet.event import Event
+from eventlet.queue import Empty, LightQueue
+from nameko.extensions import DependencyProvider
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from services.cluster.domain import reports
+from services.cluster.models import Cluster
+from shared import outbox
+from shared.db import Database, _retryable
+from shared.errors import Unauthorized
+from shared.events import EventPublisher, envelope
+from shared.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+# Intakes and reports one transaction takes at most.
+MAX_INTAKES, MAX_REPORTS = 64, 5000
+ATTEMPTS = 4
+
+
+@dataclass
+class Intake:
+    cluster: str
+    reports: list[dict]
+    full_state: dict | None
+    done: Event = field(default_factory=Event)
+    answer: dict = field(default_factory=dict)
+    accepted: list[dict] = field(default_factory=list)
+
+
+class ReportIntake(DependencyProvider):
+    """``self.intake(cluster, reports, full_state)`` → the intake's answer, once committed."""
+
+    def setup(self):
+        self.database = next(d for d in self.container.dependencies if isinstance(d, Database))
+        self.events = next(d for d in self.container.dependencies
+                           if isinstance(d, EventPublisher) and d.attr_name == "events")
+        self.waiting: LightQueue = LightQueue()
+        self.outgoing: LightQueue = LightQueue()
+
+    def start(self):
+        self.container.spawn_managed_thread(self._commit_forever)
+        self.container.spawn_managed_thread(self._announce_forever)
+
+    def get_dependency(self, worker_ctx):
+        return self.submit
+
+    def submit(self, cluster: str, items: list[dict], full_state: dict | None = None) -> dict:
+        intake = Intake(cluster, items, full_state)
+        self.waiting.put(intake)
+        return intake.done.wait()  # the answer, or the transaction's exception raised here
+
+    # -- the committer --------------------------------------------------------------
+    def _commit_forever(self):
+        while True:
+            group = [self.waiting.get()]
+            count = len(group[0].reports)
+            while len(group) < MAX_INTAKES and count < MAX_REPORTS:
+                try:
+                    group.append(self.waiting.get_nowait())
+                except Empty:
+                    break
+                count += len(group[-1].reports)
+            self._commit(group)
+
+    def _commit(self, group: list[Intake]) -> None:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                with Session(self.database.engine, expire_on_commit=False) as session:
+                    staged = self._transact(session, group)
+                    session.commit()
+                break
+            except Exception as exc:
+                if attempt < ATTEMPTS and _retryable(exc):
+                    time.sleep(random.uniform(0.005, 0.05) * attempt)
+                    continue
+                log.warning("report intake failed: %r", exc, extra={"intakes": len(group)})
+                for intake in group:
+                    if not intake.done.ready():
+                        intake.done.send_exception(exc)
+                return
+        for intake in group:
+            if not intake.done.ready():
+                intake.done.send(intake.answer)
+        if staged:
+            self.outgoing.put(staged)
+
+    def _transact(self, session: Session, group: list[Intake]) -> list[dict]:
+        staged: list[dict] = []
+        for name in sorted({i.cluster for i in group}):  # row locks in one order
+            intakes = [i for i in group if i.cluster == name]
+            cluster = session.scalar(select(Cluster).where(Cluster.name == name).with_for_update())
+            if cluster is None:  # deleted since the token was checked
+                for intake in intakes:
+                    if not intake.done.ready():
+                        intake.done.send_exception(Unauthorized("The report token is not valid for this cluster."))
+                continue
+            run: list[Intake] = []
+            for intake in intakes:
+                run.append(intake)
+                if intake.full_state is not None:  # what it no longer sees is judged after its reports
+                    self._ingest(session, name, run)
+                    run = []
+                    absent = reports.mark_absent(session, name, intake.full_state)
+                    intake.accepted += absent
+                    intake.answer["marked_deleted"] = len(absent)
+            self._ingest(session, name, run)
+            cluster.last_report_at = utcnow()
+            accepted = [r for intake in intakes for r in intake.accepted]
+            for event_id, data in reports.batch_events(name, accepted):
+                event = envelope("cluster", "resource_status", data, event_id)
+                outbox.stage(session, self.container.service_name, event)
+                staged.append(event)
+        session.flush()
+        return staged
+
+    @staticmethod
+    def _ingest(session: Session, cluster: str, intakes: list[Intake]) -> None:
+        if not intakes:
+            return
+        for intake, accepted in zip(intakes, reports.ingest_many(session, cluster, [i.reports for i in intakes])):
+            intake.accepted = list(accepted)
+            intake.answer.update({"accepted": len(accepted), "dropped": len(intake.reports) - len(accepted)})
+
+    # -- the announcer --------------------------------------------------------------
+    def _announce_forever(self):
+        service = self.container.service_name
+        table = outbox.model_for(service).__table__
+        while True:
+            events = self.outgoing.get()
+            while True:  # what else committed meanwhile goes out in the same round
+                try:
+                    events += self.outgoing.get_nowait()
+                except Empty:
+                    break
+            sent = []
+            for event in events:
+                try:
+                    self.events._send("cluster", "resource_status", event)
+                    sent.append(event["event_id"])
+                except Exception as exc:  # the outbox relay sends it
+                    log.warning("announcing reports failed; left to the outbox relay: %s", exc)
+            if sent:
+                try:
+                    with self.database.engine.begin() as conn:
+                        conn.execute(delete(table).where(table.c.event_id.in_(sent)))
+                except Exception as exc:
+                    log.warning("could not clear sent announcements (they will be sent again): %s", exc)
