@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
 
 import requests
 
@@ -79,14 +80,42 @@ def judge(channel_type: str, status: int, text: str) -> None:
             raise DeliveryError(f"DingTalk errcode {code}: {body.get('errmsg') or snippet}")
 
 
+def url_secrets(url: str) -> list[str]:
+    """The parts of a target URL that work like a password: query values (DingTalk's
+    access_token, a signature), a long last path segment (Feishu's hook id) and a
+    password in the address; longest first, so none is replaced only in part."""
+    parts = urlsplit(url)
+    found = {v for _, v in parse_qsl(parts.query, keep_blank_values=True) if len(v) >= 4}
+    last = parts.path.rstrip("/").rsplit("/", 1)[-1]
+    if len(last) >= 8:
+        found.add(last)
+    if parts.password:
+        found.add(parts.password)
+    return sorted(found, key=len, reverse=True)
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` (an error message, a reply) without the URL's secrets, as sent or encoded."""
+    for secret in url_secrets(url):
+        for form in {secret, quote(secret, safe=""), quote_plus(secret), quote(secret)}:
+            text = text.replace(form, "****")
+    return text
+
+
 def send(outgoing: Outgoing, channel_type: str, timeout: float, http=None) -> None:
-    """One attempt; raises ``DeliveryError`` on any refusal, timeout or network error."""
+    """One attempt; raises ``DeliveryError`` on any refusal, timeout or network error.
+
+    Its message goes to ``last_error``, the API and the logs: network errors name the
+    URL they failed on, so the URL's secrets are scrubbed out of every message."""
     http = http or requests
     try:
-        response = http.post(outgoing.url, data=outgoing.body, headers=outgoing.headers,
-                             timeout=timeout, allow_redirects=False)
-    except requests.Timeout:
-        raise DeliveryError(f"no answer within {timeout:g} s")
-    except requests.RequestException as exc:
-        raise DeliveryError(f"{type(exc).__name__}: {exc}"[:500])
-    judge(channel_type, response.status_code, response.text)
+        try:
+            response = http.post(outgoing.url, data=outgoing.body, headers=outgoing.headers,
+                                 timeout=timeout, allow_redirects=False)
+        except requests.Timeout:
+            raise DeliveryError(f"no answer within {timeout:g} s")
+        except requests.RequestException as exc:
+            raise DeliveryError(f"{type(exc).__name__}: {exc}"[:500])
+        judge(channel_type, response.status_code, response.text)
+    except DeliveryError as exc:
+        raise DeliveryError(scrub(str(exc), outgoing.url)) from None
