@@ -26,7 +26,7 @@ from nameko.events import EventDispatcher, EventHandler, get_event_exchange
 from nameko.messaging import Publisher
 
 from shared import metrics, outbox, tracing
-from shared.db import Database, after_commit
+from shared.db import Database, _after_commit, after_commit
 
 log = logging.getLogger(__name__)
 
@@ -100,17 +100,35 @@ class EventPublisher(EventDispatcher):
             headers = {**base_headers, **tracing.message_headers(trace)} if trace else base_headers
             self.publisher.publish(event, exchange=exchange, routing_key=event_type, extra_headers=headers)
 
-        def send_and_forget(event_type, event, trace):
+        def send_and_forget(staged):
+            """After the commit: every event this worker staged, in order; then their
+            outbox rows, in one statement (one commit for all, not one per event)."""
+            sent = []
+            for event_type, event, trace in staged:
+                try:
+                    dispatch(event_type, event, trace)
+                except Exception as exc:  # the relay will send it (and the rest)
+                    metrics.PUBLISH_DEFERRED.labels(service).inc()
+                    log.warning("publish after commit failed; left to the outbox relay: %s", exc)
+                    break
+                sent.append(event["event_id"])
             try:
-                dispatch(event_type, event, trace)
-            except Exception as exc:  # the relay will send it
-                metrics.PUBLISH_DEFERRED.labels(service).inc()
-                log.warning("publish after commit failed; left to the outbox relay: %s", exc)
-                return
-            try:
-                outbox.forget(database.engine, service, event["event_id"])
+                outbox.forget_many(database.engine, service, sent)
             except Exception as exc:
-                log.warning("could not clear a sent outbox row (it will be sent again): %s", exc)
+                log.warning("could not clear sent outbox rows (they will be sent again): %s", exc)
+
+        # This worker's staged events, sent by one after-commit callback. A transaction
+        # that is run again (retry_deadlocks) drops its callbacks: its events rolled back
+        # with it, and the next attempt starts a new list.
+        batch = {"staged": [], "callback": None}
+
+        def stage_for_commit(event_type, event, trace):
+            callback = batch["callback"]
+            if callback is None or callback not in _after_commit.get(worker_ctx, ()):
+                staged = batch["staged"] = []
+                callback = batch["callback"] = lambda: send_and_forget(staged)
+                after_commit(worker_ctx, callback)
+            batch["staged"].append((event_type, event, trace))
 
         class Publisher:
             @staticmethod
@@ -124,7 +142,7 @@ class EventPublisher(EventDispatcher):
                     dispatch(event_type, event, trace)
                 else:
                     outbox.stage(database.sessions[worker_ctx], service, event, trace)
-                    after_commit(worker_ctx, lambda: send_and_forget(event_type, event, trace))
+                    stage_for_commit(event_type, event, trace)
                 return event
 
         return Publisher()

@@ -80,6 +80,15 @@ def forget(engine, service: str, event_id: str) -> None:
         conn.execute(delete(table).where(table.c.event_id == event_id))
 
 
+def forget_many(engine, service: str, event_ids: list[str]) -> None:
+    """Several events went out: drop their rows in one statement (one commit)."""
+    if not event_ids:
+        return
+    table = model_for(service).__table__
+    with engine.begin() as conn:
+        conn.execute(delete(table).where(table.c.event_id.in_(list(event_ids))))
+
+
 def relay(engine, service: str, send) -> int:
     """Publish stale rows with ``send(source, event_type, body, trace)``; returns how many went."""
     model = model_for(service)
