@@ -17,6 +17,7 @@ the authorisation paths behind a 404 are reached too.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import hypothesis
 import pytest
@@ -39,6 +40,7 @@ COUNTS = {"member": 0, "admin": 0}
 
 # Filled by the ``fuzz_world`` fixture before the first case is drawn.
 KNOWN: dict[str, list] = {}
+TOKENS: dict[str, dict] = {}  # who → the personal token it fuzzes with
 
 # The document as the gateway builds it from its routes; test_served_document_is_this
 # checks that the running gateway serves exactly this one.
@@ -81,25 +83,39 @@ def fuzz_world(stack, admin, member):
     assert channel.status_code == 201, channel.text
     server = admin.post("/servers", json={"name": "fuzz-box", "ip": "10.0.0.7"})
     assert server.status_code == 201, server.text
+    # A cluster of its own to name (and maybe delete): the other tests' clusters stay.
+    sandbox = stack.start_sandbox("fuzz", 0, ready_delay=0.2)
+    cluster = admin.post("/clusters", json={"name": "fuzz", "env": "test", "server": sandbox["url"],
+                                            "token": sandbox["token"],
+                                            "ca_cert": Path(sandbox["ca_path"]).read_text()})
+    assert cluster.status_code == 201, cluster.text
+    # Fresh tokens to fuzz with, and one to be revoked: the fuzzer may revoke any token
+    # but the one it is using.
+    for who, caller in (("admin", admin), ("member", member)):
+        made = caller.post("/tokens", json={"name": f"fuzz-{who}", "expires_in_days": 1})
+        assert made.status_code == 201, made.text
+        TOKENS[who] = made.json()
+    spare = member.post("/tokens", json={"name": "fuzz-spare", "expires_in_days": 1})
+    assert spare.status_code == 201, spare.text
     KNOWN.update({
         "app": [app], "svc": ["api"], "ver": ["v1"], "ing": ["web"],
         "provider": ["drone", "local"], "username": ["admin", "fuzz-member"],
         "channel_id": [channel.json()["id"]], "server_id": [server.json()["id"]],
-        "name": ["test"],
+        "name": ["fuzz"], "token_id": [str(spare.json()["id"]), str(TOKENS["admin"]["id"])],
     })
     return KNOWN
 
 
-FUZZ = hypothesis.settings(max_examples=12, deadline=None, derandomize=False, database=None,
+FUZZ = hypothesis.settings(max_examples=10, deadline=None, derandomize=False, database=None,
                            suppress_health_check=list(hypothesis.HealthCheck))
 
 
-def _self_harm(case, caller) -> bool:
-    """Requests that would lock the fuzzer out of its own run (revoking its own token,
-    blocking its own partner): legitimate requests, but the rest of the run would be 401s."""
+def _self_harm(case, who: str) -> bool:
+    """Requests that would lock the fuzzer out of its own run (revoking the token it
+    uses, blocking itself or its partner): legitimate, but the rest would be 401s."""
     params = case.path_parameters or {}
     if case.operation.path == "/api/v1/tokens/{token_id}" and case.method.upper() == "DELETE":
-        return True
+        return str(params.get("token_id")) == str(TOKENS[who]["id"])
     if case.operation.path == "/api/v1/admin/blacklist/{username}" and case.method.upper() == "PUT":
         return params.get("username") in ("fuzz-member", "admin")
     return False
@@ -107,21 +123,21 @@ def _self_harm(case, caller) -> bool:
 
 @schema.parametrize()
 @FUZZ
-def test_fuzz_as_member(case, stack, member, fuzz_world):
-    if _self_harm(case, member):
+def test_fuzz_as_member(case, stack, fuzz_world):
+    if _self_harm(case, "member"):
         return
     COUNTS["member"] += 1
-    case.call_and_validate(base_url=stack.url, headers={"Authorization": f"Bearer {member.token}"},
+    case.call_and_validate(base_url=stack.url, headers={"Authorization": f"Bearer {TOKENS['member']['token']}"},
                            checks=CHECKED)
 
 
 @schema.parametrize()
 @FUZZ
-def test_fuzz_as_admin(case, stack, admin, fuzz_world):
-    if _self_harm(case, admin):
+def test_fuzz_as_admin(case, stack, fuzz_world):
+    if _self_harm(case, "admin"):
         return
     COUNTS["admin"] += 1
-    case.call_and_validate(base_url=stack.url, headers={"Authorization": f"Bearer {admin.token}"},
+    case.call_and_validate(base_url=stack.url, headers={"Authorization": f"Bearer {TOKENS['admin']['token']}"},
                            checks=CHECKED)
 
 
