@@ -172,7 +172,9 @@ class ClusterService(ServiceBase):
         clean = schemas.reports(items)
         state = schemas.full_state(full_state)
         self.db.rollback()  # the intake's own transaction does the work
-        return self.intake(cluster.name, clean, state)
+        answer = self.intake(cluster.name, clean, state)
+        cluster_metrics.reports_ingested(cluster.name, answer)
+        return answer
 
     def _announce(self, cluster: str, accepted: list[dict]) -> None:
         for event_id, data in reports.batch_events(cluster, accepted):
