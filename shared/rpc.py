@@ -7,18 +7,43 @@ with the same expiration so that a stale request is not executed later.
 """
 from __future__ import annotations
 
+import logging
 import time
 
 import eventlet
 from amqp.exceptions import ConnectionError as AmqpConnectionError
 from kombu.exceptions import OperationalError as KombuOperationalError
 from nameko.exceptions import UnknownService
-from nameko.rpc import MethodProxy, RpcProxy, ServiceProxy
+from nameko.rpc import MethodProxy, Rpc, RpcProxy, ServiceProxy
 
 from shared import metrics, tracing
 from shared.errors import Unavailable
 
 BROKER_ERRORS = (KombuOperationalError, AmqpConnectionError, ConnectionError)
+
+log = logging.getLogger(__name__)
+
+
+class ReliableRpc(Rpc):
+    """nameko's RPC entrypoint, except that a reply which cannot be sent because the broker
+    went away (restarting) does not kill the service.
+
+    nameko sends the reply inside the worker's thread; when that publish fails the
+    container dies ("thread exited with error") and `nameko run` exits: a RabbitMQ
+    restart took every replica of a busy service down at once (the fault suite saw
+    both cluster replicas go). Here the failure is logged instead; the request stays
+    unacked on the dead connection, so the broker hands it out again unless it has
+    expired (callers publish requests with their timeout as expiration), and the
+    caller, which hears nothing, gives up with Unavailable after its timeout.
+    """
+
+    def handle_result(self, message, worker_ctx, result, exc_info):
+        try:
+            return super().handle_result(message, worker_ctx, result, exc_info)
+        except BROKER_ERRORS as exc:
+            log.warning("could not send the reply of %s: the broker is unavailable (%s)",
+                        worker_ctx.call_id, exc)
+            return result, exc_info
 
 
 class _TimedMethodProxy(MethodProxy):

@@ -11,7 +11,6 @@ import os
 import socket
 import time
 
-from nameko.rpc import rpc as nameko_rpc
 from sqlalchemy import text
 
 from shared.db import Database
@@ -19,10 +18,12 @@ from shared.errors import EXPECTED
 from shared.logging import CallContext
 from shared.metrics import Metrics, exposition
 from shared.redis import Redis
+from shared.rpc import ReliableRpc
 from shared.web import route
 
 # Domain errors are expected outcomes, not crashes: nameko logs them as warnings.
-rpc = functools.partial(nameko_rpc, expected_exceptions=EXPECTED)
+# ReliableRpc: a reply lost to a broker restart must not kill the service (shared.rpc).
+rpc = functools.partial(ReliableRpc.decorator, expected_exceptions=EXPECTED)
 
 INSTANCE = f"{socket.gethostname()}:{os.getpid()}"
 
