@@ -83,19 +83,30 @@ class State:
 
     def relisted(self, kind: str, items: list[dict], list_rv: int) -> None:
         """A fresh list replaces what we had: vanished objects count as deleted, and
-        everything is dirty at the list's version (a restart re-sends all)."""
+        everything is dirty (a restart re-sends all).
+
+        Each listed object marks its Deployment at the object's own resourceVersion, not
+        the list's: the three kinds are listed one after another, and stamping a
+        Deployment with, say, the Pod list's version while its cached Deployment is still
+        the stale one from before an API server restart sent stale content under a new
+        version — and the fresh Deployment, listed a moment later at the same list
+        version, then looked like a duplicate to MAE and was dropped (the fault suite
+        saw a record stay ``progressing`` on a rollout the cluster had finished)."""
         with self.lock:
             fresh = {_key(o): o for o in items}
             for key, old in list(self.objects[kind].items()):
                 if key not in fresh:
                     if kind == "Deployment":
                         self.gone[key] = old
-                    self._touch(self._deployment_of(kind, old), list_rv)
+                    # A vanished Deployment is reported deleted at the list's version (its
+                    # report holds nothing else); a vanished Pod or ReplicaSet only marks its
+                    # Deployment dirty, so it cannot lend a version to stale cached parts.
+                    self._touch(self._deployment_of(kind, old), list_rv if kind == "Deployment" else rv_of(old))
             self.objects[kind] = fresh
             if kind == "Deployment":
                 self.full_state = (list_rv, sorted(fresh))
             for obj in items:
-                self._touch(self._deployment_of(kind, obj), list_rv)
+                self._touch(self._deployment_of(kind, obj), rv_of(obj))
             self.changed.notify_all()
 
     def take(self) -> list[dict]:
