@@ -104,8 +104,13 @@ class AuthService(ServiceBase):
         user = self.db.get(User, user_id)
         if user is None:
             raise NotFound("No such user.")
+        # The length is of what was sent (the API says at most 100), control characters
+        # (which strip() would quietly drop at the ends) are refused wherever they are.
+        if isinstance(name, str) and (len(name) > 100 or any(ord(c) < 32 or ord(c) == 127 for c in name)):
+            raise Invalid("'name' must be at most 100 characters, without control characters.",
+                          {"field": "name"})
         name = (name or "").strip() if isinstance(name, str) else name
-        if not isinstance(name, str) or not name or len(name) > 100:
+        if not isinstance(name, str) or not name:
             raise Invalid("'name' is required: a label of at most 100 characters.", {"field": "name"})
         token, secret = accounts.issue_token(self.db, user, "personal", name,
                                              accounts.personal_expiry(expires_in_days))

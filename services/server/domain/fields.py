@@ -22,11 +22,11 @@ def text(data: dict, field: str, *, max_len: int, required: bool = False) -> str
         return None
     if not isinstance(value, str):
         raise invalid(field, f"{field} must be a string.")
+    if len(value) > max_len:  # as sent: the API's maxLength counts what the client sends
+        raise invalid(field, f"{field} must be at most {max_len} characters.")
     value = value.strip()
     if required and not value:
         raise invalid(field, f"{field} is required.")
-    if len(value) > max_len:
-        raise invalid(field, f"{field} must be at most {max_len} characters.")
     return value
 
 
