@@ -3,10 +3,10 @@
 One cluster's intakes must not interleave (their report rows would deadlock on
 each other's gap locks), so each holds the cluster's row lock until it commits —
 and a commit waits for the disk. Run one after another, an intake per commit is
-the ceiling. Here the RPC workers only authenticate and validate; their reports
-go to one committer green thread per process, which takes every intake waiting
-at that moment and handles them in one transaction: per cluster, the row lock,
-one SELECT of the stored versions for all their objects, each intake judged in
+the ceiling. Here the RPC workers only validate; their reports go to one
+committer green thread per process, which takes every intake waiting at that
+moment and handles them in one transaction: per cluster, the row lock, the
+report token checked against that row, one SELECT of the stored versions for all their objects, each intake judged in
 arrival order exactly as if it had run alone (``reports.ingest_many``), one
 upsert, the announcements staged in the outbox, one commit. Each caller then
 gets its own answer.
@@ -29,11 +29,10 @@ from nameko.extensions import DependencyProvider
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from services.cluster.domain import reports
+from services.cluster.domain import registry, reports
 from services.cluster.models import Cluster
 from shared import outbox
 from shared.db import Database, _retryable
-from shared.errors import Unauthorized
 from shared.events import EventPublisher, envelope
 from shared.timeutil import utcnow
 
@@ -47,6 +46,7 @@ ATTEMPTS = 4
 @dataclass
 class Intake:
     cluster: str
+    token: str
     reports: list[dict]
     full_state: dict | None
     done: Event = field(default_factory=Event)
@@ -55,7 +55,8 @@ class Intake:
 
 
 class ReportIntake(DependencyProvider):
-    """``self.intake(cluster, reports, full_state)`` → the intake's answer, once committed."""
+    """``self.intake(cluster, token, reports, full_state)`` → the intake's answer, once
+    committed (``Unauthorized`` unless ``token`` is the cluster's report token)."""
 
     def setup(self):
         self.database = next(d for d in self.container.dependencies if isinstance(d, Database))
@@ -71,8 +72,8 @@ class ReportIntake(DependencyProvider):
     def get_dependency(self, worker_ctx):
         return self.submit
 
-    def submit(self, cluster: str, items: list[dict], full_state: dict | None = None) -> dict:
-        intake = Intake(cluster, items, full_state)
+    def submit(self, cluster: str, token: str, items: list[dict], full_state: dict | None = None) -> dict:
+        intake = Intake(cluster, token, items, full_state)
         self.waiting.put(intake)
         return intake.done.wait()  # the answer, or the transaction's exception raised here
 
@@ -114,12 +115,14 @@ class ReportIntake(DependencyProvider):
     def _transact(self, session: Session, group: list[Intake]) -> list[dict]:
         staged: list[dict] = []
         for name in sorted({i.cluster for i in group}):  # row locks in one order
-            intakes = [i for i in group if i.cluster == name]
             cluster = session.scalar(select(Cluster).where(Cluster.name == name).with_for_update())
-            if cluster is None:  # deleted since the token was checked
-                for intake in intakes:
-                    if not intake.done.ready():
-                        intake.done.send_exception(Unauthorized("The report token is not valid for this cluster."))
+            intakes = []
+            for intake in (i for i in group if i.cluster == name):
+                if registry.holds_report_token(cluster, intake.token):
+                    intakes.append(intake)
+                elif not intake.done.ready():  # the same answer for an unknown cluster and a wrong token
+                    intake.done.send_exception(registry.refused())
+            if not intakes:
                 continue
             run: list[Intake] = []
             for intake in intakes:

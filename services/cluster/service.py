@@ -160,7 +160,7 @@ class ClusterService(ServiceBase):
     # ------------------------------------------------------ operator intake
     @rpc
     def ingest_reports(self, name, report_token, items, full_state=None):
-        """Authenticate and check one POST, then hand it to the intake (``intake``): the
+        """Check one POST, then hand it to the intake (``intake``), which authenticates it: the
         reports are stored set-based, together with the other intakes waiting at that
         moment, in one transaction that also stages their announcement —
         ``cluster.resource_status`` events carrying ``reports: [...]`` (docs/contracts.md)
@@ -168,12 +168,14 @@ class ClusterService(ServiceBase):
         means "stored, and will be announced": committed reports are never unannounced,
         even if this process dies right after the commit (the outbox relay sends them).
         """
-        cluster = registry.authenticate_reporter(self.db, name, report_token)
+        if not registry.reporter_shape_ok(name, report_token):
+            raise registry.refused()
         clean = schemas.reports(items)
         state = schemas.full_state(full_state)
-        self.db.rollback()  # the intake's own transaction does the work
-        answer = self.intake(cluster.name, clean, state)
-        cluster_metrics.reports_ingested(cluster.name, answer)
+        # The token is checked against the cluster's row in the intake's transaction,
+        # under that row's lock: this worker itself never waits for the database.
+        answer = self.intake(name, report_token, clean, state)
+        cluster_metrics.reports_ingested(name, answer)
         return answer
 
     def _announce(self, cluster: str, accepted: list[dict]) -> None:

@@ -132,6 +132,10 @@ def test_one_intake_stores_the_newest_per_object_and_announces_them_in_one_event
 
         with pytest.raises(Unauthorized):
             cluster.ingest_reports(name, "mae_r_" + "x" * 43, [report("web", 99)])
+        with pytest.raises(Unauthorized):  # the same answer for a cluster that does not exist
+            cluster.ingest_reports("no-such-cluster", token, [report("web", 99)])
+        with pytest.raises(Unauthorized):  # a user token is not a report token
+            cluster.ingest_reports(name, "not-a-report-token", [report("web", 99)])
         with pytest.raises(Invalid):
             cluster.ingest_reports(name, token, [{"kind": "Deployment"}])
     with db_engine.connect() as conn:

@@ -75,19 +75,31 @@ def remove(db: Session, cluster: Cluster) -> None:
     db.flush()
 
 
+def refused() -> Unauthorized:
+    return Unauthorized("The report token is not valid for this cluster.")
+
+
+def reporter_shape_ok(name, token) -> bool:
+    """Whether ``name`` and ``token`` could be a cluster and its report token at all
+    (checked before any work; the token itself is checked by ``holds_report_token``)."""
+    return isinstance(token, str) and token.startswith(REPORT_TOKEN_PREFIX) and isinstance(name, str)
+
+
+def holds_report_token(cluster: Cluster | None, token: str) -> bool:
+    return cluster is not None and hmac.compare_digest(cluster.report_token_hash, report_token_hash(token))
+
+
 def authenticate_reporter(db: Session, name, token) -> Cluster:
     """The cluster whose operator holds ``token``; Unauthorized otherwise (same answer
     for an unknown cluster, so the endpoint does not reveal which names exist).
 
-    A plain read: the intake (``services.cluster.intake``) locks the cluster's row in
-    its own transaction before it touches any report row, so one cluster's intakes
-    never deadlock on each other's gap locks (MariaDB 1213 under concurrent POSTs)."""
-    refused = Unauthorized("The report token is not valid for this cluster.")
-    if not isinstance(token, str) or not token.startswith(REPORT_TOKEN_PREFIX) or not isinstance(name, str):
-        raise refused
+    The report intake does not use this: it checks the token against the cluster row
+    it locks in its own transaction (``services.cluster.intake``)."""
+    if not reporter_shape_ok(name, token):
+        raise refused()
     cluster = db.scalar(select(Cluster).where(Cluster.name == name))
-    if cluster is None or not hmac.compare_digest(cluster.report_token_hash, report_token_hash(token)):
-        raise refused
+    if not holds_report_token(cluster, token):
+        raise refused()
     return cluster
 
 
