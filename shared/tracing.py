@@ -151,8 +151,12 @@ def end_span(span_, error: BaseException | None = None) -> None:
     if span_ is None:
         return
     if error is not None:
+        from shared.errors import MaeError, http_status
+
         span_.record_exception(error)
-        span_.set_status(trace.Status(trace.StatusCode.ERROR, type(error).__name__))
+        span_.set_attribute("error.type", type(error).__name__)
+        if not (isinstance(error, MaeError) and http_status(error) < 500):  # a 404 is an answer
+            span_.set_status(trace.Status(trace.StatusCode.ERROR, type(error).__name__))
     span_.end()
 
 

@@ -65,3 +65,15 @@ def test_an_error_marks_the_client_span(tracer):
         tracing.end_span(client, TimeoutError("no answer"))
     [span] = [s for s in tracer.get_finished_spans() if s.name == "org.get_role"]
     assert span.status.status_code == trace.StatusCode.ERROR
+
+
+def test_a_domain_answer_is_not_an_error_on_the_client_span(tracer):
+    from shared.errors import NotFound, Unavailable
+
+    with tracing.span("root", only_in_trace=False):
+        tracing.end_span(tracing.start_client_span("org.get_app"), NotFound("No such app.", {}))
+        tracing.end_span(tracing.start_client_span("deploy.get_record"), Unavailable("No answer.", {}))
+    spans = {s.name: s for s in tracer.get_finished_spans()}
+    assert spans["org.get_app"].status.status_code == trace.StatusCode.UNSET
+    assert spans["org.get_app"].attributes["error.type"] == "NotFound"
+    assert spans["deploy.get_record"].status.status_code == trace.StatusCode.ERROR
