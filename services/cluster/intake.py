@@ -101,6 +101,11 @@ class ReportIntake(DependencyProvider):
                 if attempt < ATTEMPTS and _retryable(exc):
                     time.sleep(random.uniform(0.005, 0.05) * attempt)
                     continue
+                if len(group) > 1:  # one intake's trouble must not fail the others: each on its own
+                    for intake in group:
+                        if not intake.done.ready():
+                            self._commit([intake])
+                    return
                 log.warning("report intake failed: %r", exc, extra={"intakes": len(group)})
                 for intake in group:
                     if not intake.done.ready():

@@ -47,9 +47,11 @@ def report(data) -> dict:
     """One operator report, checked; the cluster name is never taken from it."""
     if not isinstance(data, dict):
         raise Invalid("Each report must be a JSON object.")
-    for field in ("namespace", "kind", "name", "uid"):
-        if not isinstance(data.get(field), str) or not data[field] or len(data[field]) > 253:
+    for field, longest in (("namespace", 63), ("kind", 64), ("name", 253), ("uid", 64)):
+        if not isinstance(data.get(field), str) or not data[field]:
             raise Invalid(f"Report field '{field}' is required.", {"field": field})
+        if len(data[field]) > longest:  # what the stored row holds
+            raise Invalid(f"Report field '{field}' is longer than {longest} characters.", {"field": field})
     check_label(data["namespace"], "namespace")
     clean = dict(data)
     clean.pop("cluster", None)

@@ -138,6 +138,8 @@ def test_one_intake_stores_the_newest_per_object_and_announces_them_in_one_event
             cluster.ingest_reports(name, "not-a-report-token", [report("web", 99)])
         with pytest.raises(Invalid):
             cluster.ingest_reports(name, token, [{"kind": "Deployment"}])
+        with pytest.raises(Invalid):  # longer than the stored row holds: refused, not a 500
+            cluster.ingest_reports(name, token, [report("web", 99, uid="u" * 65)])
     with db_engine.connect() as conn:
         rows = conn.execute(text("SELECT name, resource_version, published FROM cluster_reports "
                                  "WHERE cluster = :c ORDER BY name"), {"c": name}).all()
