@@ -230,6 +230,12 @@ def log_problems(record, lines):
             lost += 1
             details.append(f"record {record['id']} {target['cluster']}: log walk {steps} does not reach "
                            f"{target['status']}")
+        # What the cluster said when it took the Deployment (a cluster.log line).
+        if ("applying", "applied") in counts and not any(
+                l["cluster"] == target["cluster"] and f"Deployment {record['app']}/web-v1" in l["line"]
+                for l in lines):
+            lost += 1
+            details.append(f"record {record['id']} {target['cluster']}: no line from the cluster about the apply")
     return lost, duplicated, details
 
 
