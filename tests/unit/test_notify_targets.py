@@ -90,3 +90,22 @@ def test_urls_are_masked():
 def test_lease_outlasts_every_attempt():
     p = Policy(attempts=5, base=2, cap=60, timeout=5)
     assert p.lease_seconds > 5 * 5 + (2 + 4 + 8 + 16) * 1.2
+
+
+def test_a_failed_send_does_not_name_the_urls_secrets():
+    """Network errors quote the URL they failed on; the message reaches last_error,
+    the API and the logs, so the URL's token, hook id and password are scrubbed."""
+    class Refusing:
+        def post(self, url, **kwargs):
+            import requests
+            raise requests.ConnectionError(f"Max retries exceeded with url: {urlsplit(url).path}?"
+                                           f"{urlsplit(url).query} ({url})")
+
+    for url, secret in [("http://127.0.0.1:9/robot/send?access_token=tok+en/0123456789", "tok+en/0123456789"),
+                        ("http://127.0.0.1:9/open-apis/bot/v2/hook/9f1c2d3e-4b5a-6789", "9f1c2d3e-4b5a-6789"),
+                        ("http://ops:pa55word-1@127.0.0.1:9/hook", "pa55word-1")]:
+        with pytest.raises(targets.DeliveryError) as caught:
+            targets.send(targets.Outgoing(url, {}, b"{}"), "webhook", 1, http=Refusing())
+        message = str(caught.value)
+        assert "ConnectionError" in message and "****" in message
+        assert secret not in message and secret.replace("/", "%2F").replace("+", "%2B") not in message

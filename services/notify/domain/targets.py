@@ -86,6 +86,8 @@ def url_secrets(url: str) -> list[str]:
     password in the address; longest first, so none is replaced only in part."""
     parts = urlsplit(url)
     found = {v for _, v in parse_qsl(parts.query, keep_blank_values=True) if len(v) >= 4}
+    # and as written, since decoding turns '+' into a space that the URL never had
+    found |= {v for v in (p.partition("=")[2] for p in parts.query.split("&")) if len(v) >= 4}
     last = parts.path.rstrip("/").rsplit("/", 1)[-1]
     if len(last) >= 8:
         found.add(last)
