@@ -30,7 +30,11 @@ class Channel(Base):
     app: Mapped[str | None] = mapped_column(String(63), nullable=True, index=True)
     name: Mapped[str] = mapped_column(String(128))
     type: Mapped[str] = mapped_column(String(16))
+    # shared.secretbox token, context f"notify-channel:{id}:url": a bot's webhook URL is its
+    # credential (DingTalk's access_token, Feishu's hook id). Plain only in rows written
+    # before migration 0008, until the service seals them at start.
     url: Mapped[str] = mapped_column(Text)
+    url_masked: Mapped[str | None] = mapped_column(Text, nullable=True)
     # shared.secretbox token, context f"notify-channel:{id}:secret"; never leaves the service.
     secret: Mapped[str | None] = mapped_column(Text, nullable=True)
     events: Mapped[list] = mapped_column(JSON)

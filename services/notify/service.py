@@ -88,6 +88,13 @@ class NotifyService(ServiceBase):
         self.db.commit()
         self._send(planned)
 
+    @timer(interval=24 * 3600, eager=True)
+    def seal_plain_channel_urls(self) -> None:
+        """At start: seal URLs stored in plain by a version before migration 0008."""
+        sealed = channels.seal_plain_urls(self.db, self.secrets)
+        if sealed:
+            log.info("sealed channel URLs stored in plain", extra={"channels": sealed})
+
     @timer(interval=SWEEP_SECONDS)
     def sweep_stale_deliveries(self) -> None:
         policy = deliveries.Policy.from_config(self.config)

@@ -259,3 +259,48 @@ def test_two_notify_replicas_deliver_a_redelivered_event_once(container_factory,
         eventlet.sleep(1.0)  # let every copy reach a replica
         assert len(hook.received) == 1
         assert len([d for d in notify.list_deliveries("shop")["items"] if d["event_id"] == event["event_id"]]) == 1
+
+
+def test_a_channel_url_is_sealed_at_rest_and_still_reaches_the_bot(notify, config, fakes, db_engine):
+    """A bot's webhook URL is its credential: the table holds it sealed, answers mask it."""
+    from tests.fakes.dingtalk import ACCESS_TOKEN
+
+    dingtalk = fakes(FakeDingTalk(secret=SECRET))
+    channel = notify.create_channel("shop", {"name": "dd", "type": "dingtalk", "url": dingtalk.url,
+                                             "secret": SECRET, "events": ["deploy.failed"]})
+    with db_engine.connect() as conn:
+        url, masked = conn.execute(text("SELECT url, url_masked FROM notify_channels WHERE id = :id"),
+                                   {"id": channel["id"]}).one()
+    assert ACCESS_TOKEN not in url and "127.0.0.1" not in url and url.startswith("v1.")
+    assert ACCESS_TOKEN not in masked and masked == channel["url"]
+    assert ACCESS_TOKEN not in json.dumps(notify.list_channels("shop"))
+
+    event = deploy_failed()
+    event_dispatcher(config)("deploy", "failed", event)
+    [delivery] = wait_delivery(notify, "shop", event["event_id"])
+    assert delivery["status"] == "delivered" and len(dingtalk.accepted_requests) == 1
+
+
+def test_a_plain_url_left_by_an_older_version_is_sealed_when_the_service_starts(
+        container_factory, config, clean_tables, fakes, db_engine):
+    from tests.fakes.dingtalk import ACCESS_TOKEN
+
+    dingtalk = fakes(FakeDingTalk())  # a robot without signing: the row has no sealed secret
+    with db_engine.begin() as conn:  # a row as written before migration 0008: URL in plain
+        conn.execute(text("INSERT INTO notify_channels (app, name, type, url, events, enabled, created_at) "
+                          "VALUES ('shop', 'old', 'dingtalk', :url, '[\"deploy.failed\"]', 1, NOW())"),
+                     {"url": dingtalk.url})
+    container_factory(NotifyService, config).start()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with db_engine.connect() as conn:
+            url, masked = conn.execute(text("SELECT url, url_masked FROM notify_channels WHERE name = 'old'")).one()
+        if url.startswith("v1."):
+            break
+        eventlet.sleep(0.1)
+    assert ACCESS_TOKEN not in url and url.startswith("v1.") and ACCESS_TOKEN not in masked
+    with ServiceRpcProxy("notify", config) as notify:
+        event = deploy_failed()
+        event_dispatcher(config)("deploy", "failed", event)
+        [delivery] = wait_delivery(notify, "shop", event["event_id"])
+    assert delivery["status"] == "delivered" and len(dingtalk.accepted_requests) == 1

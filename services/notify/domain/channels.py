@@ -23,6 +23,10 @@ def secret_context(channel_id: int) -> str:
     return f"notify-channel:{channel_id}:secret"
 
 
+def url_context(channel_id: int) -> str:
+    return f"notify-channel:{channel_id}:url"
+
+
 def invalid(field: str, message: str) -> Invalid:
     return Invalid(message, {"field": field})
 
@@ -75,14 +79,33 @@ def clean(app: str | None, data: dict) -> dict:
 def create(session: Session, box, app: str | None, data: dict) -> Channel:
     app = check_app(app)
     values = clean(app, data)
-    secret = values.pop("secret")
-    channel = Channel(app=app, **values)
+    secret, url = values.pop("secret"), values.pop("url")
+    # Nothing plain reaches the table: the row is first written with a placeholder URL,
+    # then sealed under its id (the id is part of the contexts).
+    channel = Channel(app=app, url="", url_masked=mask_url(url), **values)
     session.add(channel)
-    session.flush()  # the id is part of the secret's context
+    session.flush()
+    channel.url = box.encrypt(url, url_context(channel.id))
     if secret:
         channel.secret = box.encrypt(secret, secret_context(channel.id))
     session.flush()
     return channel
+
+
+def is_sealed(value: str) -> bool:
+    return not value.startswith(("http://", "https://"))
+
+
+def seal_plain_urls(session: Session, box) -> int:
+    """Seal channel URLs written before they were stored sealed; how many were."""
+    sealed = 0
+    # Locked: replicas starting together seal each row once (the second sees none left).
+    for channel in session.scalars(select(Channel).where(Channel.url.like("http%")).with_for_update()):
+        plain = channel.url
+        channel.url, channel.url_masked = box.encrypt(plain, url_context(channel.id)), mask_url(plain)
+        sealed += 1
+    session.flush()
+    return sealed
 
 
 def _scope(query, app: str | None):
@@ -111,6 +134,10 @@ def plain_secret(box, channel: Channel) -> str | None:
     return box.decrypt(channel.secret, secret_context(channel.id)) if channel.secret else None
 
 
+def plain_url(box, channel: Channel) -> str:
+    return box.decrypt(channel.url, url_context(channel.id)) if is_sealed(channel.url) else channel.url
+
+
 def mask_url(url: str) -> str:
     """Bot webhook URLs carry their access token; show only enough to recognise it."""
     parts = urlsplit(url)
@@ -129,7 +156,7 @@ def to_dict(channel: Channel) -> dict:
         "app": channel.app,
         "name": channel.name,
         "type": channel.type,
-        "url": mask_url(channel.url),
+        "url": channel.url_masked if is_sealed(channel.url) else mask_url(channel.url),
         "has_secret": bool(channel.secret),
         "events": list(channel.events or []),
         "enabled": channel.enabled,

@@ -111,7 +111,8 @@ def deliver(session: Session, box, delivery_id: int, *, console_url: str, policy
         nonlocal tries
         tries += 1
         # Built afresh each time: Feishu and DingTalk signatures carry a timestamp.
-        outgoing = targets.build(channel.type, channel.url, channel_rules.plain_secret(box, channel),
+        outgoing = targets.build(channel.type, channel_rules.plain_url(box, channel),
+                                 channel_rules.plain_secret(box, channel),
                                  delivery.event, delivery.payload, console_url)
         targets.send(outgoing, channel.type, policy.timeout, http)
 
@@ -148,7 +149,8 @@ def send_test(box, channel: Channel, console_url: str, policy: Policy, sleep=tim
     def once():
         nonlocal tries
         tries += 1
-        outgoing = targets.build(channel.type, channel.url, channel_rules.plain_secret(box, channel),
+        outgoing = targets.build(channel.type, channel_rules.plain_url(box, channel),
+                                 channel_rules.plain_secret(box, channel),
                                  "test", envelope, console_url)
         targets.send(outgoing, channel.type, policy.timeout, http)
 
