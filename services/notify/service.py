@@ -115,4 +115,4 @@ class NotifyService(ServiceBase):
                 self.db.rollback()
 
     def _console_url(self) -> str:
-        return self.config.get("CONSOLE_URL") or "http://127.0.0.1:8080"
+        return str(self.config.get("CONSOLE_URL") or self.config.get("PUBLIC_URL") or "http://127.0.0.1:8080").rstrip("/")
