@@ -60,14 +60,19 @@ def cluster_service(container_factory, config):
 
 @pytest.fixture
 def registered(config, db_engine):
-    """A cluster row as registration leaves it (nothing asks a real API server here)."""
+    """A cluster row as registration leaves it (nothing asks a real API server here);
+    removed afterwards — layers may share the run's database, and an e2e deploy to
+    "test" must not find this unreachable cluster there."""
     name = f"c-{uuid.uuid4().hex[:8]}"
     with Session(db_engine) as session:
         _, token = registry.create(session, SecretBox.from_config(config),
                                    {"name": name, "env": "test", "server": "https://127.0.0.1:9",
                                     "ca_cert": CA, "token": "sa-token"})
         session.commit()
-    return name, token
+    yield name, token
+    with Session(db_engine) as session:
+        registry.remove(session, registry.get(session, name))
+        session.commit()
 
 
 def report(name, rv, ready=1, namespace="shop", uid="u1"):
