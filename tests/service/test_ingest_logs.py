@@ -129,7 +129,9 @@ def test_lines_whose_shipping_failed_are_relayed_from_the_outbox_and_stored_once
     assert calls["n"] >= 1
     # The merged event is sent too, late (a publish that did go out although its outbox row
     # stayed): the same line ids, nothing stored twice.
-    [staged] = [e for e in heard() if e["data"]["lines"][0]["record_id"] == record_id]
+    def relayed():
+        return [e for e in heard() if e["data"]["lines"][0]["record_id"] == record_id]
+    [staged] = wait_for(relayed, lambda events: events)  # the listener hears it on its own queue
     again = {**staged, "event_id": uuid.uuid4().hex}
     shipper.publisher.publish(again, exchange=shipper.exchange, routing_key="log")
     eventlet.sleep(1.0)
