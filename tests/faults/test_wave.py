@@ -72,8 +72,14 @@ def wait_for(check, timeout, what, interval=1.0):
 
 # -- the faults ----------------------------------------------------------------------------
 
-def kill_replica(stack, name):
+def kill_replica(stack, name, driver=None):
     def fault():
+        if driver is not None:
+            # Right after a deploy was accepted: its apply requests, apply results, status
+            # reports and notices are in flight, so the kill most likely lands mid-work.
+            driver.allowed = max(driver.allowed, len(driver.accepted) + 1)
+            driver.next_accept(timeout=20)
+            time.sleep(random.uniform(0.0, 0.15))
         stack.stop(f"{name}-0", signal.SIGKILL)
         time.sleep(1.0)  # the supervisor's restart delay
         stack.start(name, 0)
@@ -148,6 +154,11 @@ class Driver(threading.Thread):
         # How many deploys may be accepted so far: the test raises it fault by fault, so
         # every fault lands mid-wave, with deploys still coming during and after it.
         self.allowed = DEPLOYS
+        self._accepted = threading.Condition()
+
+    def next_accept(self, timeout):
+        with self._accepted:
+            self._accepted.wait(timeout)
 
     def run(self):
         try:
@@ -163,6 +174,8 @@ class Driver(threading.Thread):
                                      json={"clusters": clusters})
                 self.accepted.append({"record_id": resp.json()["record_id"], "app": app, "image": image,
                                       "clusters": clusters})
+                with self._accepted:
+                    self._accepted.notify_all()
                 time.sleep(0.5)
         except BaseException as exc:  # reported by the test
             self.error = exc
@@ -272,11 +285,11 @@ def test_a_wave_of_deploys_survives_every_fault(fault_stack, fault_admin, fault_
                 "events": ["deploy.succeeded", "deploy.failed"]})
             channel_of[app] = fake
 
-        faults = [kill_replica(stack, "deploy"), kill_replica(stack, "cluster"),
-                  kill_replica(stack, "gateway"), kill_replica(stack, "notify"),
+        driver = Driver(api, wave_apps)
+        faults = [kill_replica(stack, "deploy", driver), kill_replica(stack, "cluster", driver),
+                  kill_replica(stack, "gateway", driver), kill_replica(stack, "notify", driver),
                   restart_rabbitmq(servers), mariadb_outage(servers), restart_redis(servers),
                   restart_operators(stack), restart_sandbox(stack, fault_clusters)]
-        driver = Driver(api, wave_apps)
         spacing = DEPLOYS // (len(faults) + 1)
         driver.allowed = spacing + 2
         driver.start()
