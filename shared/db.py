@@ -18,7 +18,8 @@ import random
 import time
 
 from nameko.extensions import DependencyProvider
-from sqlalchemy import create_engine, text
+import pymysql.connections
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.engine import Engine
@@ -29,9 +30,38 @@ from shared.errors import Unavailable
 _after_commit: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
+class _PyMySQLConnection(pymysql.connections.Connection):
+    """PyMySQL's connection, with its default TLS context built once per process.
+
+    Without TLS options PyMySQL uses "preferred" TLS: every new connection builds an
+    ``ssl.create_default_context()`` (loading the system CA store: ~30 ms of CPU) in
+    case the server offers TLS. The context is the same every time and may be shared,
+    so it is built once; connections with explicit TLS options build theirs as before.
+    """
+
+    _default_ctx = None
+
+    def _create_ssl_ctx(self, sslp):
+        if sslp:
+            return super()._create_ssl_ctx(sslp)
+        cls = _PyMySQLConnection
+        if cls._default_ctx is None:
+            cls._default_ctx = super()._create_ssl_ctx(sslp)
+        return cls._default_ctx
+
+
 def make_engine(url: str, pool_size: int = 10) -> Engine:
     # The pool holds a connection per concurrent worker: overflow connections are
     # closed on return, and re-opening one per call costs more than the query.
+    engine = _create_engine(url, pool_size)
+    if engine.dialect.driver == "pymysql":
+        @event.listens_for(engine, "do_connect")
+        def _connect(dialect, conn_rec, cargs, cparams):
+            return _PyMySQLConnection(*cargs, **cparams)
+    return engine
+
+
+def _create_engine(url: str, pool_size: int) -> Engine:
     return create_engine(
         url,
         pool_pre_ping=True,      # a MariaDB restart must not surface as "server has gone away"
