@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from services.deploy import metrics as deploy_metrics
 from services.deploy.batching import batch_handler
-from services.deploy.domain import catalog, ci_links, diff, manifests, names, records, rendering
+from services.deploy.domain import catalog, ci_links, diff, manifests, names, once, records, rendering
 from services.deploy.domain.ci import PROVIDERS
 from services.deploy.domain.ci import version_name as ci_version_name
 from services.deploy.domain.templates import TemplateRefused
@@ -174,8 +174,13 @@ class DeployService(ServiceBase):
             raise Invalid(f"The version does not render: {exc}.", {"field": "template"})
 
     @rpc
-    def deploy_version(self, app, service, name, clusters, actor, source_ip=None):
+    def deploy_version(self, app, service, name, clusters, actor, source_ip=None, idempotency_key=None):
         """``clusters``: ``[{"name", "env"}]``, resolved (and authorised) by the caller."""
+        return self._once(actor, idempotency_key,
+                          {"action": "deploy", "app": app, "service": service, "version": name, "clusters": clusters},
+                          lambda: self._deploy_version(app, service, name, clusters, actor, source_ip))
+
+    def _deploy_version(self, app, service, name, clusters, actor, source_ip):
         rendered = self._render_version(app, service, name)
         image = manifests.deployment_of(rendered)["spec"]["template"]["spec"]["containers"][0].get("image")
         record, outbox = records.create_record(
@@ -191,7 +196,12 @@ class DeployService(ServiceBase):
         return {"record_id": record.id}
 
     @rpc
-    def deploy_ingress(self, app, name, clusters, actor, source_ip=None):
+    def deploy_ingress(self, app, name, clusters, actor, source_ip=None, idempotency_key=None):
+        return self._once(actor, idempotency_key,
+                          {"action": "deploy", "app": app, "ingress": name, "clusters": clusters},
+                          lambda: self._deploy_ingress(app, name, clusters, actor, source_ip))
+
+    def _deploy_ingress(self, app, name, clusters, actor, source_ip):
         ingress = catalog.get_ingress(self.db, app, name)
         template = catalog.resolve_template(self.db, app, "ingress", ingress.config.get("template"))
         try:
@@ -208,7 +218,27 @@ class DeployService(ServiceBase):
         return {"record_id": record.id}
 
     @rpc
-    def rollback(self, record_id, actor, source_ip=None):
+    def rollback(self, record_id, actor, source_ip=None, idempotency_key=None):
+        return self._once(actor, idempotency_key, {"action": "rollback", "record_id": record_id},
+                          lambda: self._rollback(record_id, actor, source_ip))
+
+    def _once(self, actor, key, request, create):
+        """Run ``create`` once per caller and ``Idempotency-Key`` (domain/once.py). The key
+        is written first, in the record's transaction: a concurrent twin waits on it and
+        gets 409 instead of making a second record."""
+        key = once.check_key(key)
+        if key is None:
+            return create()
+        print_ = once.fingerprint(**request)
+        answer = once.recall(self.db, actor["username"], key, print_)
+        if answer is not None:
+            return {**answer, "replayed": True}
+        remembered = once.remember(self.db, actor["username"], key, print_, {}, utcnow())
+        answer = create()
+        remembered.answer = answer
+        return answer
+
+    def _rollback(self, record_id, actor, source_ip):
         source, targets = records.rollback_source(self.db, record_id)
         stored = {t.cluster: t.manifests for t in targets if t.status == "succeeded"}
         clusters = [{"name": t.cluster, "env": t.env} for t in targets if t.status == "succeeded"]
@@ -275,6 +305,7 @@ class DeployService(ServiceBase):
             self.db, utcnow(), apply_timeout=self._setting("DEPLOY_APPLY_TIMEOUT_SECONDS", 30),
             max_attempts=int(self._setting("DEPLOY_APPLY_ATTEMPTS", 5)),
             deadline_grace=self._setting("DEPLOY_DEADLINE_GRACE_SECONDS", 15)))
+        once.forget_expired(self.db, utcnow())
 
     # -- what is said ------------------------------------------------------------------
     def _say(self, outbox: records.Outbox) -> None:
@@ -284,9 +315,9 @@ class DeployService(ServiceBase):
             self.events.publish("apply_requested", request)
         if outbox.lines:
             self.events.publish("log", {"lines": outbox.lines})
-        for record_id in outbox.finished:
-            kind, data = records.finished_event(self.db, record_id)
-            deploy_metrics.record_finished(records.get_record(self.db, record_id), utcnow())
+        for record, kind, data in records.finished_events(self.db, outbox.finished):
+            record_id = record.id
+            deploy_metrics.record_finished(record, utcnow())
             # One id per record: whoever sees it twice (relay) knows it is the same notice.
             self.events.publish(kind, data, event_id=f"deploy-record-{record_id}-finished")
 

@@ -381,14 +381,38 @@ def _settle(record: Record, targets: list[Target], now: datetime) -> Outbox:
 
 def finished_event(db: Session, record_id: int) -> tuple[str, dict]:
     """(``succeeded``|``failed``, the data docs/contracts.md gives deploy.succeeded/failed)."""
-    record = get_record(db, record_id)
-    targets = targets_of(db, record_id)
-    return record.status, {
-        "record_id": record.id, "app": record.app, "service": record.service, "version": record.version,
-        "ingress": record.ingress, "action": record.action, "status": record.status, "reason": record.reason,
-        "targets": [{"cluster": t.cluster, "env": t.env, "status": t.status, "reason": t.reason,
-                     "message": t.message} for t in targets],
-        "created_by": record.created_by}
+    record, kind, data = finished_events(db, [record_id])[0]
+    return kind, data
+
+
+def finished_events(db: Session, record_ids: list[int]) -> list[tuple[Record, str, dict]]:
+    """``finished_event`` for many records: (record, kind, data) each, in the order given.
+
+    Two statements for any number (a batch of reports can finish a hundred records):
+    the records come from the session when it holds them (``settle_many`` just locked
+    them), their targets from one SELECT."""
+    ids = list(record_ids)
+    if not ids:
+        return []
+    records = {}
+    for record_id in ids:
+        record = db.get(Record, record_id) if isinstance(record_id, int) else None
+        if record is None:
+            raise NotFound(f"Deploy record {record_id} was not found.", {"record_id": record_id})
+        records[record_id] = record
+    targets: dict[int, list[Target]] = {}
+    for t in db.scalars(select(Target).where(Target.record_id.in_(sorted(set(ids)))).order_by(Target.id)):
+        targets.setdefault(t.record_id, []).append(t)
+    out = []
+    for record_id in ids:
+        record = records[record_id]
+        out.append((record, record.status, {
+            "record_id": record.id, "app": record.app, "service": record.service, "version": record.version,
+            "ingress": record.ingress, "action": record.action, "status": record.status, "reason": record.reason,
+            "targets": [{"cluster": t.cluster, "env": t.env, "status": t.status, "reason": t.reason,
+                         "message": t.message} for t in targets.get(record_id, [])],
+            "created_by": record.created_by}))
+    return out
 
 
 # -- the clock -----------------------------------------------------------------------------
