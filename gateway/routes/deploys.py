@@ -79,7 +79,23 @@ TEMPLATE = obj(["name", "kind", "fields"], name=STR, kind={"type": "string", "en
                description=STR, created_by=STR, created_at=STR)
 DEPLOY_BODY = {"oneOf": [obj(["clusters"], clusters={"type": "array", "items": LABEL, "minItems": 1}),
                          obj(["env"], env={"type": "string", "enum": ["test", "prod"]})]}
-ACCEPTED = json_response(obj(["record_id"], record_id=INT), 202, "Accepted")
+ACCEPTED = json_response(obj(["record_id"], record_id=INT, replayed={"type": "boolean"}), 202, "Accepted")
+ACCEPTED[202]["headers"] = {"Idempotent-Replayed": {
+    "description": "true when this is the stored answer to an earlier request with the same Idempotency-Key",
+    "schema": {"type": "string", "enum": ["true"]}}}
+# Requests that create a record take an optional Idempotency-Key (services/deploy/domain/once.py):
+# sent again with the same key, the first answer comes back (``replayed``) instead of a second record.
+IDEMPOTENCY_KEY = [{"name": "Idempotency-Key", "in": "header", "required": False,
+                    "description": "Any unique string (a UUID): a retry with the same key and body gets the "
+                                   "first answer instead of a second record; kept 24 hours per caller.",
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}}]
+
+
+def once(answer: dict):
+    """202 with the record, saying so in a header when it is the answer to an earlier request."""
+    if answer.get("replayed"):
+        return 202, {"Idempotent-Replayed": "true"}, answer
+    return 202, answer
 RECORD_QUERY = PAGING + [{"name": n, "in": "query", "required": False,
                           "schema": {"anyOf": [LABEL, {"const": ""}]}} for n in ("service", "version")]
 
@@ -196,12 +212,13 @@ class DeployRoutes:
 
     @route("POST", "/api/v1/apps/<app>/services/<svc>/versions/<ver>/deploy",
            summary="Deploy a version to named clusters or to every cluster of an env", tags=TAGS, auth=True,
-           body=DEPLOY_BODY, responses=ACCEPTED, errors=[400, 401, 403, 404, 422, 503])
+           body=DEPLOY_BODY, responses=ACCEPTED, errors=[400, 401, 403, 404, 409, 422, 503], query=IDEMPOTENCY_KEY)
     def deploy_version(self, request, app, svc, ver):
         caller, role = require_app_role(self, request, app, "deploy.test")
         clusters = self._resolve_clusters(read_object(request))
         self._check_envs(role, app, clusters)
-        return 202, self.deploy.deploy_version(app, svc, ver, clusters, caller.actor, caller.source_ip)
+        return once(self.deploy.deploy_version(app, svc, ver, clusters, caller.actor, caller.source_ip,
+                                               idempotency_key=request.headers.get("Idempotency-Key")))
 
     @route("POST", "/api/v1/apps/<app>/services/<svc>/versions/<ver>/preview",
            summary="What a deploy would apply, and its diff against what each cluster runs now", tags=TAGS,
@@ -233,13 +250,15 @@ class DeployRoutes:
         return self.deploy.list_ingresses(app, request.args.get("limit"), request.args.get("cursor"))
 
     @route("POST", "/api/v1/apps/<app>/ingresses/<ing>/deploy", summary="Deploy an ingress", tags=TAGS,
-           auth=True, body=DEPLOY_BODY, responses=ACCEPTED, errors=[400, 401, 403, 404, 422, 503])
+           auth=True, body=DEPLOY_BODY, responses=ACCEPTED, errors=[400, 401, 403, 404, 409, 422, 503],
+           query=IDEMPOTENCY_KEY)
     def deploy_ingress(self, request, app, ing):
         caller, role = require_app_role(self, request, app, "deploy.test")
         body = read_object(request, required=False) or {"env": "test"}
         clusters = self._resolve_clusters(body)
         self._check_envs(role, app, clusters)
-        return 202, self.deploy.deploy_ingress(app, ing, clusters, caller.actor, caller.source_ip)
+        return once(self.deploy.deploy_ingress(app, ing, clusters, caller.actor, caller.source_ip,
+                                               idempotency_key=request.headers.get("Idempotency-Key")))
 
     # -- templates ----------------------------------------------------------------------
     @route("GET", "/api/v1/templates", summary="Built-in templates and those of your applications", tags=TAGS,
@@ -297,8 +316,9 @@ class DeployRoutes:
 
     @route("POST", "/api/v1/records/<int:record_id>/rollback",
            summary="Re-apply the manifests of a succeeded record (a new record)", tags=TAGS, auth=True,
-           responses=ACCEPTED, errors=[401, 403, 404, 409])
+           responses=ACCEPTED, errors=[401, 403, 404, 409, 422], query=IDEMPOTENCY_KEY)
     def rollback(self, request, record_id):
         caller, role, record = self._record_for(request, record_id, "deploy.test")
         self._check_envs(role, record["app"], record["targets"])
-        return 202, self.deploy.rollback(record_id, caller.actor, caller.source_ip)
+        return once(self.deploy.rollback(record_id, caller.actor, caller.source_ip,
+                                         idempotency_key=request.headers.get("Idempotency-Key")))

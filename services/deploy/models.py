@@ -112,6 +112,20 @@ class Record(Base):
     finished_at: Mapped[datetime | None] = mapped_column(Time, nullable=True)
 
 
+class RequestKey(Base):
+    """An ``Idempotency-Key`` a caller sent with a request that creates a record, and the
+    answer it got (``domain/once.py``)."""
+
+    __tablename__ = "deploy_request_keys"
+    __table_args__ = (Index("ix_deploy_request_keys_created", "created_at"),)
+
+    actor: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)   # sha256 of the key
+    fingerprint: Mapped[str] = mapped_column(String(64))                  # sha256 of the request
+    answer: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(Time, default=utcnow)
+
+
 class Target(Base):
     """One cluster of a record, with the exact manifests applied there and its runtime state."""
 
