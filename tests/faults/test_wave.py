@@ -170,8 +170,10 @@ class Driver(threading.Thread):
                 clusters = self.rng.choice([["test"], ["prod"], ["test", "prod"]])
                 self.api.call("PATCH", f"/apps/{app}/services/web/versions/v1", (200,),
                               json={"image": image})
+                # A retry after a lost answer (503, a cut connection) carries the same key, so it
+                # gets the first record back instead of making a second one.
                 resp = self.api.call("POST", f"/apps/{app}/services/web/versions/v1/deploy", (202,),
-                                     json={"clusters": clusters})
+                                     json={"clusters": clusters}, headers={"Idempotency-Key": f"wave-{i}"})
                 self.accepted.append({"record_id": resp.json()["record_id"], "app": app, "image": image,
                                       "clusters": clusters})
                 with self._accepted:
@@ -417,6 +419,7 @@ def test_a_wave_of_deploys_survives_every_fault(fault_stack, fault_admin, fault_
 
     counts = {
         "deploys": len(driver.accepted), "records": len(records),
+        "duplicate records": len(records) - len({d["record_id"] for d in driver.accepted}),
         "faults injected": len(injected), "records converged": len(records),
         "records matching the cluster": len(records) - len(mismatches),
         "log lines lost": lost, "log lines duplicated": duplicated,
@@ -434,6 +437,7 @@ def test_a_wave_of_deploys_survives_every_fault(fault_stack, fault_admin, fault_
     SUMMARY.extend(summary)  # printed in pytest's terminal summary, -s or not
 
     assert not mismatches, f"records that do not match their cluster: {mismatches}"
+    assert len(records) == len(driver.accepted) == DEPLOYS, "a retried deploy made a second record"
     assert (lost, duplicated) == (0, 0), f"log problems: {log_details[:20]}"
     assert not notices_lost, f"no notice for records {notices_lost}"
     assert not notices_doubled, f"notified more than once: {notices_doubled}"
