@@ -1,6 +1,9 @@
 """A small client for MAE's REST API: JSON in and out, the API's errors as exceptions."""
 from __future__ import annotations
 
+import time
+import uuid
+
 import requests
 
 from mae_cli.config import Settings
@@ -29,10 +32,10 @@ class Client:
         if settings.token:
             self.session.headers["Authorization"] = f"Bearer {settings.token}"
 
-    def request(self, method: str, path: str, json=None, params=None):
+    def request(self, method: str, path: str, json=None, params=None, headers=None):
         try:
             response = self.session.request(method, self.base + path, json=json, params=params,
-                                            timeout=self.timeout)
+                                            headers=headers, timeout=self.timeout)
         except requests.exceptions.Timeout:
             raise ConnectionFailed(f"MAE at {self.settings.url} did not answer within {self.timeout:g} s.")
         except requests.exceptions.ConnectionError as exc:
@@ -60,6 +63,24 @@ class Client:
 
     def post(self, path, body=None):
         return self.request("POST", path, json=body if body is not None else {})
+
+    def create(self, path, body=None, attempts: int = 4, pause: float = 1.0):
+        """POST a request that creates a deploy record, safely repeatable: every attempt carries
+        the same Idempotency-Key, so when an answer is lost (no connection, a timeout, 503 while
+        MAE restarts a part, 409 while the first attempt is still being recorded) the retry
+        gets the first record back instead of starting a second deploy."""
+        headers = {"Idempotency-Key": str(uuid.uuid4())}
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            try:
+                return self.request("POST", path, json=body if body is not None else {}, headers=headers)
+            except ConnectionFailed:
+                if last:
+                    raise
+            except ApiError as exc:
+                if exc.status not in (409, 502, 503, 504) or last:
+                    raise
+            time.sleep(pause * 2 ** attempt)
 
     def put(self, path, body=None):
         return self.request("PUT", path, json=body)

@@ -417,7 +417,7 @@ def deploy(ctx: Ctx, ref, env, clusters, wait, timeout):
     if bool(env) == bool(clusters):
         raise click.UsageError("Give either --env or --cluster.")
     body = {"env": env} if env else {"clusters": list(clusters)}
-    answer = ctx.client.post(f"/apps/{q(app_name)}/services/{q(svc)}/versions/{q(ver)}/deploy", body)
+    answer = ctx.client.create(f"/apps/{q(app_name)}/services/{q(svc)}/versions/{q(ver)}/deploy", body)
     record_id = answer["record_id"]
     if not wait:
         emit(answer, text=f"Deploy started: record {record_id}. Follow it with `mae logs {record_id} -f`.")
@@ -434,7 +434,7 @@ def deploy(ctx: Ctx, ref, env, clusters, wait, timeout):
 @pass_ctx
 def rollback(ctx: Ctx, record_id, wait, timeout):
     """Apply again what a succeeded record applied."""
-    answer = ctx.client.post(f"/records/{q(record_id)}/rollback")
+    answer = ctx.client.create(f"/records/{q(record_id)}/rollback")
     if not wait:
         emit(answer, text=f"Rollback started: record {answer['record_id']}.")
         return
