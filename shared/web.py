@@ -169,9 +169,14 @@ def _status_of(result) -> int:
 
 def read_json(request, required: bool = True):
     """The request's JSON body, or ``BadRequest`` with a message a person understands."""
+    return parse_json(request.get_data(cache=True), required)
+
+
+def parse_json(raw, required: bool = True):
+    """``read_json`` of a body already read (bytes or str): a service parsing the raw
+    body the gateway handed on gives the same answers the gateway would."""
     from shared.errors import BadRequest
 
-    raw = request.get_data(cache=True)
     if not raw:
         if required:
             raise BadRequest("A JSON body is required.")
@@ -180,6 +185,16 @@ def read_json(request, required: bool = True):
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}.")
+
+
+def parse_object(raw, required: bool = True) -> dict:
+    """``read_object`` of a body already read."""
+    from shared.errors import BadRequest
+
+    body = parse_json(raw, required)
+    if not isinstance(body, dict):
+        raise BadRequest("The body must be a JSON object.")
+    return body
 
 
 def read_object(request, required: bool = True) -> dict:

@@ -25,7 +25,7 @@ from services.cluster.mke import ClusterClient, ClusterError, engine
 from services.cluster.mke.kinds import kind_of
 from services.cluster.models import Cluster, ProcessedEvent
 from shared.audit import AuditLog
-from shared.errors import AlreadyExists, Invalid, NotFound, Unavailable
+from shared.errors import AlreadyExists, BadRequest, Invalid, NotFound, Unavailable
 from shared.events import EventPublisher, handle_event
 from shared.idempotency import first_delivery
 from shared.keys import Keys
@@ -33,6 +33,7 @@ from shared.rpc import ServiceRpc
 from shared.secretbox import Secrets
 from shared.service import ServiceBase, rpc
 from shared.timeutil import utcnow
+from shared.web import parse_object
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +178,15 @@ class ClusterService(ServiceBase):
         answer = self.intake(name, report_token, clean, state)
         cluster_metrics.reports_ingested(name, answer)
         return answer
+
+    @rpc
+    def ingest_reports_body(self, name, report_token, body):
+        """``ingest_reports`` of the POST body as the operator sent it (a JSON string, which
+        the gateway hands on unparsed): ``{"reports": [...], "full_state"?: {...}}``."""
+        data = parse_object(body)
+        if "reports" not in data:
+            raise BadRequest("The body must be {\"reports\": [...]}.")
+        return self.ingest_reports(name, report_token, data["reports"], data.get("full_state"))
 
     def _announce(self, cluster: str, accepted: list[dict]) -> None:
         for event_id, data in reports.batch_events(cluster, accepted):

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from services.cluster.domain import registry
 from services.cluster.service import ClusterService
 from shared import outbox
-from shared.errors import Invalid, Unauthorized
+from shared.errors import BadRequest, Invalid, Unauthorized
 from shared.events import EventPublisher, handle_event
 from shared.redis import Redis
 from shared.secretbox import SecretBox
@@ -149,6 +149,22 @@ def test_one_intake_stores_the_newest_per_object_and_announces_them_in_one_event
         rows = conn.execute(text("SELECT name, resource_version, published FROM cluster_reports "
                                  "WHERE cluster = :c ORDER BY name"), {"c": name}).all()
     assert [tuple(r) for r in rows] == [("api", 5, 1), ("db", 8, 1), ("web", 12, 1)]
+
+
+def test_the_raw_body_the_gateway_hands_on_is_the_same_intake(cluster_service, config, registered, heard):
+    name, token = registered
+    with ServiceRpcProxy("cluster", config) as cluster:
+        body = json.dumps({"reports": [report("web", 13, ready=2), report("web", 12, ready=2), report("api", 4)]})
+        assert cluster.ingest_reports_body(name, token, body) == {"accepted": 2, "dropped": 1}
+        assert {r["name"]: r["resource_version"] for r in cluster.latest_reports(name)} == {"web": "13", "api": "4"}
+        wait_for(heard, lambda e: sorted(announced(e, name)) == [("api", 4), ("web", 13)])
+        with pytest.raises(Unauthorized):
+            cluster.ingest_reports_body(name, "mae_r_" + "x" * 43, body)
+        for bad in ("", "{not json", "[1]", json.dumps({"items": []})):
+            with pytest.raises(BadRequest):
+                cluster.ingest_reports_body(name, token, bad)
+        with pytest.raises(Invalid):
+            cluster.ingest_reports_body(name, token, json.dumps({"reports": {}}))
 
 
 def test_concurrent_intakes_of_interleaved_reports_keep_the_latest_and_announce_it(
