@@ -22,7 +22,15 @@ export function clearToken() { localStorage.removeItem(TOKEN_KEY); }
 let onUnauthorized = () => {};
 export function setUnauthorizedHandler(fn) { onUnauthorized = fn; }
 
-export async function api(method, path, body, { query } = {}) {
+// A key for a request that creates a deploy record (Idempotency-Key): the same key on a
+// retry gets the first record back instead of a second deploy. getRandomValues, not
+// randomUUID, which browsers offer only on HTTPS pages.
+export function newRequestKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export async function api(method, path, body, { query, headers: extra } = {}) {
   let url = "/api/v1" + path;
   if (query) {
     const params = new URLSearchParams();
@@ -32,7 +40,7 @@ export async function api(method, path, body, { query } = {}) {
     const qs = params.toString();
     if (qs) url += (url.includes("?") ? "&" : "?") + qs;
   }
-  const headers = { Accept: "application/json" };
+  const headers = { Accept: "application/json", ...(extra || {}) };
   const token = getToken();
   if (token) headers.Authorization = "Bearer " + token;
   const init = { method, headers, cache: "no-store" };

@@ -2,7 +2,7 @@
 // `fields`, generated from GET /templates. Nothing is deployed before the person has
 // seen the preview (the manifests and their diff against what the clusters run now)
 // and confirmed it.
-import { api, listAll } from "../api.js";
+import { api, listAll, newRequestKey } from "../api.js";
 import { enc, h, link, replace } from "../dom.js";
 import { t } from "../i18n.js";
 import { field } from "../ui.js";
@@ -122,15 +122,19 @@ export async function render(view, params, ctx) {
     }
   };
 
-  const confirmDeploy = (where) => async (ev) => {
-    ev.target.disabled = true;
-    try {
-      const answer = await api("POST", vpath + "/deploy", where);
-      location.hash = "#/records/" + enc(answer.record_id);
-    } catch (err) {
-      ev.target.disabled = false;
-      ctx.flash(ctx.errorText(err));
-    }
+  const confirmDeploy = (where) => {
+    // One key per previewed deploy: pressing again after a lost answer cannot deploy twice.
+    const key = newRequestKey();
+    return async (ev) => {
+      ev.target.disabled = true;
+      try {
+        const answer = await api("POST", vpath + "/deploy", where, { headers: { "Idempotency-Key": key } });
+        location.hash = "#/records/" + enc(answer.record_id);
+      } catch (err) {
+        ev.target.disabled = false;
+        ctx.flash(ctx.errorText(err));
+      }
+    };
   };
 
   replace(view,

@@ -2,7 +2,7 @@
 // the log. While the record is unfinished it is fetched again every second (polling,
 // by design: simple, and it survives gateway restarts); the log is read incrementally
 // with ?after=. Polling stops when the record finishes or the person leaves the page.
-import { api } from "../api.js";
+import { api, newRequestKey } from "../api.js";
 import { enc, h, link, replace } from "../dom.js";
 import { fmtTime, t } from "../i18n.js";
 import { FINISHED, badge, reasonText, replicasText } from "../ui.js";
@@ -10,13 +10,15 @@ import { FINISHED, badge, reasonText, replicasText } from "../ui.js";
 const POLL_MS = 1000;
 
 export function rollbackButton(record, ctx) {
+  const key = newRequestKey();  // pressing again after a lost answer cannot roll back twice
   return h("button", {
     type: "button", "data-test": "rollback",
     onclick: async (ev) => {
       if (!confirm(t("record.rollback_confirm", { id: record.id }))) return;
       ev.target.disabled = true;
       try {
-        const answer = await api("POST", "/records/" + enc(record.id) + "/rollback");
+        const answer = await api("POST", "/records/" + enc(record.id) + "/rollback", undefined,
+          { headers: { "Idempotency-Key": key } });
         ctx.flash(t("record.rollback_started", { id: answer.record_id }), "ok");
         location.hash = "#/records/" + enc(answer.record_id);
       } catch (err) {
