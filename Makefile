@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 REPLICAS ?= 1
 # The benchmark scripts (bench/common.py and bench/floor_services.py are their helpers).
-BENCHES ?= rpc_floor api_read sandbox fanout report_traffic deploy_latency status_ingest log_ingest
+BENCHES ?= rpc_floor api_read sandbox fanout report_traffic deploy_latency status_ingest log_ingest footprint
 PYTHON ?= python3
 
 .PHONY: install up down status admin-token migrate test test-unit test-faults bench infra-check infra-start clean browser screenshots
