@@ -15,11 +15,26 @@ from shared.events import handle_event
 from shared.idempotency import first_delivery
 from shared.secretbox import Secrets
 from shared.service import ServiceBase, rpc
+from shared.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
 # How often a replica looks for deliveries another replica left behind.
 SWEEP_SECONDS = 30
+
+
+def _first_delivery(session, model, event: dict) -> bool:
+    """``shared.idempotency.first_delivery`` in one statement: ``INSERT IGNORE`` adds the id
+    unless it is there (a concurrent replica's uncommitted insert of the same id makes it
+    wait, then skip). The SELECT and the ORM flush it replaces were a third of this
+    service's CPU per event. Ids the column cannot hold go the checked way."""
+    event_id = event["event_id"]
+    if not isinstance(event_id, str) or len(event_id) > 64:
+        return first_delivery(session, model, event)
+    result = session.connection().exec_driver_sql(
+        f"INSERT IGNORE INTO {model.__tablename__} (event_id, event_type, processed_at) VALUES (%s, %s, %s)",
+        (event_id, str(event.get("type", ""))[:128], utcnow()))
+    return result.rowcount == 1
 
 
 class NotifyService(ServiceBase):
@@ -80,7 +95,7 @@ class NotifyService(ServiceBase):
         self._consume("server", "expiring", event)
 
     def _consume(self, source: str, event_type: str, event: dict) -> None:
-        if not first_delivery(self.db, ProcessedEvent, event):
+        if not _first_delivery(self.db, ProcessedEvent, event):
             return
         planned = deliveries.plan(self.db, public_name(source, event_type), event)
         # The deliveries exist before anyone is called: a crash from here on
