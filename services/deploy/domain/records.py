@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from services.deploy.domain import manifests as objects
 from services.deploy.domain import status
@@ -89,7 +89,10 @@ def list_records(db: Session, app: str, service: str | None, version: str | None
     ids = [r.id for r in result["items"]]
     by_record: dict[int, list[Target]] = {}
     if ids:
-        for t in db.scalars(select(Target).where(Target.record_id.in_(ids)).order_by(Target.id)):
+        # Without the manifests (a listing does not show them): decoding every target's
+        # manifests was most of a listing's CPU.
+        for t in db.scalars(select(Target).where(Target.record_id.in_(ids)).order_by(Target.id)
+                            .options(defer(Target.manifests))):
             by_record.setdefault(t.record_id, []).append(t)
     result["items"] = [record_dict(r, by_record.get(r.id, [])) for r in result["items"]]
     return result
@@ -281,7 +284,8 @@ def _targets_for(db: Session, results: list[dict], reports: list[dict]) -> list[
             conditions.append(and_(
                 Target.cluster.in_({k[0] for k in chunk}), Target.namespace.in_({k[1] for k in chunk}),
                 Target.object_name.in_({k[2] for k in chunk}), Target.status.in_(status.UNFINISHED)))
-        for t in db.scalars(select(Target).where(or_(*conditions)).order_by(Target.id).with_for_update()):
+        for t in db.scalars(select(Target).where(or_(*conditions)).order_by(Target.id).with_for_update()
+                            .options(defer(Target.manifests))):  # not needed to judge reports
             found[t.id] = t
     return [found[i] for i in sorted(found)]
 
@@ -344,7 +348,8 @@ def settle_many(db: Session, record_ids, now: datetime) -> Outbox:
         return outbox
     records = list(db.scalars(select(Record).where(Record.id.in_(ids)).order_by(Record.id).with_for_update()))
     targets: dict[int, list[Target]] = {}
-    for t in db.scalars(select(Target).where(Target.record_id.in_(ids)).order_by(Target.id)):
+    for t in db.scalars(select(Target).where(Target.record_id.in_(ids)).order_by(Target.id)
+                        .options(defer(Target.manifests))):
         targets.setdefault(t.record_id, []).append(t)
     for record in records:
         outbox.extend(_settle(record, targets.get(record.id, []), now))
@@ -401,7 +406,8 @@ def finished_events(db: Session, record_ids: list[int]) -> list[tuple[Record, st
             raise NotFound(f"Deploy record {record_id} was not found.", {"record_id": record_id})
         records[record_id] = record
     targets: dict[int, list[Target]] = {}
-    for t in db.scalars(select(Target).where(Target.record_id.in_(sorted(set(ids)))).order_by(Target.id)):
+    for t in db.scalars(select(Target).where(Target.record_id.in_(sorted(set(ids)))).order_by(Target.id)
+                        .options(defer(Target.manifests))):
         targets.setdefault(t.record_id, []).append(t)
     out = []
     for record_id in ids:
