@@ -72,3 +72,16 @@ def member(login, admin):
     put = admin.put("/apps/fuzz-dev/members/fuzz-member", json={"role": "developer"})
     assert put.status_code == 200, put.text
     return alice
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fuzzer's case count in the run's output (CI's log), -s or not."""
+    from tests.hostile.report import COUNTS
+
+    total = sum(COUNTS.values())
+    if total:
+        failed = len([r for r in terminalreporter.stats.get("failed", []) if "test_fuzz" in r.nodeid])
+        terminalreporter.section("hostile input")
+        terminalreporter.write_line(
+            f"schemathesis: {total} generated cases ({COUNTS['member']} as a member, "
+            f"{COUNTS['admin']} as an admin), {failed} failed")
