@@ -1,5 +1,6 @@
 import os
 import signal
+from contextlib import contextmanager
 
 import pytest
 
@@ -10,6 +11,53 @@ from scripts.stack import ROOT, Stack
 FOREIGN_CLIENT = "other-app:other-secret:http://127.0.0.1:9/callback"
 
 
+# What every stack a test starts runs with, on top of its backends.
+STACK_ENV = {
+    "HEALTH_TIMEOUT": "2", "LOG_LEVEL": "INFO",
+    # nothing listens there: a cloud sync fails at once, visibly
+    "ALIYUN_ECS_ENDPOINT": "127.0.0.1:9",
+    # clusters are probed and namespaces retried every 2 s, not every 10
+    "CLUSTER_TEND_SECONDS": "2",
+}
+
+
+@contextmanager
+def own_backends(infra, suffix: str):
+    """A migrated database, a vhost and a Redis prefix for one stack alone (as Stack env);
+    the database is dropped afterwards (the run drops its vhosts)."""
+    from sqlalchemy import create_engine, text
+
+    from shared.migrate import upgrade
+
+    database = f"{infra.database}_{suffix}"
+    db_url = infra.db_url.replace(f"/{infra.database}?", f"/{database}?")
+    upgrade(db_url)
+    _, amqp_uri = infra.new_vhost(suffix)
+    try:
+        yield {"DB_URL": db_url, "AMQP_URI": amqp_uri, "REDIS_URL": infra.redis_url,
+               "REDIS_PREFIX": f"{infra.redis_prefix}-{suffix}"}
+    finally:
+        engine = create_engine("mysql+pymysql://root:@127.0.0.1:3306/")
+        with engine.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS `{database}`"))
+        engine.dispose()
+
+
+@contextmanager
+def running_stack(run_dir, env: dict, **options):
+    """The whole system as `make up` starts it, with ``STACK_ENV`` + ``env``, ready; stopped after."""
+    from tests.conftest import free_port
+
+    stack = Stack(run_dir=run_dir, config=ROOT / "config" / "test.yaml", env={**STACK_ENV, **env},
+                  gateway_port=free_port(), **options)
+    stack.start_all()
+    try:
+        stack.wait_ready(90)
+        yield stack
+    finally:
+        stack.stop_all()
+
+
 @pytest.fixture(scope="session")
 def stack(infra, secret_key, tmp_path_factory):
     """The whole system as `make up` starts it, on this run's database, vhost and ports."""
@@ -18,28 +66,11 @@ def stack(infra, secret_key, tmp_path_factory):
     # Its own vhost: the session-long stack must not compete for RPC queues with the
     # in-process containers of the service tests that run in the same session.
     _, amqp_uri = infra.new_vhost("e2e")
-    stack = Stack(
-        run_dir=tmp_path_factory.mktemp("stack"),
-        config=ROOT / "config" / "test.yaml",
-        env={"DB_URL": infra.db_url, "AMQP_URI": amqp_uri, "REDIS_URL": infra.redis_url,
-             "REDIS_PREFIX": infra.redis_prefix, "MAE_SECRET_KEY": secret_key, "HEALTH_TIMEOUT": "2", "LOG_LEVEL": "INFO",
-             # nothing listens there: a cloud sync fails at once, visibly
-             "ALIYUN_ECS_ENDPOINT": "127.0.0.1:9",
-             # clusters are probed and namespaces retried every 2 s, not every 10
-             "CLUSTER_TEND_SECONDS": "2"},
-        gateway_port=free_port(),
-        port_offset=free_port() % 500 + 1000,
-        localauth_port=free_port(),
-        extra_oauth_clients=[FOREIGN_CLIENT],
-    )
-    stack.start_all()
-    try:
-        stack.wait_ready(90)
-    except TimeoutError:
-        stack.stop_all()
-        raise
-    yield stack
-    stack.stop_all()
+    env = {"DB_URL": infra.db_url, "AMQP_URI": amqp_uri, "REDIS_URL": infra.redis_url,
+           "REDIS_PREFIX": infra.redis_prefix, "MAE_SECRET_KEY": secret_key}
+    with running_stack(tmp_path_factory.mktemp("stack"), env, port_offset=free_port() % 500 + 1000,
+                       localauth_port=free_port(), extra_oauth_clients=[FOREIGN_CLIENT]) as started:
+        yield started
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from scripts.stack import METRICS_PORTS, ROOT, SERVICES, Stack
+from scripts.stack import METRICS_PORTS, SERVICES
 from tests.e2e.conftest import Api
 
 
@@ -233,39 +233,20 @@ def _free_offset() -> int:
 @pytest.fixture(scope="module")
 def traced(infra, secret_key, tmp_path_factory):
     """A stack of its own (database, vhost, Redis prefix, ports) that sends spans to a Collector."""
-    from sqlalchemy import create_engine, text
-
     from scripts.stack import admin_token
-    from shared.migrate import upgrade
-    from tests.conftest import free_port
+    from tests.e2e.conftest import own_backends, running_stack
 
     collector = Collector()
-    database = f"{infra.database}_otel"
-    db_url = infra.db_url.replace(f"/{infra.database}?", f"/{database}?")
-    upgrade(db_url)
-    _, amqp_uri = infra.new_vhost("otel")
-    stack = Stack(
-        run_dir=tmp_path_factory.mktemp("traced"),
-        config=ROOT / "config" / "test.yaml",
-        env={"DB_URL": db_url, "AMQP_URI": amqp_uri, "REDIS_URL": infra.redis_url,
-             "REDIS_PREFIX": f"{infra.redis_prefix}-otel", "MAE_SECRET_KEY": secret_key,
-             "HEALTH_TIMEOUT": "2", "CLUSTER_TEND_SECONDS": "2",
-             "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url,
-             "OTEL_BSP_SCHEDULE_DELAY": "200"},
-        gateway_port=free_port(), port_offset=_free_offset(), localauth_port=0,
-    )
-    stack.start_all()
     try:
-        stack.wait_ready(90)
-        token, _ = admin_token(stack)
-        yield stack, collector, Api(stack.url, token)
+        with own_backends(infra, "otel") as backends:
+            env = {**backends, "MAE_SECRET_KEY": secret_key,
+                   "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url, "OTEL_BSP_SCHEDULE_DELAY": "200"}
+            with running_stack(tmp_path_factory.mktemp("traced"), env, port_offset=_free_offset(),
+                               localauth_port=0) as stack:
+                token, _ = admin_token(stack)
+                yield stack, collector, Api(stack.url, token)
     finally:
-        stack.stop_all()
         collector.stop()
-        engine = create_engine("mysql+pymysql://root:@127.0.0.1:3306/")
-        with engine.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS `{database}`"))
-        engine.dispose()
 
 
 def tree(spans: list[dict]) -> str:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from scripts.stack import ROOT, Stack
-from tests.e2e.conftest import FOREIGN_CLIENT, Api, admin, api, clusters, login, oauth_login  # noqa: F401
+from tests.e2e.conftest import (FOREIGN_CLIENT, Api, admin, api, clusters, login, oauth_login,  # noqa: F401
+                                own_backends, running_stack)
 
 # High enough that the fuzzer (thousands of writes a minute on one token) is never
 # limited; the rate-limit test starts gateways of its own with a low limit.
@@ -22,45 +22,18 @@ FUZZ_RATE_LIMIT = "1000000"
 @pytest.fixture(scope="session")
 def hostile_backends(infra):
     """A database (migrated), a vhost and a Redis prefix for this suite alone."""
-    from sqlalchemy import create_engine, text
-
-    from shared.migrate import upgrade
-
-    database = f"{infra.database}_hostile"
-    db_url = infra.db_url.replace(f"/{infra.database}?", f"/{database}?")
-    upgrade(db_url)
-    _, amqp_uri = infra.new_vhost("hostile")
-    yield {"DB_URL": db_url, "AMQP_URI": amqp_uri, "REDIS_URL": infra.redis_url,
-           "REDIS_PREFIX": f"{infra.redis_prefix}-hostile"}
-    engine = create_engine("mysql+pymysql://root:@127.0.0.1:3306/")
-    with engine.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS `{database}`"))
-    engine.dispose()
+    with own_backends(infra, "hostile") as env:
+        yield env
 
 
 @pytest.fixture(scope="session")
 def stack(hostile_backends, secret_key, tmp_path_factory):
     from tests.conftest import free_port
 
-    stack = Stack(
-        run_dir=tmp_path_factory.mktemp("hostile-stack"),
-        config=ROOT / "config" / "test.yaml",
-        env={**hostile_backends, "MAE_SECRET_KEY": secret_key, "HEALTH_TIMEOUT": "2",
-             "LOG_LEVEL": "INFO", "ALIYUN_ECS_ENDPOINT": "127.0.0.1:9", "CLUSTER_TEND_SECONDS": "2",
-             "RATE_LIMIT_WRITES": FUZZ_RATE_LIMIT},
-        gateway_port=free_port(),
-        port_offset=free_port() % 500 + 1500,
-        localauth_port=free_port(),
-        extra_oauth_clients=[FOREIGN_CLIENT],
-    )
-    stack.start_all()
-    try:
-        stack.wait_ready(90)
-    except TimeoutError:
-        stack.stop_all()
-        raise
-    yield stack
-    stack.stop_all()
+    env = {**hostile_backends, "MAE_SECRET_KEY": secret_key, "RATE_LIMIT_WRITES": FUZZ_RATE_LIMIT}
+    with running_stack(tmp_path_factory.mktemp("hostile-stack"), env, port_offset=free_port() % 500 + 1500,
+                       localauth_port=free_port(), extra_oauth_clients=[FOREIGN_CLIENT]) as started:
+        yield started
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ from shared.db import Database
 from shared.events import EventPublisher, handle_event
 from shared.redis import Redis
 from shared.service import rpc
+from tests.service.broker_faults import lose_first_publish
 
 
 class ApplyingCluster:
@@ -111,16 +112,7 @@ def test_lines_of_concurrent_applies_travel_merged_and_are_stored_once(producer,
 def test_lines_whose_shipping_failed_are_relayed_from_the_outbox_and_stored_once(
         producer, config, db_engine, heard, monkeypatch):
     shipper = next(d for d in producer.dependencies if isinstance(d, LogShipper))
-    real = shipper.publisher.publish
-    calls = {"n": 0}
-
-    def broken_once(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise ConnectionError("broker went away right after the commit")
-        return real(*args, **kwargs)
-    monkeypatch.setattr(shipper.publisher, "publish", broken_once)
-    monkeypatch.setattr(outbox, "RELAY_AFTER", outbox.timedelta(seconds=0.5))
+    calls = lose_first_publish(shipper, monkeypatch)
     record_id = int(time.time() * 1000) % 10**9 + 1
     with ServiceRpcProxy("cluster", config) as cluster:
         assert cluster.apply(record_id, "lost", 30) == 30

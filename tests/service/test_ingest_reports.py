@@ -24,6 +24,7 @@ from shared.errors import BadRequest, Invalid, Unauthorized
 from shared.events import EventPublisher, handle_event
 from shared.redis import Redis
 from shared.secretbox import SecretBox
+from tests.service.broker_faults import lose_first_publish
 
 CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
@@ -210,16 +211,7 @@ def test_reports_committed_but_not_published_are_relayed_from_the_outbox(
     name, token = registered
     publisher = next(d for d in cluster_service.dependencies
                      if isinstance(d, EventPublisher) and d.attr_name == "events")
-    sent = publisher.publisher.publish
-    calls = {"n": 0}
-
-    def broken_once(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise ConnectionError("broker went away right after the commit")
-        return sent(*args, **kwargs)
-    monkeypatch.setattr(publisher.publisher, "publish", broken_once)
-    monkeypatch.setattr(outbox, "RELAY_AFTER", outbox.timedelta(seconds=0.5))
+    lose_first_publish(publisher, monkeypatch)
     with ServiceRpcProxy("cluster", config) as cluster:
         assert cluster.ingest_reports(name, token, [report("web", 50), report("api", 51)]) == \
             {"accepted": 2, "dropped": 0}

@@ -13,6 +13,7 @@ from shared.db import Database
 from shared.events import EventPublisher, handle_event
 from shared.logging import CallContext
 from shared.service import rpc
+from tests.service.broker_faults import lose_first_publish
 
 
 class TracedNotes:
@@ -65,17 +66,7 @@ def test_a_relayed_event_joins_the_trace_of_the_rpc_that_staged_it(
     notes = container_factory(TracedNotes, {**config, "OUTBOX_RELAY_SECONDS": 0.3})
     notes.start()
     publisher = next(d for d in notes.dependencies if isinstance(d, EventPublisher))
-    sent = publisher.publisher.publish
-    calls = {"n": 0}
-
-    def flaky_publish(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise ConnectionError("broker went away right after the commit")
-        return sent(*args, **kwargs)
-
-    monkeypatch.setattr(publisher.publisher, "publish", flaky_publish)
-    monkeypatch.setattr(outbox, "RELAY_AFTER", outbox.timedelta(seconds=0.5))
+    lose_first_publish(publisher, monkeypatch)
     tag = "traced-" + uuid.uuid4().hex[:6]
     with ServiceRpcProxy("tracednotes", config) as proxy:
         assert proxy.add(tag) == "ok"

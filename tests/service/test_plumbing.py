@@ -20,6 +20,7 @@ from shared.redis import Redis
 from shared.rpc import ServiceRpc
 from shared.service import rpc
 from shared.web import route
+from tests.service.broker_faults import lose_first_publish
 
 
 class PlumbingBase(DeclarativeBase):
@@ -281,17 +282,7 @@ def test_an_event_whose_publish_failed_after_commit_is_relayed_from_the_outbox(
     notes = container_factory(NotesService, {**config, "OUTBOX_RELAY_SECONDS": 0.3})
     notes.start()
     publisher = next(d for d in notes.dependencies if isinstance(d, EventPublisher))
-    sent = publisher.publisher.publish
-    calls = {"n": 0}
-
-    def flaky_publish(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise ConnectionError("broker went away right after the commit")
-        return sent(*args, **kwargs)
-
-    monkeypatch.setattr(publisher.publisher, "publish", flaky_publish)
-    monkeypatch.setattr(outbox, "RELAY_AFTER", outbox.timedelta(seconds=0.5))
+    lose_first_publish(publisher, monkeypatch)
     tag = "outbox-" + uuid.uuid4().hex[:6]
     with ServiceRpcProxy("notes", config) as proxy:
         assert proxy.add(tag) == "ok"
