@@ -13,6 +13,7 @@ import time
 
 from sqlalchemy import text
 
+from shared import debug
 from shared.db import Database
 from shared.errors import EXPECTED
 from shared.logging import CallContext
@@ -26,6 +27,8 @@ from shared.web import route
 rpc = functools.partial(ReliableRpc.decorator, expected_exceptions=EXPECTED)
 
 INSTANCE = f"{socket.gethostname()}:{os.getpid()}"
+
+debug.install()  # kill -USR1 <pid>: every green thread's stack on stderr
 
 
 def check(probe) -> dict:
