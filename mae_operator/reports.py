@@ -65,14 +65,15 @@ def pod_summary(pod: dict, old: bool = False) -> dict:
 
 
 def deployment_report(dep: dict, pods: list[dict], resource_version: int, observed_at: str,
-                      events: list[dict] | None = None, old_replicasets: set[str] = frozenset()) -> dict:
+                      events: list[dict] | None = None, old_replicasets: set[str] = frozenset(),
+                      versions: dict | None = None) -> dict:
     m, spec, status = meta(dep), dep.get("spec") or {}, dep.get("status") or {}
     desired = spec.get("replicas", 1)
     pods = sorted(pods, key=lambda p: meta(p).get("name") or "")
     summaries = [pod_summary(p, owner(p, "ReplicaSet") in old_replicasets) for p in pods]
     # Pods that explain a failure first, so truncation never hides them.
     summaries.sort(key=lambda s: (bool(s.get("old")), s["waiting_reason"] not in FAILING, s["ready"]))
-    return {
+    report = {
         "namespace": m.get("namespace"), "kind": "Deployment", "name": m.get("name"),
         "uid": m.get("uid"), "generation": m.get("generation"),
         "observed_generation": status.get("observedGeneration"),
@@ -89,10 +90,13 @@ def deployment_report(dep: dict, pods: list[dict], resource_version: int, observ
         "events": (events or [])[-5:],
         "observed_at": observed_at,
     }
+    if versions:  # per-stream versions: the order of reports of one resource_version
+        report["versions"] = {**versions, "deployment": max(versions.get("deployment", 0), rv_of(dep))}
+    return report
 
 
-def deleted_report(dep: dict, resource_version: int, observed_at: str) -> dict:
-    report = deployment_report(dep, [], resource_version, observed_at)
+def deleted_report(dep: dict, resource_version: int, observed_at: str, versions: dict | None = None) -> dict:
+    report = deployment_report(dep, [], resource_version, observed_at, versions=versions)
     report.update(deleted=True, pods=[], events=[])
     return report
 
@@ -100,5 +104,5 @@ def deleted_report(dep: dict, resource_version: int, observed_at: str) -> dict:
 def digest(report: dict) -> str:
     """What the report says, without when it was observed or the version counter:
     a status write that changes nothing we report is not worth sending."""
-    body = {k: v for k, v in report.items() if k not in ("observed_at", "resource_version")}
+    body = {k: v for k, v in report.items() if k not in ("observed_at", "resource_version", "versions")}
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()

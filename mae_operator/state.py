@@ -4,7 +4,10 @@ Written by the watcher threads, read by the sender: one lock. Every object is
 mapped to the Deployment it belongs to (a ReplicaSet by its owner reference, a
 Pod by its ReplicaSet), and that Deployment is marked dirty with the highest
 resourceVersion seen for it — deletions included, so the reported version only
-grows (MAE drops reports that are not newer).
+grows (MAE drops reports that are not newer). The three watch streams are not
+ordered with each other, so each report also carries the highest version seen per
+stream (``versions``): a fresh Deployment that arrives after a Pod event of a higher
+version then still sorts after the stale report sent before it (shared/reportorder.py).
 """
 from __future__ import annotations
 
@@ -32,6 +35,8 @@ class State:
         self.changed = threading.Condition(self.lock)
         self.objects: dict[str, dict[tuple, dict]] = {k: {} for k in KINDS}
         self.seen_rv: dict[tuple, int] = {}
+        # Per Deployment, the highest resourceVersion seen in each kind's stream.
+        self.seen_parts: dict[tuple, dict[str, int]] = {}
         self.dirty: set[tuple] = set()
         self.gone: dict[tuple, dict] = {}  # Deployments deleted, not yet reported
         # After a full list of Deployments: (list resourceVersion, every (namespace, name) in it).
@@ -60,11 +65,18 @@ class State:
             return ns, rs_name[: -len(hash_) - 1]
         return None
 
-    def _touch(self, dep_key: tuple | None, rv: int) -> None:
+    def _touch(self, dep_key: tuple | None, rv: int, kind: str) -> None:
         if dep_key is None:
             return
         self.seen_rv[dep_key] = max(self.seen_rv.get(dep_key, 0), rv)
+        parts = self.seen_parts.setdefault(dep_key, {})
+        parts[kind] = max(parts.get(kind, 0), rv)
         self.dirty.add(dep_key)
+
+    def versions(self, dep_key: tuple) -> dict:
+        parts = self.seen_parts.get(dep_key, {})
+        return {"deployment": parts.get("Deployment", 0), "replicasets": parts.get("ReplicaSet", 0),
+                "pods": parts.get("Pod", 0)}
 
     def event(self, kind: str, type_: str, obj: dict) -> None:
         with self.lock:
@@ -78,7 +90,7 @@ class State:
                 self.objects[kind][key] = obj
                 if kind == "Deployment":
                     self.gone.pop(key, None)
-            self._touch(dep_key, rv)
+            self._touch(dep_key, rv, kind)
             self.changed.notify_all()
 
     def relisted(self, kind: str, items: list[dict], list_rv: int) -> None:
@@ -101,12 +113,13 @@ class State:
                     # A vanished Deployment is reported deleted at the list's version (its
                     # report holds nothing else); a vanished Pod or ReplicaSet only marks its
                     # Deployment dirty, so it cannot lend a version to stale cached parts.
-                    self._touch(self._deployment_of(kind, old), list_rv if kind == "Deployment" else rv_of(old))
+                    self._touch(self._deployment_of(kind, old), list_rv if kind == "Deployment" else rv_of(old),
+                                kind)
             self.objects[kind] = fresh
             if kind == "Deployment":
                 self.full_state = (list_rv, sorted(fresh))
             for obj in items:
-                self._touch(self._deployment_of(kind, obj), rv_of(obj))
+                self._touch(self._deployment_of(kind, obj), rv_of(obj), kind)
             self.changed.notify_all()
 
     def take(self) -> list[dict]:
@@ -121,7 +134,7 @@ class State:
                 if dep is None:
                     gone = self.gone.pop(key, None)
                     if gone is not None and meta(gone).get("uid"):
-                        out.append(reports.deleted_report(gone, rv, observed))
+                        out.append(reports.deleted_report(gone, rv, observed, self.versions(key)))
                     continue
                 owned = [rs for (ns, _), rs in self.objects["ReplicaSet"].items()
                          if ns == key[0] and owner(rs, "Deployment") == key[1]]
@@ -130,7 +143,8 @@ class State:
                         if ns == key[0] and (owner(p, "ReplicaSet") in rs_names
                                              or self._deployment_of("Pod", p) == key)]
                 out.append(reports.deployment_report(dep, pods, rv, observed,
-                                                     old_replicasets=reports.old_replicasets(dep, owned)))
+                                                     old_replicasets=reports.old_replicasets(dep, owned),
+                                                     versions=self.versions(key)))
             return out
 
     def take_full_state(self) -> dict | None:

@@ -78,6 +78,9 @@ class ResourceReport(Base):
     name: Mapped[str] = mapped_column(String(253))
     uid: Mapped[str] = mapped_column(String(64))
     resource_version: Mapped[int] = mapped_column(BigInteger)
+    # Where this report stands in its object's order (shared/reportorder.py): a report
+    # replaces the stored one only if its key is larger.
+    version_key: Mapped[str] = mapped_column(String(80), default="", server_default="")
     report: Mapped[dict] = mapped_column(JSON)
     published: Mapped[bool] = mapped_column(Boolean, default=False)
     received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

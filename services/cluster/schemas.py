@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from shared import reportorder
 from shared.errors import Invalid
 from shared.names import check_label
 
@@ -40,6 +41,8 @@ def _int(value, field: str) -> int:
         raise Invalid(f"Report field '{field}' must be a whole number.", {"field": field})
     if number < 0:
         raise Invalid(f"Report field '{field}' must not be negative.", {"field": field})
+    if number >= 2 ** 63:  # what the stored BIGINT holds
+        raise Invalid(f"Report field '{field}' is too large.", {"field": field})
     return number
 
 
@@ -60,6 +63,12 @@ def report(data) -> dict:
         if data.get(field) is not None:
             clean[field] = _int(data[field], field)
     clean["deleted"] = bool(data.get("deleted", False))
+    versions = data.get("versions")
+    if versions is not None:  # the operator's per-stream versions (shared/reportorder.py)
+        if not isinstance(versions, dict) or set(versions) - set(reportorder.PARTS):
+            raise Invalid("Report field 'versions' must be an object of "
+                          f"{', '.join(reportorder.PARTS)} resourceVersions.", {"field": "versions"})
+        clean["versions"] = {part: _int(versions.get(part, 0), f"versions.{part}") for part in reportorder.PARTS}
     return clean
 
 

@@ -153,6 +153,7 @@ class Target(Base):
     applied_uid: Mapped[str | None] = mapped_column(String(64), nullable=True)
     applied_generation: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     seen_rv: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    seen_version: Mapped[str | None] = mapped_column(String(80), nullable=True)  # shared/reportorder.py
     seen_observed_generation: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     replicas: Mapped[dict] = mapped_column(JSON)
     progress_deadline_seconds: Mapped[int] = mapped_column(Integer, default=600)

@@ -147,7 +147,7 @@ def state(engine, record_id: int) -> dict:
         record = db.get(Record, record_id)
         targets = db.scalars(select(Target).where(Target.record_id == record_id).order_by(Target.cluster)).all()
         return {"record": (record.status, record.reason, record.finished_at is not None),
-                "targets": [(t.cluster, t.status, t.reason, t.seen_rv, t.seen_observed_generation,
+                "targets": [(t.cluster, t.status, t.reason, t.seen_rv, t.seen_version, t.seen_observed_generation,
                              {k: v for k, v in (t.replicas or {}).items()}, t.applied_uid, t.applied_generation)
                             for t in targets]}
 

@@ -152,6 +152,39 @@ def test_one_intake_stores_the_newest_per_object_and_announces_them_in_one_event
     assert [tuple(r) for r in rows] == [("api", 5, 1), ("db", 8, 1), ("web", 12, 1)]
 
 
+def test_a_report_of_the_same_version_with_a_fresher_deployment_replaces_the_stale_one(
+        cluster_service, config, registered, heard, db_engine):
+    """The operator's Pod stream ran ahead of its Deployment stream: a stale and a fresh report
+    share resource_version 909 and only ``versions`` orders them. The fresh one is stored and
+    announced; the stale one sent again afterwards, and a report without ``versions``, are not."""
+    name, token = registered
+
+    def at(dep_rv, ready):
+        return {**report("web", 909, ready=ready), "versions": {"deployment": dep_rv, "replicasets": 0, "pods": 909}}
+
+    with ServiceRpcProxy("cluster", config) as cluster:
+        assert cluster.ingest_reports(name, token, [at(907, ready=1)]) == {"accepted": 1, "dropped": 0}
+        assert cluster.ingest_reports(name, token, [at(908, ready=2)]) == {"accepted": 1, "dropped": 0}
+        wait_for(heard, lambda e: len(announced(e, name)) == 2)
+        fresh = [r for e in heard() if e["data"]["cluster"] == name for r in e["data"]["reports"]][-1]
+        assert fresh["replicas"]["ready"] == 2 and fresh["versions"]["deployment"] == 908
+        assert cluster.ingest_reports(name, token, [at(907, ready=1), report("web", 909, ready=0)]) == \
+            {"accepted": 0, "dropped": 2}
+        [latest] = [r for r in cluster.latest_reports(name) if r["name"] == "web"]
+        assert latest["replicas"]["ready"] == 2
+        # Two announcements, two ids: the fresh one is not taken for a re-sent stale one.
+        ids = [e["event_id"] for e in heard() if e["data"]["cluster"] == name]
+        assert len(ids) == len(set(ids)) == 2
+        with pytest.raises(Invalid):
+            cluster.ingest_reports(name, token, [{**at(910, 1), "versions": {"nodes": 3}}])
+        with pytest.raises(Invalid):
+            cluster.ingest_reports(name, token, [report("web", 2 ** 63)])
+    with db_engine.connect() as conn:
+        row = conn.execute(text("SELECT resource_version, version_key FROM cluster_reports "
+                                "WHERE cluster = :c AND name = 'web'"), {"c": name}).one()
+    assert row[0] == 909 and row[1] == "%019d%019d%019d%019d" % (909, 908, 0, 909)
+
+
 def test_the_raw_body_the_gateway_hands_on_is_the_same_intake(cluster_service, config, registered, heard):
     name, token = registered
     with ServiceRpcProxy("cluster", config) as cluster:

@@ -217,3 +217,27 @@ def test_the_newest_report_alone_decides_when_it_comes_first(reports):
     alone, _ = run([newest])
     first, _ = run([newest] + reports)
     assert (first.status, first.reason) == (alone.status, alone.reason)
+
+
+def test_a_report_of_the_same_resource_version_but_a_fresher_deployment_is_news():
+    """The operator's Pod stream can run ahead of its Deployment stream: the stale and the
+    fresh report share resource_version 909 and only ``versions`` orders them. The fresh one
+    must be taken (the target succeeds), the stale one arriving after it must not be."""
+    def at(dep_rv, **kw):
+        return {**report(909, **kw), "versions": {"deployment": dep_rv, "replicasets": 0, "pods": 909}}
+
+    target = applied_target()
+    status.report(target, at(907, ready=1, available=1), T0)
+    assert target.status == "progressing"
+    status.report(target, at(908), T0)
+    assert target.status == "succeeded"
+
+    target = applied_target()
+    status.report(target, at(908, ready=1, available=1), T0)
+    status.report(target, at(907), T0)  # older, though it says more
+    assert target.status == "progressing"
+    # A report without versions (an older operator) of that resource_version is not newer either.
+    status.report(target, report(909), T0)
+    assert target.status == "progressing"
+    status.report(target, report(910), T0)
+    assert target.status == "succeeded"

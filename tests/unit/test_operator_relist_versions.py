@@ -43,3 +43,50 @@ def test_a_deployment_gone_during_the_outage_is_reported_deleted_at_the_lists_ve
     state.relisted("Deployment", [], 900)
     [gone] = state.take()
     assert gone["deleted"] and gone["resource_version"] == "900"
+
+
+def test_a_deployment_event_that_arrives_after_a_newer_pod_event_still_makes_a_later_report():
+    """The watch streams are not ordered with each other: the old pod's deletion (909) can
+    arrive before the Deployment's final status (908). Both reports then carry
+    resource_version 909; the per-stream versions put the fresh one after the stale one
+    (the fault suite saw a record stay progressing on a finished rollout)."""
+    from shared import reportorder
+
+    state = State()
+    state.event("Deployment", "MODIFIED", dep(905, unavailable=1))
+    state.event("Pod", "MODIFIED", pod(906))
+    state.take()
+    state.event("Pod", "DELETED", {**pod(909), "metadata": {**pod(909)["metadata"], "name": "web-v1-old-1"}})
+    [stale] = state.take()
+    state.event("Deployment", "MODIFIED", dep(908, unavailable=0))
+    [fresh] = state.take()
+    assert stale["resource_version"] == fresh["resource_version"] == "909"
+    assert stale["replicas"]["unavailable"] == 1 and fresh["replicas"]["unavailable"] == 0
+    assert reportorder.key(fresh) > reportorder.key(stale)
+    assert fresh["versions"] == {"deployment": 908, "replicasets": 0, "pods": 909}
+
+
+def test_every_later_view_of_a_deployment_sorts_after_every_earlier_one():
+    """Whatever order the three streams interleave in, each report the operator sends for a
+    Deployment sorts after the ones before it (what MAE's "is this newer" relies on)."""
+    import random
+
+    from shared import reportorder
+
+    for seed in range(200):
+        rng = random.Random(seed)
+        streams = {"Deployment": [], "Pod": []}
+        for rv in range(100, 140):
+            kind = rng.choice(list(streams))
+            streams[kind].append(rv)
+        state, keys = State(), []
+        queues = {kind: list(rvs) for kind, rvs in streams.items()}
+        while any(queues.values()):
+            kind = rng.choice([k for k, q in queues.items() if q])
+            rv = queues[kind].pop(0)  # each stream in its own order
+            obj = dep(rv, unavailable=rv % 2) if kind == "Deployment" else pod(rv)
+            state.event(kind, "MODIFIED", obj)
+            if rng.random() < 0.5:
+                keys += [reportorder.key(r) for r in state.take()]
+        keys += [reportorder.key(r) for r in state.take()]
+        assert keys == sorted(keys) and len(set(keys)) == len(keys), seed

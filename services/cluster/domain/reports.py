@@ -14,12 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.cluster.models import ResourceReport
+from shared import reportorder
 from shared.timeutil import utcnow
 
 
 def event_id(cluster: str, report: dict) -> str:
     """The same report always becomes the same event id: a republished one is a duplicate."""
-    key = "/".join(str(report.get(k)) for k in ("namespace", "kind", "name", "uid", "resource_version"))
+    key = "/".join([*(str(report.get(k)) for k in ("namespace", "kind", "name", "uid")), reportorder.key(report)])
     return hashlib.sha256(f"{cluster}/{key}".encode()).hexdigest()[:32]
 
 
@@ -61,20 +62,20 @@ def stored_versions(db: Session, cluster: str, keys) -> dict[tuple, int]:
     namespaces = sorted({k[0] for k in keys})
     kinds = sorted({k[1] for k in keys})
     names = sorted({k[2] for k in keys})
-    sql = ("SELECT namespace, kind, name, resource_version FROM cluster_reports WHERE cluster = %s"
+    sql = ("SELECT namespace, kind, name, version_key FROM cluster_reports WHERE cluster = %s"
            f" AND namespace IN ({', '.join(['%s'] * len(namespaces))})"
            f" AND kind IN ({', '.join(['%s'] * len(kinds))})"
            f" AND name IN ({', '.join(['%s'] * len(names))})")
     rows = db.connection().exec_driver_sql(sql, (cluster, *namespaces, *kinds, *names))
-    return {(ns, kind, name): rv for ns, kind, name, rv in rows if (ns, kind, name) in keys}
+    return {(ns, kind, name): version for ns, kind, name, version in rows if (ns, kind, name) in keys}
 
 
 def newest_per_object(reports: list[dict]) -> dict[tuple, dict]:
-    """The newest report per object (a larger resourceVersion; of equal ones the first)."""
+    """The newest report per object (later in ``reportorder``; of equal ones the first)."""
     newest: dict[tuple, dict] = {}
     for report in reports:
         key = _key(report)
-        if key not in newest or int(report["resource_version"]) > int(newest[key]["resource_version"]):
+        if key not in newest or reportorder.key(report) > reportorder.key(newest[key]):
             newest[key] = report
     return newest
 
@@ -103,9 +104,9 @@ def ingest_many(db: Session, cluster: str, batches: list[list[dict]]) -> list[li
     winners: dict[tuple, dict] = {}
     out = []
     for batch in newest:
-        accepted = [r for k, r in batch.items() if k not in current or int(r["resource_version"]) > current[k]]
+        accepted = [r for k, r in batch.items() if k not in current or reportorder.key(r) > current[k]]
         for report in accepted:
-            current[_key(report)] = int(report["resource_version"])
+            current[_key(report)] = reportorder.key(report)
             winners[_key(report)] = report
         out.append(accepted)
     if winners:
@@ -116,22 +117,25 @@ def ingest_many(db: Session, cluster: str, batches: list[list[dict]]) -> list[li
 # One statement for any number of rows (the driver sends them as one multi-row INSERT);
 # written out rather than built per call, which cost more than the statement itself.
 # MariaDB evaluates the assignments left to right, each seeing the ones before: the
-# version goes last, so every IF compares with the stored version.
+# order key goes last, so every IF compares with the stored one. "Newer" is the
+# report order of shared/reportorder.py (fixed-width digits: string order is the order).
+_NEWER = "VALUES(version_key) > version_key"
 UPSERT = (
     "INSERT INTO cluster_reports (cluster, namespace, kind, name, uid, resource_version, report, published, "
-    "received_at) VALUES (%s, %s, %s, %s, %s, %s, %s, 1, %s) ON DUPLICATE KEY UPDATE "
-    "uid = IF(VALUES(resource_version) > resource_version, VALUES(uid), uid), "
-    "report = IF(VALUES(resource_version) > resource_version, VALUES(report), report), "
-    "published = IF(VALUES(resource_version) > resource_version, 1, published), "
-    "received_at = IF(VALUES(resource_version) > resource_version, VALUES(received_at), received_at), "
-    "resource_version = GREATEST(resource_version, VALUES(resource_version))")
+    "received_at, version_key) VALUES (%s, %s, %s, %s, %s, %s, %s, 1, %s, %s) ON DUPLICATE KEY UPDATE "
+    f"uid = IF({_NEWER}, VALUES(uid), uid), "
+    f"report = IF({_NEWER}, VALUES(report), report), "
+    f"published = IF({_NEWER}, 1, published), "
+    f"received_at = IF({_NEWER}, VALUES(received_at), received_at), "
+    f"resource_version = IF({_NEWER}, VALUES(resource_version), resource_version), "
+    "version_key = GREATEST(version_key, VALUES(version_key))")
 
 
 def upsert(db: Session, cluster: str, reports: list[dict]) -> None:
     """Write ``reports`` where they are newer than the stored row (never backwards)."""
     now = utcnow()
     rows = [(cluster, r["namespace"], r["kind"], r["name"], r["uid"], int(r["resource_version"]),
-             json.dumps(r), now)
+             json.dumps(r), now, reportorder.key(r))
             for r in sorted(reports, key=_key)]  # one key order for every intake: no lock-order cycles
     db.connection().exec_driver_sql(UPSERT, rows)
 
@@ -158,6 +162,7 @@ def mark_absent(db: Session, cluster: str, full_state: dict) -> list[dict]:
         row.report = {**row.report, "deleted": True, "resource_version": str(rv), "pods": [], "events": [],
                       "observed_at": utcnow().isoformat(timespec="milliseconds") + "Z"}
         row.resource_version, row.published, row.received_at = rv, True, utcnow()
+        row.version_key = reportorder.of_version(rv)
         changed.append(row.report)
     db.flush()
     return changed

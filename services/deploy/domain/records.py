@@ -329,11 +329,11 @@ def ingest(db: Session, events: list[dict], now: datetime | None = None) -> Outb
                 touched.add(target.record_id)
         else:
             for target in by_object.get(_report_key(data), ()):
-                before = (target.status, target.seen_rv)
+                before = (target.status, target.seen_version)
                 lines = status.report(target, data, now)
                 for level, text in lines:
                     outbox.line(target.record_id, target.cluster, level, text, now)
-                if lines or before != (target.status, target.seen_rv):
+                if lines or before != (target.status, target.seen_version):
                     touched.add(target.record_id)
     db.flush()
     outbox.extend(settle_many(db, touched, now))

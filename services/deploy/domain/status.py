@@ -10,8 +10,9 @@ Rules that keep it exact when messages are duplicated, reordered or late:
 * A report counts only if it is about the object this record applied (the
   Deployment's ``mae.io/record-id`` annotation), of the incarnation the apply
   produced (uid), no older than the generation the apply produced, and newer
-  than the last report the target accepted — compared as
-  ``(resource_version, observed_generation)``; anything else changes nothing.
+  than the last report the target accepted — compared in the report order of
+  ``shared/reportorder.py`` (resourceVersion, then the operator's per-stream
+  versions), then by ``observed_generation``; anything else changes nothing.
 * Each decision is computed from the report alone plus what the target knows
   (level-triggered), so a re-sent report heals a lost one.
 
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from services.deploy.domain import names
+from shared import reportorder
 
 PENDING, APPLYING, APPLIED, PROGRESSING = "pending", "applying", "applied", "progressing"
 SUCCEEDED, FAILED, SUPERSEDED = "succeeded", "failed", "superseded"
@@ -50,6 +52,7 @@ class Target:
     applied_uid: str | None = None
     applied_generation: int | None = None
     seen_rv: int | None = None
+    seen_version: str | None = None
     seen_observed_generation: int | None = None
     replicas: dict = field(default_factory=dict)
     progress_deadline_seconds: int = DEFAULT_DEADLINE
@@ -152,10 +155,11 @@ def is_news(target, report: dict) -> bool:
         return False  # an older (deleted) or foreign incarnation of the name
     if target.applied_generation is not None and _int(report.get("generation")) < target.applied_generation:
         return False  # the object as it was before this record's apply
-    key = (_int(report.get("resource_version")), _int(report.get("observed_generation")))
-    if target.seen_rv is not None and key <= (target.seen_rv, target.seen_observed_generation or -1):
-        return False
-    return True
+    if target.seen_rv is None and target.seen_version is None:
+        return True
+    key = (reportorder.key(report), _int(report.get("observed_generation")))
+    seen = target.seen_version or reportorder.of_version(target.seen_rv)
+    return key > (seen, target.seen_observed_generation or -1)
 
 
 def judge(report: dict, applied_generation: int | None, image: str | None = None) -> tuple[str, str | None, str | None]:
@@ -206,6 +210,7 @@ def report(target, report: dict, now: datetime) -> list[Line]:
     if not is_news(target, report):
         return []
     target.seen_rv = _int(report.get("resource_version"))
+    target.seen_version = reportorder.key(report)
     target.seen_observed_generation = _int(report.get("observed_generation"))
     if report.get("progress_deadline_seconds"):
         target.progress_deadline_seconds = int(report["progress_deadline_seconds"])
