@@ -97,29 +97,29 @@ class State:
         """A fresh list replaces what we had: vanished objects count as deleted, and
         everything is dirty (a restart re-sends all).
 
-        Each listed object marks its Deployment at the object's own resourceVersion, not
-        the list's: the three kinds are listed one after another, and stamping a
-        Deployment with, say, the Pod list's version while its cached Deployment is still
-        the stale one from before an API server restart sent stale content under a new
-        version — and the fresh Deployment, listed a moment later at the same list
-        version, then looked like a duplicate to MAE and was dropped (the fault suite
-        saw a record stay ``progressing`` on a rollout the cluster had finished)."""
+        A list is the kind's state as of the list's resourceVersion, so every Deployment
+        it touches is marked at that version in the kind's stream. The three kinds are
+        listed one after another: a Deployment still cached from before an API server
+        restart gets the Pod list's version too, but its own stream's version stays
+        old, and the Deployment list that follows at the same version raises it, so the
+        fresh report sorts after the stale one (shared/reportorder.py; before the
+        per-stream versions the fault suite saw the fresh one dropped as a duplicate).
+        Marking at the list's version also lets a restarted operator's reports sort
+        after everything its predecessor sent — including a report stamped with the
+        version of a pod deleted since, which the objects' own versions never reach."""
         with self.lock:
             fresh = {_key(o): o for o in items}
             for key, old in list(self.objects[kind].items()):
                 if key not in fresh:
                     if kind == "Deployment":
                         self.gone[key] = old
-                    # A vanished Deployment is reported deleted at the list's version (its
-                    # report holds nothing else); a vanished Pod or ReplicaSet only marks its
-                    # Deployment dirty, so it cannot lend a version to stale cached parts.
-                    self._touch(self._deployment_of(kind, old), list_rv if kind == "Deployment" else rv_of(old),
-                                kind)
+                    # A vanished Deployment is reported deleted at the list's version.
+                    self._touch(self._deployment_of(kind, old), list_rv, kind)
             self.objects[kind] = fresh
             if kind == "Deployment":
                 self.full_state = (list_rv, sorted(fresh))
             for obj in items:
-                self._touch(self._deployment_of(kind, obj), rv_of(obj), kind)
+                self._touch(self._deployment_of(kind, obj), max(list_rv, rv_of(obj)), kind)
             self.changed.notify_all()
 
     def take(self) -> list[dict]:

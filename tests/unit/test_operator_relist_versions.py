@@ -31,8 +31,9 @@ def test_a_relist_of_pods_does_not_lend_its_version_to_a_stale_deployment():
     # ... then the Deployment list, with the Deployment as it is now (rv 827, all available).
     state.relisted("Deployment", [dep(827, unavailable=0)], 827)
     [fresh] = state.take()
-    assert int(fresh["resource_version"]) > int(stale["resource_version"]), (stale["resource_version"],
-                                                                               fresh["resource_version"])
+    from shared import reportorder
+
+    assert reportorder.key(fresh) > reportorder.key(stale), (stale["versions"], fresh["versions"])
     assert fresh["replicas"]["unavailable"] == 0
 
 
@@ -90,3 +91,23 @@ def test_every_later_view_of_a_deployment_sorts_after_every_earlier_one():
                 keys += [reportorder.key(r) for r in state.take()]
         keys += [reportorder.key(r) for r in state.take()]
         assert keys == sorted(keys) and len(set(keys)) == len(keys), seed
+
+
+def test_a_restarted_operator_reports_after_everything_its_predecessor_sent():
+    """The old operator's last report was stamped with an old pod's deletion (909) and built
+    from a Deployment its watch had not caught up with; it died before the fresh one. The
+    new operator lists everything at 909: its report must sort after the stale one, or the
+    record stays progressing on a finished rollout."""
+    from shared import reportorder
+
+    old = State()
+    old.event("Deployment", "MODIFIED", dep(905, unavailable=1))
+    old.event("Pod", "DELETED", {**pod(909), "metadata": {**pod(909)["metadata"], "name": "web-v1-old-1"}})
+    [stale] = old.take()
+    new = State()
+    new.relisted("Deployment", [dep(908, unavailable=0)], 909)
+    new.relisted("ReplicaSet", [], 909)
+    new.relisted("Pod", [pod(906)], 909)
+    [fresh] = new.take()
+    assert fresh["replicas"]["unavailable"] == 0
+    assert reportorder.key(fresh) > reportorder.key(stale), (stale["versions"], fresh["versions"])
