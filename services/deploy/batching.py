@@ -33,7 +33,10 @@ from nameko.standalone.events import get_event_exchange
 
 log = logging.getLogger(__name__)
 
-MAX_RETRY_DELAY = 30.0
+MAX_RETRY_DELAY = 30.0  # reconnecting to the broker
+# Retrying a batch whose handler failed (the database is down): short, so the lines and
+# reports held meanwhile (this replica's prefetch) flow within seconds of its return.
+MAX_HANDLER_RETRY_DELAY = 5.0
 
 
 class BatchEventHandler(Entrypoint):
@@ -82,14 +85,13 @@ class BatchEventHandler(Entrypoint):
 
     # -- consuming ----------------------------------------------------------------
     def _run(self):
-        failures = 0
+        self._failures = 0
         while not self._stopping:
             try:
                 self._consume()
-                failures = 0
             except Exception as exc:  # connection lost, broker restarting: reconnect with backoff
-                failures += 1
-                delay = min(MAX_RETRY_DELAY, 0.2 * 2 ** failures)
+                self._failures += 1
+                delay = min(MAX_RETRY_DELAY, 0.2 * 2 ** self._failures)
                 log.warning("batch consumer lost its connection; reconnecting",
                             extra={"queue": self.queue_name, "error": repr(exc), "delay_s": delay})
                 eventlet.sleep(delay)
@@ -127,6 +129,9 @@ class BatchEventHandler(Entrypoint):
             consumer = Consumer(channel, [self.queue], callbacks=[take], accept=["json"])
             try:
                 with consumer:
+                    # Consuming again: the next lost connection backs off from the start
+                    # (not from where the last outage left the delay).
+                    self._failures = 0
                     first_at = None
                     while not self._stopping:
                         timeout = self.wait if first_at is None else max(0.0, first_at + self.wait - time.monotonic())
@@ -168,7 +173,7 @@ class BatchEventHandler(Entrypoint):
             if exc_info is None:
                 return True
             attempt += 1
-            delay = min(MAX_RETRY_DELAY, 0.2 * 2 ** (attempt - 1))
+            delay = min(MAX_HANDLER_RETRY_DELAY, 0.2 * 2 ** (attempt - 1))
             log.warning("batch handler failed; retrying the batch",
                         extra={"queue": self.queue_name, "events": len(messages), "attempt": attempt,
                                "delay_s": delay, "error": repr(exc_info[1])})

@@ -6,8 +6,6 @@ show the change. A third gateway reaches Redis through a TCP proxy the test can
 cut: without Redis it answers from the services (never a 500, never stale).
 """
 import dataclasses
-import socket
-import threading
 import time
 import uuid
 
@@ -18,6 +16,7 @@ from sqlalchemy import text
 from shared.keys import Keys
 from tests.conftest import free_port
 from tests.e2e.conftest import Api
+from tests.tcp_proxy import Proxy
 
 
 def start_gateway(stack, run_dir, **env):
@@ -190,58 +189,6 @@ def test_admins_see_every_app_as_it_is_now(admin, gateway_b, people, db_engine):
 
 
 # -- without Redis -------------------------------------------------------------------
-
-
-class Proxy:
-    """A TCP proxy to Redis that the test can cut (refusing and dropping connections) and restore."""
-
-    def __init__(self, target_port: int):
-        self.target = ("127.0.0.1", target_port)
-        self.port = free_port()
-        self.conns: list[socket.socket] = []
-        self.listener = None
-        self.restore()
-
-    def restore(self):
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", self.port))
-        self.listener.listen(64)
-        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
-
-    def cut(self):
-        self.listener.close()
-        for conn in self.conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            conn.close()
-        self.conns.clear()
-
-    def _accept(self, listener):
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self.target)
-            self.conns += [client, upstream]
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
-
-    @staticmethod
-    def _pump(src, dst):
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except (OSError, EOFError):
-            pass
-        for sock in (src, dst):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 @pytest.fixture(scope="module")
