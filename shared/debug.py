@@ -20,8 +20,12 @@ def green_stacks() -> list[str]:
 
     stacks = []
     for obj in gc.get_objects():
-        if isinstance(obj, greenlet.greenlet) and obj.gr_frame is not None:
-            stacks.append("".join(traceback.format_stack(obj.gr_frame)))
+        try:
+            if not isinstance(obj, greenlet.greenlet) or obj.gr_frame is None:
+                continue
+        except ReferenceError:  # a weak proxy whose object is gone (isinstance asks it)
+            continue
+        stacks.append("".join(traceback.format_stack(obj.gr_frame)))
     return stacks
 
 

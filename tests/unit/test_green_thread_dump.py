@@ -7,7 +7,15 @@ import eventlet
 from shared import debug
 
 
+class Gone:
+    pass
+
+
 def test_usr1_writes_the_stack_of_a_waiting_green_thread(capfd):
+    import weakref
+
+    dead_proxy = weakref.proxy(Gone())  # a process has these; asking one its type raises ReferenceError
+    assert dead_proxy is not None
     def parked_in_a_queue_wait():
         eventlet.sleep(30)
 
