@@ -165,7 +165,13 @@ def main() -> int:
         cur.execute("DELETE FROM deploy_log_lines")
     raw = baseline(conn, LINES)
 
-    record_id = 2
+    # A real record: storing its lines locks its row (one record's lines commit in seq order,
+    # services/deploy/domain/records.py), so every batch here — all lines of one record, the
+    # worst case — waits for the one before it.
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO deploy_records (id, app, action, subject, status, created_by, created_at) "
+                    "VALUES (2, 'bench', 'deploy', 'version', 'progressing', 'bench', NOW(6))")
+    record_id = 2  # the baseline's rows are record 1's
     from shared.config import ROOT as CONFIG_ROOT, load_config
 
     config = load_config(CONFIG_ROOT / "config" / "test.yaml")

@@ -292,7 +292,7 @@ class DeployService(ServiceBase):
         """One multi-row INSERT per batch; each line's id comes from its event, so redeliveries add nothing."""
         rows = records.log_rows(events)
         if rows:
-            self.db.connection().exec_driver_sql(records.LOG_INSERT, rows)
+            records.store_log_lines(self.db.connection(), rows)
 
     @timer(interval=1)
     def sweep(self):

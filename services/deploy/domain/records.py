@@ -464,6 +464,22 @@ LOG_INSERT = ("INSERT IGNORE INTO deploy_log_lines (line_id, record_id, time, cl
               "VALUES (%s, %s, %s, %s, %s, %s)")
 
 
+def store_log_lines(conn, rows: list[tuple]) -> None:
+    """Insert ``rows`` (``log_rows``) so that each record's lines commit in ``seq`` order.
+
+    A follower pages a record's log with ``?after=<seq>``, and seq is the row's
+    auto-increment id. Two replicas storing lines of one record at once could commit
+    the higher ids first: a follower that read them moved its cursor past the lower
+    ids still being committed, and never saw those lines. Locking the records' rows
+    (in id order, like every other transaction that locks them) before inserting
+    makes the transactions that add lines to one record take their ids one after
+    another, each after the previous one committed."""
+    ids = sorted({row[1] for row in rows})
+    conn.exec_driver_sql(f"SELECT id FROM deploy_records WHERE id IN ({', '.join(['%s'] * len(ids))}) "
+                         "ORDER BY id FOR UPDATE", tuple(ids))
+    conn.exec_driver_sql(LOG_INSERT, rows)
+
+
 def log_rows(events: list[dict]) -> list[tuple]:
     """Rows for ``LOG_INSERT`` from ``cluster.log``/``deploy.log`` events (one line, or ``lines``).
 
