@@ -73,10 +73,11 @@ def stored_versions(db: Session, cluster: str, keys) -> dict[tuple, int]:
 def newest_per_object(reports: list[dict]) -> dict[tuple, dict]:
     """The newest report per object (later in ``reportorder``; of equal ones the first)."""
     newest: dict[tuple, dict] = {}
+    order: dict[tuple, str] = {}
     for report in reports:
-        key = _key(report)
-        if key not in newest or reportorder.key(report) > reportorder.key(newest[key]):
-            newest[key] = report
+        key, at = _key(report), reportorder.key(report)
+        if key not in newest or at > order[key]:
+            newest[key], order[key] = report, at
     return newest
 
 
@@ -104,10 +105,12 @@ def ingest_many(db: Session, cluster: str, batches: list[list[dict]]) -> list[li
     winners: dict[tuple, dict] = {}
     out = []
     for batch in newest:
-        accepted = [r for k, r in batch.items() if k not in current or reportorder.key(r) > current[k]]
-        for report in accepted:
-            current[_key(report)] = reportorder.key(report)
-            winners[_key(report)] = report
+        accepted = []
+        for k, report in batch.items():
+            at = reportorder.key(report)
+            if k not in current or at > current[k]:
+                current[k], winners[k] = at, report
+                accepted.append(report)
         out.append(accepted)
     if winners:
         upsert(db, cluster, list(winners.values()))
