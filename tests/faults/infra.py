@@ -156,6 +156,15 @@ class PrivateRabbit:
                 found[parts[0]] = int(parts[1])
         return found
 
+    def queue_state(self) -> str:
+        """The node's queues (ready, unacked, consumers) and channels (consumers, unacked,
+        prefetch), as rabbitmqctl prints them: where undelivered messages wait."""
+        queues = self._ctl("list_queues", "name", "messages_ready", "messages_unacknowledged", "consumers",
+                           timeout=60).stdout
+        channels = self._ctl("list_channels", "name", "consumer_count", "messages_unacknowledged",
+                             "prefetch_count", timeout=60).stdout
+        return f"queues (name ready unacked consumers):\n{queues}\nchannels:\n{channels}"
+
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
 

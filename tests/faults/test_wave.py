@@ -143,19 +143,14 @@ def unreachable(target) -> bool:
 def stuck_lines(stack, servers) -> str:
     """Where undelivered lines may wait: the log queue's ready/unacked counts per consumer, and
     every deploy replica's green threads (written to its log by ``kill -USR1``, shared/debug.py)."""
-    rabbit = servers["rabbit"]
-    queues = rabbit._ctl("list_queues", "name", "messages_ready", "messages_unacknowledged", "consumers",
-                         timeout=60).stdout
-    channels = rabbit._ctl("list_channels", "name", "consumer_count", "messages_unacknowledged",
-                           "prefetch_count", timeout=60).stdout
+    state = servers["rabbit"].queue_state()
     for key, pid in stack.pids().items():
         if key.startswith("deploy-"):
             try:
                 os.kill(pid, signal.SIGUSR1)
             except OSError:
                 pass
-    return (f"queues (name ready unacked consumers):\n{queues}\nchannels:\n{channels}\n"
-            f"deploy green threads dumped to the logs under {stack.run_dir}")
+    return f"{state}\ndeploy green threads dumped to the logs under {stack.run_dir}"
 
 
 # -- the wave ------------------------------------------------------------------------------
