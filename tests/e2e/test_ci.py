@@ -1,23 +1,16 @@
 """CI hand-off end to end: a Drone stand-in, its signed webhooks, versions and deploys."""
-import time
 import uuid
 
 import pytest
 
 from tests.fakes.drone import FakeDrone, build_payload, send_webhook
 from tests.fakes.feishu import FakeFeishu
+from tests.waiting import poller
 
 SECRET = "drone-webhook-" + uuid.uuid4().hex
 TOKEN = "drone-token-" + uuid.uuid4().hex
 
-
-def wait_for(fetch, done, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    value = fetch()
-    while time.monotonic() < deadline and not done(value):
-        time.sleep(0.3)
-        value = fetch()
-    return value
+wait_for = poller(timeout=60.0, interval=0.3, fail=False)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ that shares nothing with MAE.
 """
 import json
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -14,17 +13,9 @@ from kombu import Connection, Exchange, Queue
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from shared.config import ROOT, load_config
+from tests.waiting import waiter
 
-
-def wait_for(check, timeout=30.0, interval=0.3, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+wait_for = waiter(timeout=30.0, interval=0.3)
 
 
 def kubectl(info, *args, stdin=None):

@@ -6,22 +6,13 @@ a client that shares nothing with MAE.
 import json
 import random
 import subprocess
-import time
 import uuid
 
 import pytest
 import requests
+from tests.waiting import waiter
 
-
-def wait_for(check, timeout=40.0, interval=0.2, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+wait_for = waiter(timeout=40.0, interval=0.2)
 
 
 def kubectl(info, *args):

@@ -26,18 +26,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from scripts.stack import METRICS_PORTS, SERVICES
 from tests.e2e.conftest import Api
+from tests.waiting import waiter
 
 
-def wait_for(check, timeout=60.0, interval=0.25, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
-
+wait_for = waiter(timeout=60.0, interval=0.25)
 
 # -- scraping -------------------------------------------------------------------------------
 

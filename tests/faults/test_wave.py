@@ -34,6 +34,7 @@ import pytest
 from tests.fakes.dingtalk import FakeDingTalk
 from tests.fakes.feishu import FakeFeishu
 from tests.faults.report import SUMMARY
+from tests.waiting import waiter
 
 DEPLOYS = 50
 APPS = 6
@@ -60,16 +61,7 @@ def pod_ready(pod):
     return any(c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions", []))
 
 
-def wait_for(check, timeout, what, interval=1.0):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; last: {last!r}")
-
+wait_for = waiter(timeout=60.0, interval=1.0)
 
 # -- the faults ----------------------------------------------------------------------------
 
@@ -281,7 +273,7 @@ def wave_apps(fault_admin, fault_clusters):
         apps.append(app)
     for app in apps:
         for info in fault_clusters.values():
-            wait_for(lambda: kubectl(info, "get", "namespace", app).returncode == 0, 60, f"namespace {app}")
+            wait_for(lambda: kubectl(info, "get", "namespace", app).returncode == 0, 60, what=f"namespace {app}")
     return apps
 
 
@@ -319,7 +311,7 @@ def test_a_wave_of_deploys_survives_every_fault(fault_stack, fault_admin, fault_
             # Mid-wave: each fault lands after its share of the deploys was accepted, and a
             # few more may come while it lasts.
             wait_for(lambda: len(driver.accepted) >= n * spacing or driver.done.is_set(), 300,
-                     f"{n * spacing} deploys before '{name}'", interval=0.2)
+                     what=f"{n * spacing} deploys before '{name}'", interval=0.2)
             assert not driver.done.is_set(), f"the wave ended before fault '{name}': {driver.error!r}"
             t0, before = time.monotonic(), len(driver.accepted)
             fault()
@@ -345,7 +337,7 @@ def test_a_wave_of_deploys_survives_every_fault(fault_stack, fault_admin, fault_
             return (queues if queues and not short else None) or (False, short)
         try:
             wait_for(lambda: (lambda r: r if isinstance(r, dict) else None)(every_replica_consumes()), 120,
-                     "every service queue to have a consumer per replica", interval=2)
+                     what="every service queue to have a consumer per replica", interval=2)
         except AssertionError:
             raise AssertionError(f"queues short of consumers: {every_replica_consumes()}; faults: {injected}")
 
@@ -356,7 +348,7 @@ def test_a_wave_of_deploys_survives_every_fault(fault_stack, fault_admin, fault_
                      or any(t["status"] not in ("succeeded", "failed", "superseded") for t in r["targets"])]
             return records if not open_ else None
         try:
-            records = wait_for(all_final, CONVERGE_SECONDS, "every record to finish", interval=2)
+            records = wait_for(all_final, CONVERGE_SECONDS, what="every record to finish", interval=2)
         except AssertionError:
             stuck = [(r["id"], r["status"], [(t["cluster"], t["status"], t["attempt"]) for t in r["targets"]])
                      for app in wave_apps for r in all_records(api, app) if not r["finished_at"]]
@@ -429,7 +421,7 @@ def test_a_wave_of_deploys_survives_every_fault(fault_stack, fault_admin, fault_
                         got[int(record_id)] += 1
             return got
         try:
-            wait_for(lambda: set(notices()) >= set(told), 150, "a notice for every finished record", interval=2)
+            wait_for(lambda: set(notices()) >= set(told), 150, what="a notice for every finished record", interval=2)
         except AssertionError:
             pass  # counted below as lost
         time.sleep(3)  # a duplicate, if any, has time to arrive

@@ -13,17 +13,11 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from scripts.stack import ROOT
 from shared.config import load_config
 from tests.fakes.drone import FakeDrone, build_payload, send_webhook
+from tests.waiting import poller
 
 APP = "forge"
 
-
-def wait_for(fetch, done, timeout=90.0):
-    deadline = time.monotonic() + timeout
-    value = fetch()
-    while time.monotonic() < deadline and not done(value):
-        time.sleep(0.5)
-        value = fetch()
-    return value
+wait_for = poller(timeout=90.0, interval=0.5, fail=False)
 
 
 def rpc(stack):

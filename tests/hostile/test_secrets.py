@@ -6,13 +6,13 @@ of the journey and every log line the stack's processes wrote, and finds none of
 except a handed-out token in the one answer that hands it out."""
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import Api, oauth_login
+from tests.waiting import poller
 
 
 def planted(kind: str) -> str:
@@ -31,14 +31,7 @@ class RecordingApi(Api):
         self.answers.append((f"{method} {path}", answer.status_code, answer.text, dict(answer.headers)))
         return answer
 
-
-def wait_for(fetch, done, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    value = fetch()
-    while time.monotonic() < deadline and not done(value):
-        time.sleep(0.5)
-        value = fetch()
-    return value
+wait_for = poller(timeout=60.0, interval=0.5, fail=False)
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import os
-import time
+
+from tests.waiting import waiter
 
 REAL_KUBECONFIG = os.environ.get("MAE_TEST_KUBECONFIG")
 
@@ -13,16 +14,7 @@ IMAGE_MISSING = "registry.k8s.io/pause:missing"
 
 SANDBOX_OPTS = dict(ready_delay=0.2, slow_delay=30, backoff=0.3, snapshot_interval=1)
 
-
-def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+wait_for = waiter(timeout=15.0, interval=0.05)
 
 
 def deployment(name: str, image: str = IMAGE_A, replicas: int = 2, labels: dict | None = None, **spec) -> dict:

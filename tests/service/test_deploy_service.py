@@ -6,7 +6,6 @@ The cluster side is played by the test: a small listener service records the
 describes, then reads the record back over RPC.
 """
 import random
-import time
 import uuid
 
 import eventlet
@@ -20,6 +19,7 @@ from services.deploy.service import DeployService
 from shared.errors import Conflict, Invalid, NotFound
 from shared.events import envelope, handle_event
 from shared.redis import Redis
+from tests.waiting import poller
 
 ACTOR = {"id": 1, "username": "alice", "is_admin": False}
 PREFIX = ""  # this run's Redis prefix, set by the `deploy` fixture
@@ -79,16 +79,7 @@ def app_with_version(deploy, image="nginx:1.25", **config):
     deploy.create_version(app, "web", {"name": "v1", "image": image, "port": 80, "replicas": 2, **config}, ACTOR)
     return app
 
-
-def wait_for(fetch, done, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    value = fetch()
-    while time.monotonic() < deadline:
-        value = fetch()
-        if done(value):
-            return value
-        eventlet.sleep(0.05)
-    raise AssertionError(f"condition not reached within {timeout} s: {value}")
+wait_for = poller(timeout=15.0, interval=0.05)
 
 
 def record_status(deploy, record_id, wanted, timeout=15.0):

@@ -22,6 +22,7 @@ from shared.events import EventPublisher, handle_event
 from shared.redis import Redis
 from shared.service import rpc
 from tests.service.broker_faults import lose_first_publish
+from tests.waiting import poller
 
 
 class ApplyingCluster:
@@ -74,16 +75,7 @@ def stored(db_engine, record_id):
         return [r[0] for r in conn.execute(text("SELECT line FROM deploy_log_lines WHERE record_id = :r ORDER BY id"),
                                            {"r": record_id})]
 
-
-def wait_for(fetch, done, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    value = fetch()
-    while time.monotonic() < deadline:
-        value = fetch()
-        if done(value):
-            return value
-        eventlet.sleep(0.05)
-    raise AssertionError(f"condition not reached within {timeout} s: {value!r:.500}")
+wait_for = poller(timeout=20.0, interval=0.05)
 
 
 def test_lines_of_concurrent_applies_travel_merged_and_are_stored_once(producer, config, db_engine, heard):

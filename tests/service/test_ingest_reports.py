@@ -7,7 +7,6 @@ it); a small listener service records what reaches the bus.
 """
 import json
 import random
-import time
 import uuid
 
 import eventlet
@@ -25,6 +24,7 @@ from shared.events import EventPublisher, handle_event
 from shared.redis import Redis
 from shared.secretbox import SecretBox
 from tests.service.broker_faults import lose_first_publish
+from tests.waiting import poller
 
 CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
@@ -84,16 +84,7 @@ def report(name, rv, ready=1, namespace="shop", uid="u1"):
             "conditions": [], "progress_deadline_seconds": 600, "pods": [], "events": [],
             "observed_at": "2026-01-01T00:00:00Z"}
 
-
-def wait_for(fetch, done, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    value = fetch()
-    while time.monotonic() < deadline:
-        value = fetch()
-        if done(value):
-            return value
-        eventlet.sleep(0.05)
-    raise AssertionError(f"condition not reached within {timeout} s: {value}")
+wait_for = poller(timeout=15.0, interval=0.05)
 
 
 def announced(events, cluster):
