@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import fresh_backends  # noqa: E402
 from bench.deploy_latency import start  # noqa: E402
 from scripts.stack import admin_token  # noqa: E402
+from shared.timeutil import rfc3339, utcnow  # noqa: E402
 
 TARGETS = int(os.environ.get("BENCH_TARGETS", 100))
 STEPS = int(os.environ.get("BENCH_STEPS", 40))
@@ -45,7 +46,7 @@ def report(app, name, uid, generation, record_id, rv, ready, pods=()):
             "annotations": {"mae.io/record-id": str(record_id)},
             "replicas": {"desired": 2, "updated": 2, "ready": ready, "available": ready, "unavailable": 2 - ready},
             "conditions": [], "progress_deadline_seconds": 600, "pods": list(pods), "events": [],
-            "observed_at": "2026-01-01T00:00:00Z"}
+            "observed_at": rfc3339(utcnow())}
 
 
 def send_all(url, token, reports):

@@ -529,6 +529,16 @@ def clusters(ctx: Ctx):
     emit({"items": items}, t)
 
 
+def _expiry_left(server: dict) -> str:
+    """The server's own count (calendar days, UTC), the one the reminders use."""
+    left = server.get("days_left")
+    if not isinstance(left, int):
+        return "-"
+    if server.get("expired"):
+        return "[red]expired today[/]" if left >= 0 else f"[red]expired {-left}d ago[/]"
+    return f"[yellow]{left}d[/]" if left <= 30 else f"{left}d"
+
+
 @command(app, "servers")
 @click.option("--expiring", type=int, metavar="DAYS", help="Only those expiring within DAYS (or expired).")
 @pass_ctx
@@ -536,10 +546,10 @@ def servers(ctx: Ctx, expiring):
     """The server inventory (admins), soonest expiry first."""
     items = ctx.client.list_all("/servers", expiring_within_days=expiring)
     items.sort(key=lambda s: (s.get("expires_at") is None, s.get("expires_at") or "", s.get("name", "")))
-    t = table("ID", "NAME", "IP", "PROVIDER", "EXPIRES", "OWNER")
+    t = table("ID", "NAME", "IP", "PROVIDER", "EXPIRES", "LEFT", "OWNER")
     for s in items:
         t.add_row(str(s.get("id")), s.get("name", ""), s.get("ip", ""), s.get("provider") or "",
-                  s.get("expires_at") or "-", s.get("owner") or "")
+                  s.get("expires_at") or "-", _expiry_left(s), s.get("owner") or "")
     emit({"items": items}, t)
 
 

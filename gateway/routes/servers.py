@@ -27,7 +27,11 @@ SERVER_FIELDS = dict(name=NAME,
 SERVER = obj(["id", "name", "ip", "provider"], id={"type": "integer"}, name=STR, ip=STR, provider=STR,
              region=NSTR, instance_id=NSTR, cloud_account_id={"type": ["integer", "null"]},
              cloud_status=NSTR, cpu={"type": ["integer", "null"]}, memory_gb={"type": ["number", "null"]},
-             expires_at=NSTR, owner=NSTR, notes=NSTR, created_at=NSTR, updated_at=NSTR)
+             expires_at=NSTR,
+             expired={"type": "boolean", "description": "expires_at has passed"},
+             days_left={"type": ["integer", "null"],
+                        "description": "calendar days (UTC) to expires_at: 0 today, negative once expired"},
+             owner=NSTR, notes=NSTR, created_at=NSTR, updated_at=NSTR)
 ACCOUNT = obj(["id", "name", "provider", "regions", "last_sync_status"], id={"type": "integer"},
               name=STR, provider=STR, access_key_id=STR, regions={"type": "array", "items": STR},
               last_sync_status={"type": "string", "enum": ["never", "syncing", "ok", "failed"]},
@@ -44,7 +48,8 @@ class ServerRoutes:
         require_admin(self, request)
         return 201, self.server.create_server(read_object(request))
 
-    @route("GET", "/api/v1/servers", summary="Servers, searchable; expiring_within_days filters", tags=TAGS,
+    @route("GET", "/api/v1/servers", summary="Servers, searchable; expiring_within_days=N keeps those "
+           "expiring by the end of day N, already expired ones included (expired: true)", tags=TAGS,
            auth=True, query=PAGING + [
                {"name": "q", "in": "query", "required": False, "schema": {"type": "string", "maxLength": 128}},
                {"name": "expiring_within_days", "in": "query", "required": False,

@@ -52,5 +52,6 @@ class ExpiringData(TypedDict):
     ip: str
     provider: str
     expires_at: str
-    days_left: int
+    days_left: int      # negative once expired
+    expired: bool       # the one reminder sent after it expired unrenewed
     owner: str | None

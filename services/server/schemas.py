@@ -24,7 +24,8 @@ class ExpiringData(TypedDict):
     ip: str
     provider: str
     expires_at: str      # RFC 3339 UTC
-    days_left: int
+    days_left: int      # negative once expired
+    expired: bool       # the one reminder sent after it expired unrenewed
     owner: str | None
 
 

@@ -12,7 +12,8 @@ from services.server import metrics as server_metrics
 from services.server import schemas
 from services.server.domain import accounts, expiry, inventory
 from services.server.domain.providers import ProviderError, provider_for
-from services.server.models import ProcessedEvent, utcnow
+from services.server.models import ProcessedEvent
+from shared.clock import Clock
 from shared.errors import Invalid
 from shared.events import EventPublisher, handle_event
 from shared.idempotency import first_delivery
@@ -32,25 +33,26 @@ class ServerService(ServiceBase):
     config = Config()
     events = EventPublisher()
     secrets = Secrets()
+    clock = Clock()
 
     # -- servers --------------------------------------------------------------
     @rpc
     def create_server(self, data: dict) -> dict:
-        return inventory.to_dict(inventory.create(self.db, data or {}))
+        return inventory.to_dict(inventory.create(self.db, data or {}), self.clock.now())
 
     @rpc
     def get_server(self, server_id: int) -> dict:
-        return inventory.to_dict(inventory.get(self.db, server_id))
+        return inventory.to_dict(inventory.get(self.db, server_id), self.clock.now())
 
     @rpc
     def list_servers(self, q: str | None = None, expiring_within_days: int | None = None,
                      limit: int | None = None, cursor: str | None = None) -> dict:
-        return inventory.search(self.db, q=q, expiring_within_days=expiring_within_days,
+        return inventory.search(self.db, self.clock.now(), q=q, expiring_within_days=expiring_within_days,
                                 limit=limit, cursor=cursor)
 
     @rpc
     def update_server(self, server_id: int, data: dict) -> dict:
-        return inventory.to_dict(inventory.update(self.db, server_id, data or {}))
+        return inventory.to_dict(inventory.update(self.db, server_id, data or {}), self.clock.now())
 
     @rpc
     def delete_server(self, server_id: int) -> None:
@@ -101,9 +103,10 @@ class ServerService(ServiceBase):
     # -- expiry reminders -----------------------------------------------------
     @rpc
     def scan_expiring(self, today: str | None = None) -> dict:
-        """Send today's ``server.expiring`` reminders; ``today`` (YYYY-MM-DD) is for tests."""
+        """Send today's ``server.expiring`` reminders (``today``, YYYY-MM-DD, runs the scan
+        as of another day: an operator re-sending a missed day's reminders)."""
         try:
-            day = date.fromisoformat(today) if today else utcnow().date()
+            day = date.fromisoformat(today) if today else self.clock.today()
         except (TypeError, ValueError):
             raise Invalid("today must be a date (YYYY-MM-DD).", {"field": "today"})
         thresholds = expiry.parse_thresholds(self.config.get("SERVER_EXPIRY_DAYS", [30, 7, 1]))
@@ -118,6 +121,6 @@ class ServerService(ServiceBase):
     def daily_expiry_scan(self) -> None:
         if self.config.get("SERVER_EXPIRY_SCAN_ENABLED", True) in (False, "false", "0", 0):
             return
-        now = utcnow()
+        now = self.clock.now()
         if expiry.scan_due(now, self.config.get("SERVER_EXPIRY_SCAN_AT", "09:00")):
             self.scan_expiring(None)

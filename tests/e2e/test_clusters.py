@@ -13,6 +13,7 @@ from kombu import Connection, Exchange, Queue
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from shared.config import ROOT, load_config
+from shared.timeutil import rfc3339, utcnow
 from tests.waiting import waiter
 
 wait_for = waiter(timeout=30.0, interval=0.3)
@@ -215,7 +216,7 @@ def _report(namespace, name, uid, rv, ready=1):
             "annotations": {}, "replicas": {"desired": 1, "updated": 1, "ready": ready, "available": ready,
                                             "unavailable": 0},
             "conditions": [], "progress_deadline_seconds": 600, "pods": [], "events": [],
-            "observed_at": "2026-01-01T00:00:00Z"}
+            "observed_at": rfc3339(utcnow())}
 
 
 def test_forged_or_foreign_report_tokens_are_401(clusters, stack, admin):

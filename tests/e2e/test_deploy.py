@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 import requests
+from shared.timeutil import rfc3339, utcnow
 from tests.waiting import waiter
 
 wait_for = waiter(timeout=40.0, interval=0.2)
@@ -210,7 +211,7 @@ def test_duplicated_and_shuffled_status_reports_reach_the_same_final_state(team,
                     "replicas": {"desired": 2, "updated": 2, "ready": ready, "available": ready,
                                  "unavailable": 2 - ready},
                     "conditions": [], "progress_deadline_seconds": 600, "pods": list(pods), "events": [],
-                    "observed_at": "2026-01-01T00:00:00Z"}
+                    "observed_at": rfc3339(utcnow())}
         story = [report(1, 0), report(2, 1), report(3, 2)]
         if name == "inorder":
             for r in story:

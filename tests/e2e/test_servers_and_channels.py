@@ -1,6 +1,7 @@
 """Servers, cloud accounts and notification channels through the gateway."""
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -29,17 +30,39 @@ def test_servers_are_admin_only(team, api):
         assert team[role].get("/servers").status_code == 403
 
 
+def day(offset: int) -> str:
+    """A calendar date ``offset`` days from today (UTC): tests never name a fixed date."""
+    return (datetime.now(timezone.utc) + timedelta(days=offset)).date().isoformat()
+
+
+def expiring(admin, days: int) -> dict:
+    items, cursor = [], None
+    while True:
+        page = admin.get("/servers", params={"expiring_within_days": days, "limit": 200,
+                                             **({"cursor": cursor} if cursor else {})}).json()
+        items += page["items"]
+        if not (cursor := page["next_cursor"]):
+            return {s["name"]: s for s in items}
+
+
 def test_server_inventory_crud_and_expiry_filter(admin):
     name = "db-" + uuid.uuid4().hex[:6]
     created = admin.post("/servers", json={"name": name, "ip": "192.0.2.10", "provider": "manual",
-                                           "cpu": 4, "memory_gb": 8, "expires_at": "2026-12-01",
+                                           "cpu": 4, "memory_gb": 8, "expires_at": day(3),
                                            "owner": "ops", "notes": "primary"})
     assert created.status_code == 201, created.text
     server = created.json()
-    far = admin.post("/servers", json={"name": name + "-far", "ip": "192.0.2.11", "expires_at": "2030-01-01"})
+    assert (server["expired"], server["days_left"]) == (False, 3)
+    far = admin.post("/servers", json={"name": name + "-far", "ip": "192.0.2.11", "expires_at": day(400)})
     assert far.status_code == 201
-    soon = [s["name"] for s in admin.get("/servers", params={"expiring_within_days": 30, "limit": 200}).json()["items"]]
-    assert name in soon and name + "-far" not in soon
+    gone = admin.post("/servers", json={"name": name + "-gone", "ip": "192.0.2.12", "expires_at": day(-2)})
+    assert gone.status_code == 201 and gone.json()["expired"] is True
+    soon = expiring(admin, 30)
+    # the expired one is the most urgent: it is in the answer, marked expired
+    assert name in soon and name + "-gone" in soon and name + "-far" not in soon
+    assert soon[name]["expired"] is False and soon[name + "-gone"]["expired"] is True
+    assert soon[name + "-gone"]["days_left"] == -2
+    assert name + "-far" in expiring(admin, 400)
     changed = admin.patch(f"/servers/{server['id']}", json={"notes": "replica"})
     assert changed.status_code == 200 and changed.json()["notes"] == "replica"
     assert admin.get(f"/servers/{server['id']}").json()["notes"] == "replica"

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from services.deploy.domain import records, status
 from services.deploy.models import Record, Target
+from shared.timeutil import rfc3339, utcnow
 
 CLUSTERS = ("test-1", "test-2")
 OURS, OTHER = "ours", "other"
@@ -108,7 +109,7 @@ def event(step: dict, record_id: int, app: str) -> dict:
             "replicas": {"desired": 2, "updated": step["updated"], "ready": ready, "available": ready,
                          "unavailable": 2 - ready},
             "conditions": [], "progress_deadline_seconds": 600, "pods": pods, "events": [],
-            "observed_at": "2026-01-01T00:00:00Z"}
+            "observed_at": rfc3339(utcnow())}
     # The cluster service derives a report's event id from the report; a re-sent one keeps it.
     return {"event_id": f"rs-{record_id}-{step['cluster']}-{step['rv']}-{step['uid']}-{step['waiting']}", "type": "cluster.resource_status",
             "source": "cluster", "data": data}

@@ -19,6 +19,7 @@ from services.deploy.service import DeployService
 from shared.errors import Conflict, Invalid, NotFound
 from shared.events import envelope, handle_event
 from shared.redis import Redis
+from shared.timeutil import rfc3339, utcnow
 from tests.waiting import poller
 
 ACTOR = {"id": 1, "username": "alice", "is_admin": False}
@@ -101,7 +102,7 @@ def status_report(app, record_id, cluster, rv, ready, desired=2, generation=2, o
             "replicas": {"desired": desired, "updated": ready, "ready": ready, "available": ready,
                          "unavailable": desired - ready},
             "conditions": list(conditions), "progress_deadline_seconds": 600, "pods": list(pods), "events": [],
-            "observed_at": "2026-01-01T00:00:00Z"}
+            "observed_at": rfc3339(utcnow())}
 
 
 def test_a_deploy_walks_to_succeeded_on_cluster_events_and_is_announced_once(deploy, publish, redis_client):
@@ -243,7 +244,7 @@ def test_log_lines_are_batched_and_a_redelivered_line_is_not_duplicated(deploy, 
     app = app_with_version(deploy)
     record_id = deploy.deploy_version(app, "web", "v1", CLUSTERS[:1], ACTOR)["record_id"]
     events = [publish("log", {"record_id": record_id, "cluster": "test-1", "level": "info",
-                              "line": f"line {i}", "time": "2026-01-01T00:00:00Z"}) for i in range(300)]
+                              "line": f"line {i}", "time": rfc3339(utcnow())}) for i in range(300)]
     for event in events[:100]:  # the same events again, as a redelivery would bring them
         publish("log", event["data"], event_id=event["event_id"])
 
@@ -370,7 +371,7 @@ def test_batched_cluster_log_lines_are_stored_once_even_when_redelivered(deploy,
     app = app_with_version(deploy)
     record_id = deploy.deploy_version(app, "web", "v1", CLUSTERS[:1], ACTOR)["record_id"]
     lines = [{"record_id": record_id, "cluster": "test-1", "level": "info", "line": f"batched {i}",
-              "time": "2026-01-01T00:00:00Z"} for i in range(250)]
+              "time": rfc3339(utcnow())} for i in range(250)]
     events = [publish("log", {"lines": lines[i:i + 50]}) for i in range(0, 250, 50)]
     for event in events[:2]:  # redelivered
         publish("log", event["data"], event_id=event["event_id"])

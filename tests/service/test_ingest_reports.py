@@ -23,6 +23,7 @@ from shared.errors import BadRequest, Invalid, Unauthorized
 from shared.events import EventPublisher, handle_event
 from shared.redis import Redis
 from shared.secretbox import SecretBox
+from shared.timeutil import rfc3339, utcnow
 from tests.service.broker_faults import lose_first_publish
 from tests.waiting import poller
 
@@ -82,7 +83,7 @@ def report(name, rv, ready=1, namespace="shop", uid="u1"):
             "annotations": {"mae.io/record-id": "7"},
             "replicas": {"desired": 2, "updated": 2, "ready": ready, "available": ready, "unavailable": 2 - ready},
             "conditions": [], "progress_deadline_seconds": 600, "pods": [], "events": [],
-            "observed_at": "2026-01-01T00:00:00Z"}
+            "observed_at": rfc3339(utcnow())}
 
 wait_for = poller(timeout=15.0, interval=0.05)
 

@@ -1,22 +1,26 @@
 """The server service on real MariaDB/RabbitMQ, with the real Aliyun SDK talking to a local ECS stand-in."""
 import json
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import eventlet
 import eventlet.event
 import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.extensions import Entrypoint
+from nameko.testing.services import replace_dependencies
 from nameko.testing.utils import get_extension
 from sqlalchemy import text
 
 from services.server.service import ServerService
+from shared.clock import FixedClock
 from shared.errors import Invalid, NotFound
 from shared.events import handle_event
 from tests.fakes.aliyun_ecs import FakeECS, instance
 
 KEY_ID, SECRET = "LTAI5tFakeKeyId0001", "fake-secret-Zx81"
+# Expiry years of the imported instances: from today's year, never a fixed calendar year.
+Y1, Y2 = date.today().year + 4, date.today().year + 5
 
 
 @pytest.fixture
@@ -36,7 +40,7 @@ def ecs():
     for i in range(5):
         fake.add("cn-hangzhou", instance(f"i-hz{i:03d}", "cn-hangzhou", name=f"hz-{i}",
                                          public_ip=f"47.96.0.{i + 10}", cpu=2, memory_mb=4096,
-                                         expired_time=f"2031-0{i + 1}-15T16:00Z"))
+                                         expired_time=f"{Y1}-0{i + 1}-15T16:00Z"))
     for i in range(3):
         fake.add("cn-shanghai", instance(f"i-sh{i:03d}", "cn-shanghai", name=f"sh-{i}",
                                          private_ip=f"172.16.1.{i + 10}", cpu=4, memory_mb=8192,
@@ -87,7 +91,7 @@ def test_sync_imports_every_page_of_every_region_and_a_second_sync_keeps_notes(
         hz0 = servers["i-hz000"]
         assert (hz0["name"], hz0["ip"], hz0["region"], hz0["cpu"], hz0["memory_gb"], hz0["provider"]) == \
             ("hz-0", "47.96.0.10", "cn-hangzhou", 2, 4.0, "aliyun")
-        assert hz0["expires_at"] == "2031-01-15T16:00:00Z"
+        assert hz0["expires_at"] == f"{Y1}-01-15T16:00:00Z"
         sh1 = servers["i-sh001"]
         assert sh1["ip"] == "172.16.1.11" and sh1["expires_at"] is None  # pay-as-you-go
         # every page was asked for, region by region (page size 2 → 3 + 2 pages)
@@ -97,7 +101,7 @@ def test_sync_imports_every_page_of_every_region_and_a_second_sync_keeps_notes(
 
         server.update_server(hz0["id"], {"notes": "primary database", "owner": "alice"})
         ecs.regions["cn-hangzhou"][0].update({"InstanceName": "hz-0-renamed",
-                                              "ExpiredTime": "2032-01-15T16:00Z"})
+                                              "ExpiredTime": f"{Y2}-01-15T16:00Z"})
         server.sync_cloud_account(account["id"])
         assert wait_for_sync(server, account["id"])["last_sync_status"] == "ok"
 
@@ -105,7 +109,7 @@ def test_sync_imports_every_page_of_every_region_and_a_second_sync_keeps_notes(
         assert len(again) == 8 and len(all_servers(server)) == 8  # updated, not duplicated
         hz0 = again["i-hz000"]
         assert hz0["id"] == servers["i-hz000"]["id"]
-        assert hz0["name"] == "hz-0-renamed" and hz0["expires_at"] == "2032-01-15T16:00:00Z"
+        assert hz0["name"] == "hz-0-renamed" and hz0["expires_at"] == f"{Y2}-01-15T16:00:00Z"
         assert (hz0["notes"], hz0["owner"]) == ("primary database", "alice")
 
         listed = server.list_cloud_accounts()
@@ -219,7 +223,7 @@ def test_expiry_scan_on_two_replicas_sends_one_reminder_per_server_per_day(
     replicas = [container_factory(ServerService, config) for _ in range(2)]
     for replica in replicas:
         replica.start()
-    today = date(2033, 3, 10)
+    today = date.today() + timedelta(days=400)  # the scan is run as of that day
     with ServiceRpcProxy("server", config) as server:
         ids = {}
         for name, days in [("in-30", 30), ("in-7", 7), ("in-1", 1), ("in-5", 5),
@@ -233,28 +237,103 @@ def test_expiry_scan_on_two_replicas_sends_one_reminder_per_server_per_day(
                for r in replicas for _ in range(3)]
     results = [t.wait() for t in threads]
     sent = [item for result in results for item in result["sent"]]
-    assert sorted(s["name"] for s in sent) == ["in-1", "in-30", "in-5", "in-7"]
+    assert sorted(s["name"] for s in sent) == ["gone", "in-1", "in-30", "in-5", "in-7"]
 
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and len(ExpiringListener.seen) < 4:
+    while time.monotonic() < deadline and len(ExpiringListener.seen) < 5:
         eventlet.sleep(0.05)
     eventlet.sleep(0.3)  # a duplicate would arrive now
     events = ExpiringListener.seen
-    assert sorted(e["data"]["name"] for e in events) == ["in-1", "in-30", "in-5", "in-7"]
+    assert sorted(e["data"]["name"] for e in events) == ["gone", "in-1", "in-30", "in-5", "in-7"]
     by_name = {e["data"]["name"]: e for e in events}
     assert by_name["in-7"]["type"] == "server.expiring" and by_name["in-7"]["source"] == "server"
     assert by_name["in-7"]["data"] == {
         "server_id": ids["in-7"], "name": "in-7", "ip": "10.1.0.1", "provider": "manual",
         "expires_at": f"{(today + timedelta(days=7)).isoformat()}T08:00:00Z", "days_left": 7,
-        "owner": "ops"}
+        "expired": False, "owner": "ops"}
+    # the one already expired is reminded once, as expired
+    assert by_name["gone"]["data"]["days_left"] == -2 and by_name["gone"]["data"]["expired"] is True
     with db_engine.connect() as conn:
-        assert conn.execute(text("SELECT COUNT(*) FROM server_expiry_reminders")).scalar() == 4
+        assert conn.execute(text("SELECT COUNT(*) FROM server_expiry_reminders")).scalar() == 5
 
     # the next day nothing new (each is inside the threshold it was reminded for) ...
     assert run_on(replicas[0], "scan_expiring", (today + timedelta(days=1)).isoformat())["sent"] == []
-    # ... and 6 days later "in-7" reaches its 1-day threshold
+    # ... and 6 days later "in-7" reaches its 1-day threshold while "in-1" and "in-5" have
+    # expired since: each is reminded once more, as expired
     later = run_on(replicas[1], "scan_expiring", (today + timedelta(days=6)).isoformat())["sent"]
-    assert [(s["name"], s["days_left"]) for s in later] == [("in-7", 1)]
+    assert sorted((s["name"], s["days_left"], s["expired"]) for s in later) == [
+        ("in-1", -5, True), ("in-5", -1, True), ("in-7", 1, False)]
+
+
+@pytest.mark.parametrize("years", [-3, 5], ids=["clock-3-years-ago", "clock-5-years-ahead"])
+def test_expiry_filter_and_daily_scan_follow_the_services_clock(
+        container_factory, config, clean_tables, years):
+    """The inventory's "expiring within N days" and the daily reminder scan read the
+    service's clock, not the machine's date: set it years back or ahead and they answer
+    as they would on that day. Already expired servers are in the filter, marked."""
+    ExpiringListener.seen = []
+    listener = container_factory(ExpiringListener, config)
+    listener.start()
+    start = datetime.now(timezone.utc).replace(tzinfo=None, hour=10, minute=0, second=0, microsecond=0)
+    clock = FixedClock(start.replace(year=start.year + years, day=min(start.day, 28)))
+    container = container_factory(ServerService, {**config, "SERVER_EXPIRY_SCAN_AT": "09:00",
+                                                  "SERVER_EXPIRY_SCAN_ENABLED": True})
+    replace_dependencies(container, clock=clock)
+    container.start()
+    day = clock.now().date()
+
+    def at(days):
+        return f"{(day + timedelta(days=days)).isoformat()}T12:00:00Z"
+
+    with ServiceRpcProxy("server", config) as server:
+        ids = {name: server.create_server({"name": name, "ip": "10.2.0.1", "expires_at": when})["id"]
+               for name, when in [("in-3", at(3)), ("in-40", at(40)), ("gone", at(-2)),
+                                  ("today", at(0)), ("never", None)]}
+        listed = {s["name"]: s for s in all_servers(server, expiring_within_days=30)}
+        assert sorted(listed) == ["gone", "in-3", "today"]
+        assert (listed["gone"]["expired"], listed["gone"]["days_left"]) == (True, -2)
+        assert (listed["in-3"]["expired"], listed["in-3"]["days_left"]) == (False, 3)
+        # 12:00 today has not come at 10:00: expires today, not yet expired
+        assert (listed["today"]["expired"], listed["today"]["days_left"]) == (False, 0)
+        assert [s["name"] for s in all_servers(server, expiring_within_days=0)] == ["gone", "today"]
+        assert sorted(s["name"] for s in all_servers(server, expiring_within_days=40)) == [
+            "gone", "in-3", "in-40", "today"]
+        far = server.get_server(ids["in-40"])
+        assert (far["expired"], far["days_left"]) == (False, 40)
+        assert server.get_server(ids["never"])["days_left"] is None
+
+        def scan_and_collect():
+            before = len(ExpiringListener.seen)
+            run_on(container, "daily_expiry_scan")
+            eventlet.sleep(0.3)
+            return sorted((e["data"]["name"], e["data"]["days_left"], e["data"]["expired"])
+                          for e in ExpiringListener.seen[before:])
+
+        deadline = time.monotonic() + 10
+        run_on(container, "daily_expiry_scan")     # 10:00, past today's 09:00 scan time
+        while time.monotonic() < deadline and len(ExpiringListener.seen) < 3:
+            eventlet.sleep(0.05)
+        eventlet.sleep(0.3)
+        assert sorted((e["data"]["name"], e["data"]["days_left"], e["data"]["expired"])
+                      for e in ExpiringListener.seen) == [
+            ("gone", -2, True), ("in-3", 3, False), ("today", 0, False)]
+        assert scan_and_collect() == []            # the same day again: nothing new
+
+        clock.advance(days=1, hours=-2)             # 08:00 the next day: before the scan time
+        assert scan_and_collect() == []
+        clock.advance(hours=2)                      # 10:00: "today" has now expired
+        assert scan_and_collect() == [("today", -1, True)]
+        assert server.get_server(ids["today"])["expired"] is True
+        clock.advance(days=1)                       # in-3 reaches its 1-day threshold
+        assert scan_and_collect() == [("in-3", 1, False)]
+        clock.advance(days=2)                       # ... and then expires, reminded once more
+        assert scan_and_collect() == [("in-3", -1, True)]
+        clock.advance(days=1)
+        assert scan_and_collect() == []
+        # renewing starts the reminders afresh, and takes it out of the filter
+        server.update_server(ids["in-3"], {"expires_at": at(10)})
+        assert "in-3" not in {s["name"] for s in all_servers(server, expiring_within_days=3)}
+        assert scan_and_collect() == [("in-3", 5, False)]
 
 
 def test_a_large_account_imports_250_instances_over_pages_in_two_regions_and_resyncs_idempotently(
@@ -266,10 +345,10 @@ def test_a_large_account_imports_250_instances_over_pages_in_two_regions_and_res
         for i in range(200):
             fake.add("cn-hangzhou", instance(f"i-big{i:04d}", "cn-hangzhou", name=f"big-{i}",
                                              public_ip=f"47.97.{i // 250}.{i % 250}",
-                                             expired_time="2031-06-01T16:00Z"))
+                                             expired_time=f"{Y1}-06-01T16:00Z"))
         for i in range(50):
             fake.add("cn-beijing", instance(f"i-bj{i:04d}", "cn-beijing", name=f"bj-{i}",
-                                            private_ip=f"10.1.0.{i + 1}", expired_time="2031-06-01T16:00Z"))
+                                            private_ip=f"10.1.0.{i + 1}", expired_time=f"{Y1}-06-01T16:00Z"))
         cfg = {**config, "ALIYUN_ECS_ENDPOINT": f"127.0.0.1:{fake.port}", "ALIYUN_ECS_PROTOCOL": "http"}
         container_factory(ServerService, cfg).start()
         with ServiceRpcProxy("server", cfg) as server:
@@ -286,7 +365,7 @@ def test_a_large_account_imports_250_instances_over_pages_in_two_regions_and_res
                 limit=200, cursor=server.list_servers(limit=200)["next_cursor"])["items"]})
             assert len(before) == 250
 
-            fake.regions["cn-beijing"][7]["ExpiredTime"] = "2032-02-01T16:00Z"
+            fake.regions["cn-beijing"][7]["ExpiredTime"] = f"{Y2}-02-01T16:00Z"
             server.sync_cloud_account(account["id"])
             assert wait_for_sync(server, account["id"], timeout=60)["last_sync_status"] == "ok"
             after = {s["instance_id"]: s for s in server.list_servers(limit=200)["items"]}
@@ -295,7 +374,7 @@ def test_a_large_account_imports_250_instances_over_pages_in_two_regions_and_res
             assert len(after) == 250
             changed = {k for k in after if after[k]["expires_at"] != before[k]["expires_at"]}
             assert changed == {"i-bj0007"}
-            assert after["i-bj0007"]["expires_at"] == "2032-02-01T16:00:00Z"
+            assert after["i-bj0007"]["expires_at"] == f"{Y2}-02-01T16:00:00Z"
             assert {k: v["id"] for k, v in after.items()} == {k: v["id"] for k, v in before.items()}
     finally:
         fake.stop()

@@ -54,6 +54,21 @@ def test_summary_names_everything_a_reader_needs():
         assert needle in text
 
 
+@pytest.mark.parametrize("days_left, expired, title", [
+    (7, False, "Server db-1 expires in 7 days"),
+    (1, False, "Server db-1 expires in 1 day"),
+    (0, False, "Server db-1 expires today"),
+    (-1, True, "Server db-1 expired 1 day ago"),
+    (-30, True, "Server db-1 expired 30 days ago"),
+])
+def test_expiry_reminder_says_when_and_whether_it_has_expired(days_left, expired, title):
+    data = {"server_id": 3, "name": "db-1", "ip": "10.0.0.3", "provider": "manual",
+            "expires_at": "2031-01-01T00:00:00Z", "days_left": days_left, "expired": expired, "owner": None}
+    summary = render.summarize("server.expiring", {"type": "server.expiring", "data": data}, "http://c")
+    assert summary.title == title
+    assert ("Days left", str(days_left)) in summary.fields
+
+
 @pytest.mark.parametrize("kind, status, body, ok", [
     ("feishu", 200, '{"code":0,"msg":"success","data":{}}', True),
     ("feishu", 200, '{"StatusCode":0,"StatusMessage":"success"}', True),

@@ -3,7 +3,7 @@ from datetime import date, datetime
 
 import pytest
 
-from services.server.domain.expiry import days_left, due_threshold, parse_thresholds, scan_due
+from services.server.domain.expiry import EXPIRED, days_left, due_threshold, parse_thresholds, scan_due
 
 T = [30, 7, 1]
 
@@ -19,7 +19,9 @@ T = [30, 7, 1]
     (1, [30, 7], 1),
     (0, [30, 7], 1),         # expires today and the 1-day reminder never went out
     (0, [30, 7, 1], None),
-    (-1, [], None),          # already expired
+    (-1, [30, 7, 1], EXPIRED),  # expired unrenewed: one more reminder, as expired
+    (-40, [], EXPIRED),      # added to the inventory long expired: reminded once too
+    (-2, [30, 7, 1, EXPIRED], None),
 ])
 def test_due_threshold(left, already, expected):
     assert due_threshold(left, T, already) == expected

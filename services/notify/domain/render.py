@@ -74,8 +74,19 @@ def summarize(event_name: str, envelope: dict, console_url: str) -> Summary:
         return summary
     if event_name == "server.expiring":
         days = data.get("days_left")
+        name = _text(data.get("name"))
+        if not isinstance(days, int):
+            title = f"Server {name} is expiring"
+        elif days < 0 or data.get("expired"):
+            ago = -days if days < 0 else 0
+            title = (f"Server {name} expired {ago} day{'s' if ago != 1 else ''} ago" if ago
+                     else f"Server {name} has expired")
+        elif days == 0:
+            title = f"Server {name} expires today"
+        else:
+            title = f"Server {name} expires in {days} day{'s' if days != 1 else ''}"
         return Summary(
-            title=f"Server {_text(data.get('name'))} expires in {days} day{'s' if days != 1 else ''}",
+            title=title,
             status="expiring",
             fields=[("Server", _text(data.get("name"))), ("IP", _text(data.get("ip"))),
                     ("Provider", _text(data.get("provider"))),

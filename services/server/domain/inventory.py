@@ -1,13 +1,14 @@
 """The inventory of the team's machines: create, read, search, change, remove."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from services.server.domain import fields as f
-from services.server.models import Server, utcnow
+from services.server.domain.expiry import days_left
+from services.server.models import Server
 from shared.errors import NotFound
 
 EDITABLE = {"name", "ip", "provider", "region", "instance_id", "cpu", "memory_gb",
@@ -45,7 +46,13 @@ def clean(data: dict, *, partial: bool) -> dict:
     return out
 
 
-def to_dict(server: Server) -> dict:
+def to_dict(server: Server, now: datetime) -> dict:
+    """The API's view of a server at ``now`` (naive UTC, from the service's clock).
+
+    ``expired`` is true once ``expires_at`` has passed; ``days_left`` counts calendar
+    days in UTC (0: expires today, negative: expired that many days ago) — the same
+    count the expiry reminders use, so the list and the reminders agree."""
+    expires = server.expires_at
     return {
         "id": server.id,
         "name": server.name,
@@ -57,7 +64,9 @@ def to_dict(server: Server) -> dict:
         "cloud_status": server.cloud_status,
         "cpu": server.cpu,
         "memory_gb": server.memory_gb,
-        "expires_at": f.rfc3339(server.expires_at),
+        "expires_at": f.rfc3339(expires),
+        "expired": expires is not None and expires <= now,
+        "days_left": None if expires is None else days_left(expires, now.date()),
         "owner": server.owner,
         "notes": server.notes,
         "created_at": f.rfc3339(server.created_at),
@@ -110,8 +119,11 @@ def delete(session: Session, server_id) -> None:
     session.flush()
 
 
-def search(session: Session, *, q=None, expiring_within_days=None, limit=None, cursor=None,
-           today: date | None = None) -> dict:
+def search(session: Session, now: datetime, *, q=None, expiring_within_days=None, limit=None,
+           cursor=None) -> dict:
+    """A page of servers; ``expiring_within_days=N`` keeps those whose expiry falls on or
+    before the last day of the next N days, already expired ones included (and marked
+    ``expired``): they are the most urgent to renew."""
     limit = f.page_limit(limit)
     after = f.page_cursor(cursor)
     query = select(Server).order_by(Server.id).limit(limit + 1)
@@ -131,13 +143,10 @@ def search(session: Session, *, q=None, expiring_within_days=None, limit=None, c
             raise f.invalid("expiring_within_days", "expiring_within_days must be a whole number.")
         if not 0 <= days <= 3650:
             raise f.invalid("expiring_within_days", "expiring_within_days must be between 0 and 3650.")
-        today = today or utcnow().date()
-        # "within N days": expires before the end of day today+N, and not expired yet.
-        start = datetime.combine(today, datetime.min.time())
-        query = query.where(Server.expires_at >= start,
-                            Server.expires_at < start + timedelta(days=days + 1))
+        horizon = datetime.combine(now.date() + timedelta(days=days + 1), time.min)
+        query = query.where(Server.expires_at.is_not(None), Server.expires_at < horizon)
     rows = list(session.scalars(query))
     more = len(rows) > limit
     rows = rows[:limit]
-    return {"items": [to_dict(s) for s in rows],
+    return {"items": [to_dict(s, now) for s in rows],
             "next_cursor": str(rows[-1].id) if more else None}
