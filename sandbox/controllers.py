@@ -635,6 +635,22 @@ class DeploymentController(Controller):
                     conds = _set_cond(conds, "Progressing", "False", "ProgressDeadlineExceeded", msg)
                 else:
                     requeue = deadline - time.time() + 0.05
+        # The ReplicaSets' ReplicaFailure (the new one's first) becomes the Deployment's,
+        # as the real controller's getReplicaFailures does; gone when theirs is gone.
+        failure = None
+        for rs_entry in all_rs:
+            failure = _cond((rs_entry.obj.get("status") or {}).get("conditions") or [], "ReplicaFailure")
+            if failure is not None:
+                break
+        mine = _cond(conds, "ReplicaFailure")
+        if failure is None:
+            conds = [c for c in conds if c.get("type") != "ReplicaFailure"]
+        elif mine is None or (mine.get("status"), mine.get("reason"), mine.get("message")) != (
+                failure.get("status"), failure.get("reason"), failure.get("message")):
+            ts = failure.get("lastTransitionTime") or rfc3339()
+            conds = [c for c in conds if c.get("type") != "ReplicaFailure"] + [
+                {"type": "ReplicaFailure", "status": failure.get("status", "True"), "lastUpdateTime": ts,
+                 "lastTransitionTime": ts, "reason": failure.get("reason"), "message": failure.get("message")}]
         if prev.get("collisionCount"):
             status["collisionCount"] = prev["collisionCount"]
         status = _omit_zero(status)
@@ -653,10 +669,12 @@ class DeploymentController(Controller):
 class ReplicaSetController(Controller):
     name = "replicaset-controller"
     burst = 500
+    retry_after = 1.0  # seconds before a refused pod creation is tried again
 
     def __init__(self, registry: Registry, recorder: EventRecorder):
         super().__init__(registry)
         self.recorder = recorder
+        self.failures: dict = {}  # (ns, name) → refused creations in a row: the retry back-off
         self.store.listeners.append(self.on_change)
 
     def on_change(self, res: str, etype: str, obj: dict, old: dict | None) -> None:
@@ -692,6 +710,7 @@ class ReplicaSetController(Controller):
                 if p.res == PODS.key and (controller_ref(p.obj) or {}).get("uid") == uid]
         active = [p for p in pods if pod_active(p.obj)]
         want = (rs.get("spec") or {}).get("replicas", 1)
+        manage_error = None  # the API server's refusal of a pod (admission, quota): FailedCreate
         if not rs["metadata"].get("deletionTimestamp"):
             diff = len(active) - want
             if diff < 0:
@@ -707,8 +726,15 @@ class ReplicaSetController(Controller):
                         pod["metadata"]["annotations"] = dict(ann)
                     try:
                         p = self.registry.create(PODS, ns, pod, internal=True)
-                    except ApiError:
-                        continue
+                    except ApiError as exc:
+                        # Like the real controller's slow start: stop at the first refusal,
+                        # say so in an event and the ReplicaFailure condition, retry later.
+                        manage_error = exc.message
+                        self.recorder.event(rs, "Warning", "FailedCreate", f"Error creating: {exc.message}",
+                                            self.name)
+                        failures = self.failures[key] = self.failures.get(key, 0) + 1
+                        self.enqueue_after(key, min(self.retry_after * 2 ** (failures - 1), 30.0))
+                        break
                     active.append(p)
                     self.recorder.event(rs, "Normal", "SuccessfulCreate", f"Created pod: {p.name}", self.name)
                 if -diff > self.burst:
@@ -747,9 +773,18 @@ class ReplicaSetController(Controller):
                              "availableReplicas": available,
                              "observedGeneration": rs["metadata"].get("generation", 1)})
         status["replicas"] = len(active)
+        if manage_error is None:
+            self.failures.pop(key, None)
         prev = rs.get("status") or {}
-        if prev.get("conditions"):
-            status["conditions"] = prev["conditions"]
+        conds = list(prev.get("conditions") or [])
+        failure = _cond(conds, "ReplicaFailure")
+        if manage_error is not None and failure is None:
+            conds.append({"type": "ReplicaFailure", "status": "True", "lastTransitionTime": rfc3339(),
+                          "reason": "FailedCreate", "message": manage_error})
+        elif manage_error is None and failure is not None:
+            conds = [c for c in conds if c.get("type") != "ReplicaFailure"]
+        if conds:
+            status["conditions"] = conds
         if status != prev:
             self.registry.write_status(REPLICASETS, rs_entry.shallow(status=status), old=rs_entry)
         if requeue is not None:

@@ -272,6 +272,9 @@ class Registry:
                 raise invalid(rt, name, causes)
         if self.store.get(rt.key, ns, name) is not None:
             raise already_exists(rt, name)
+        if rt.key == "pods":
+            from .admission import admit_pod  # admission imports this module
+            admit_pod(self.store, ns, body)
         if dry_run:
             return Entry(rt.key, ns, name, body)
         if rt is SERVICES:

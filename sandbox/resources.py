@@ -84,6 +84,9 @@ TYPES: list[ResourceType] = [
     ResourceType("", "v1", "ConfigMap", "configmaps", True, ("cm",)),
     ResourceType("", "v1", "Event", "events", True, ("ev",)),
     ResourceType("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",)),
+    # Enforced on pod creation by sandbox/admission.py, as the real admission plugins do.
+    ResourceType("", "v1", "ResourceQuota", "resourcequotas", True, ("quota",), ("status",)),
+    ResourceType("", "v1", "LimitRange", "limitranges", True, ("limits",)),
     ResourceType("apps", "v1", "Deployment", "deployments", True, ("deploy",), ("status", "scale"),
                  has_generation=True, categories=("all",)),
     ResourceType("apps", "v1", "ReplicaSet", "replicasets", True, ("rs",), ("status", "scale"),

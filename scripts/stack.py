@@ -187,9 +187,11 @@ class Stack:
             fh.write(token + "\n")
         return token
 
-    def start_operator(self, name: str, **opts) -> int:
+    def start_operator(self, name: str, kubeconfig: str | Path | None = None, **opts) -> int:
+        """The cluster's operator; ``kubeconfig`` defaults to the sandbox's own (a real
+        cluster's gives the operator's service-account token, k8s/operator/operator.yaml)."""
         argv = [sys.executable, "-m", "mae_operator", "--cluster", name,
-                "--kubeconfig", str(self.sandbox_dir(name) / "kubeconfig"),
+                "--kubeconfig", str(kubeconfig or self.sandbox_dir(name) / "kubeconfig"),
                 "--mae-url", self.url, "--report-token-file", str(self.report_token_path(name))]
         for key, value in opts.items():
             argv += [f"--{key.replace('_', '-')}", str(value)]

@@ -158,6 +158,10 @@ class Target(Base):
     replicas: Mapped[dict] = mapped_column(JSON)
     progress_deadline_seconds: Mapped[int] = mapped_column(Integer, default=600)
     last_progress_at: Mapped[datetime | None] = mapped_column(Time, nullable=True)
+    # Since when the cluster has refused to create this rollout's pods (the Deployment's
+    # ReplicaFailure condition), and its words; cleared when the condition clears.
+    refused_since: Mapped[datetime | None] = mapped_column(Time, nullable=True)
+    refusal: Mapped[str | None] = mapped_column(Text, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(Time, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(Time, default=utcnow, onupdate=utcnow)
 

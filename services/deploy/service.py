@@ -304,7 +304,8 @@ class DeployService(ServiceBase):
         self._say(records.sweep(
             self.db, utcnow(), apply_timeout=self._setting("DEPLOY_APPLY_TIMEOUT_SECONDS", 30),
             max_attempts=int(self._setting("DEPLOY_APPLY_ATTEMPTS", 5)),
-            deadline_grace=self._setting("DEPLOY_DEADLINE_GRACE_SECONDS", 15)))
+            deadline_grace=self._setting("DEPLOY_DEADLINE_GRACE_SECONDS", 15),
+            refused_hold=self._setting("DEPLOY_REFUSED_SECONDS", 10)))
         once.forget_expired(self.db, utcnow())
 
     # -- what is said ------------------------------------------------------------------

@@ -16,9 +16,13 @@ from tests.waiting import waiter
 wait_for = waiter(timeout=40.0, interval=0.2)
 
 
-def kubectl(info, *args):
+def kubectl(info, *args, stdin=None):
     return subprocess.run(["kubectl", "--kubeconfig", info["kubeconfig"], *args], capture_output=True, text=True,
-                          timeout=30)
+                          timeout=30, input=stdin)
+
+
+QUOTA = """{"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "compute", "namespace": "%s"},
+ "spec": {"hard": {"pods": "1"}}}"""
 
 
 def deployment_on(info, app, name):
@@ -100,6 +104,36 @@ def test_a_good_image_on_test_succeeds_with_replica_counts_and_a_log(team):
     service = team["viewer"].get(f"/apps/{app}/services/web").json()
     [version] = service["versions"]
     assert [(c["cluster"], c["status"]) for c in version["clusters"]] == [("test", "succeeded")]
+
+
+@pytest.mark.parametrize("refuse, reason, said", [
+    (["label", "namespace", "{app}", "pod-security.kubernetes.io/enforce=restricted"],
+     "The namespace's Pod Security level (restricted:latest) forbids these pods",
+     'violates PodSecurity "restricted:latest"'),
+    (["apply", "-f", "-"],
+     "Quota exceeded: the namespace's resource quota does not allow these pods", "exceeded quota: compute"),
+], ids=["pod-security", "quota"])
+def test_pods_the_cluster_refuses_fail_the_deploy_promptly_with_its_words(team, refuse, reason, said):
+    """The cluster admin set the namespace's Pod Security level or a quota; the ReplicaSet
+    controller cannot create the pods. The deploy fails within seconds (DEPLOY_REFUSED_SECONDS),
+    not at the 600 s progress deadline, and says why in the record and its log."""
+    app = new_app(team)
+    info = team["clusters"]["test"]
+    done = kubectl(info, *[a.format(app=app) for a in refuse], stdin=QUOTA % app if "apply" in refuse else None)
+    assert done.returncode == 0, done.stderr
+    new_version(team, app, "nginx:1.25")
+    record_id = deploy(team["developer"], app, {"env": "test"})
+    record = finished(team["viewer"], record_id, timeout=30)
+    assert record["status"] == "failed", record
+    [target] = record["targets"]
+    assert target["reason"].startswith(reason), target
+    assert said in target["message"]
+    lines = [i["line"] for i in team["viewer"].get(f"/records/{record_id}/logs").json()["items"]]
+    assert any(line.startswith("the cluster refuses to create the pods: ") and said in line for line in lines)
+    assert any(line.startswith("progressing → failed: " + reason) for line in lines), lines
+    live = deployment_on(info, app, "web-v1")
+    failure = next(c for c in live["status"]["conditions"] if c["type"] == "ReplicaFailure")
+    assert failure["reason"] == "FailedCreate" and said in failure["message"]
 
 
 def test_prod_is_for_maintainers(team):

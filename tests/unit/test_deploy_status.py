@@ -1,6 +1,8 @@
 """The deploy status machine: transitions, reasons, and its behaviour under duplicated, reordered and stale reports."""
 from datetime import datetime, timedelta
 
+import pytest
+
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -78,14 +80,66 @@ def test_reasons_people_can_act_on():
     status.report(slow, report(11, ready=0, deadline=5, conditions=[
         {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "timed out"}]), T0)
     assert slow.status == "failed" and slow.reason.startswith("Not ready before the progress deadline (5 s)")
-    quota = applied_target()
-    status.report(quota, report(11, ready=0, conditions=[
-        {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
-         "message": 'pods "x" is forbidden: exceeded quota: compute'}]), T0)
-    assert quota.status == "failed" and quota.reason.startswith("Quota exceeded")
     refused = Target(record_id=7, cluster="c")
     status.apply_result(refused, {"ok": False, "error": {"reason": "Forbidden", "message": "exceeded quota: q"}}, T0)
     assert refused.reason.startswith("Quota exceeded")
+
+
+PSA = ('pods "web-v1-5d9f7-x2k" is forbidden: violates PodSecurity "restricted:latest": '
+       'allowPrivilegeEscalation != false (container "web" must set '
+       'securityContext.allowPrivilegeEscalation=false), runAsNonRoot != true')
+
+
+def refused_report(rv, message, **kw):
+    return report(rv, ready=0, updated=0, available=0, conditions=[
+        {"type": "Progressing", "status": "True", "reason": "NewReplicaSetCreated"},
+        {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": message}], **kw)
+
+
+@pytest.mark.parametrize("message, reason", [
+    (PSA, "The namespace's Pod Security level (restricted:latest) forbids these pods: allowPrivilegeEscalation"),
+    ('pods "x" is forbidden: exceeded quota: compute, requested: pods=1, used: pods=2, limited: pods=2',
+     "Quota exceeded: the namespace's resource quota does not allow these pods"),
+    ('pods "x" is forbidden: maximum cpu usage per Container is 500m, but limit is 2',
+     "The namespace's LimitRange does not allow these pods' CPU or memory"),
+    ('pods "x" is forbidden: error looking up service account shop/robot: serviceaccount "robot" not found',
+     "The pods' service account does not exist in the namespace"),
+])
+def test_pods_the_cluster_refuses_fail_once_the_refusal_has_held(message, reason):
+    target = applied_target()
+    lines = status.report(target, refused_report(11, message), T0)
+    # at once: still progressing, but the log and the target's message say why
+    assert target.status == "progressing" and target.refusal == message and target.refused_since == T0
+    assert ("warning", f"the cluster refuses to create the pods: {message}") in lines
+    assert target.message.startswith(reason)
+    # a later report still refused keeps the first moment
+    status.report(target, refused_report(12, message), T0 + timedelta(seconds=4))
+    assert target.refused_since == T0
+    assert status.refused_too_long(target, T0 + timedelta(seconds=9), 10) == []
+    lines = status.refused_too_long(target, T0 + timedelta(seconds=10), 10)
+    assert target.status == "failed" and target.reason.startswith(reason) and target.message == message
+    assert lines and lines[0][0] == "error"
+
+
+def test_a_refusal_that_clears_by_itself_does_not_fail_the_rollout():
+    target = applied_target()
+    status.report(target, refused_report(11, 'pods "x" is forbidden: error looking up service account '
+                                             'shop/default: serviceaccount "default" not found'), T0)
+    lines = status.report(target, report(12, ready=1, updated=2), T0 + timedelta(seconds=3))
+    assert ("info", "the cluster creates the pods again") in lines
+    assert target.refusal is None and target.refused_since is None
+    assert status.refused_too_long(target, T0 + timedelta(seconds=60), 10) == []
+    status.report(target, report(13), T0 + timedelta(seconds=4))
+    assert target.status == "succeeded"
+
+
+def test_a_failed_create_event_without_the_condition_counts_too():
+    rep = report(11, ready=0, updated=0, available=0)
+    rep["events"] = [{"reason": "FailedCreate", "type": "Warning",
+                      "message": 'Error creating: pods "x" is forbidden: exceeded quota: q'}]
+    target = applied_target()
+    status.report(target, rep, T0)
+    assert target.refusal and "exceeded quota" in target.refusal
 
 
 def test_reports_about_another_record_an_older_generation_or_another_object_change_nothing():

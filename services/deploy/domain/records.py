@@ -424,8 +424,9 @@ def finished_events(db: Session, record_ids: list[int]) -> list[tuple[Record, st
 # -- the clock -----------------------------------------------------------------------------
 
 def sweep(db: Session, now: datetime, apply_timeout: float, max_attempts: int,
-          deadline_grace: float) -> Outbox:
-    """Level-triggered repairs: apply requests nobody answered, rollouts that stalled."""
+          deadline_grace: float, refused_hold: float = status.DEFAULT_REFUSED_SECONDS) -> Outbox:
+    """Level-triggered repairs: apply requests nobody answered, rollouts that stalled,
+    rollouts whose pods the cluster has refused for ``refused_hold`` seconds."""
     outbox = Outbox()
     touched: set[int] = set()
     overdue_before = now - timedelta(seconds=apply_timeout)
@@ -448,6 +449,15 @@ def sweep(db: Session, now: datetime, apply_timeout: float, max_attempts: int,
             Target.status.in_((status.APPLIED, status.PROGRESSING)), Target.has_deployment.is_(True),
             Target.last_progress_at < stalled_before).order_by(Target.id).with_for_update(skip_locked=True)):
         lines = status.deadline_passed(target, now, deadline_grace)
+        for level, text in lines:
+            outbox.line(target.record_id, target.cluster, level, text, now)
+        if lines:
+            touched.add(target.record_id)
+    refused_before = now - timedelta(seconds=refused_hold)
+    for target in db.scalars(select(Target).where(
+            Target.status.in_((status.APPLIED, status.PROGRESSING)),
+            Target.refused_since < refused_before).order_by(Target.id).with_for_update(skip_locked=True)):
+        lines = status.refused_too_long(target, now, refused_hold)
         for level, text in lines:
             outbox.line(target.record_id, target.cluster, level, text, now)
         if lines:

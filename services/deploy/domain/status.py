@@ -36,6 +36,10 @@ FINAL = frozenset({SUCCEEDED, FAILED, SUPERSEDED})
 UNFINISHED = (PENDING, APPLYING, APPLIED, PROGRESSING)
 
 DEFAULT_DEADLINE = 600
+# How long the cluster may refuse a rollout's pods before the target fails (the
+# service's DEPLOY_REFUSED_SECONDS); some refusals clear by themselves, e.g. a new
+# namespace's service account not yet created, or quota freed by a finishing rollout.
+DEFAULT_REFUSED_SECONDS = 10
 ZERO_REPLICAS = {"desired": 0, "updated": 0, "ready": 0, "available": 0, "unavailable": 0}
 
 
@@ -57,6 +61,8 @@ class Target:
     replicas: dict = field(default_factory=dict)
     progress_deadline_seconds: int = DEFAULT_DEADLINE
     last_progress_at: datetime | None = None
+    refused_since: datetime | None = None
+    refusal: str | None = None
     finished_at: datetime | None = None
 
 
@@ -190,11 +196,6 @@ def judge(report: dict, applied_generation: int | None, image: str | None = None
         deadline = report.get("progress_deadline_seconds") or DEFAULT_DEADLINE
         return FAILED, (f"Not ready before the progress deadline ({deadline} s): "
                         f"{replicas['ready']}/{replicas['desired']} replicas ready"), progressing.get("message")
-    failure = conditions.get("ReplicaFailure") or {}
-    quota_texts = [failure.get("message") or ""] + [e.get("message") or "" for e in report.get("events") or []]
-    quota = next((t for t in quota_texts if "exceeded quota" in t.lower()), None)
-    if quota:
-        return FAILED, "Quota exceeded: the namespace's resource quota does not allow these pods", quota
     desired = replicas["desired"]
     if (observed >= target_generation and replicas["updated"] == desired and replicas["ready"] == desired
             and replicas["available"] == desired and not replicas.get("unavailable")
@@ -202,6 +203,41 @@ def judge(report: dict, applied_generation: int | None, image: str | None = None
         return SUCCEEDED, None, f"{desired}/{desired} replicas ready"
     return PROGRESSING, None, (f"{replicas['ready']}/{desired} ready, {replicas['updated']} updated, "
                                f"{replicas['available']} available")
+
+
+def refusal(report: dict) -> str | None:
+    """The cluster's words if it refuses to create this Deployment's pods: the
+    ``ReplicaFailure`` condition the Deployment controller copies from its ReplicaSet
+    (reason ``FailedCreate``), or failing that a ``FailedCreate`` event that says why."""
+    for condition in report.get("conditions") or []:
+        if condition.get("type") == "ReplicaFailure" and condition.get("status") == "True":
+            return (condition.get("message") or condition.get("reason") or "FailedCreate")[:2000]
+    for event in reversed(report.get("events") or []):
+        if event.get("reason") == "FailedCreate" and event.get("message"):
+            return str(event["message"])[:2000]
+    return None
+
+
+def pods_refused_reason(message: str) -> str:
+    """A refusal in words a person can act on; the cluster's own message goes alongside."""
+    text = message or ""
+    low = text.lower()
+    if "violates podsecurity" in low:
+        level = text.split('violates PodSecurity "', 1)[-1].split('"', 1)[0] if 'PodSecurity "' in text else ""
+        marker = f'PodSecurity "{level}": '
+        rules = text.split(marker, 1)[1] if level and marker in text else ""
+        return (f"The namespace's Pod Security level{f' ({level})' if level else ''} forbids these pods"
+                + (f": {rules}" if rules else "") + "; change the template or the namespace's level")
+    if "exceeded quota" in low:
+        return "Quota exceeded: the namespace's resource quota does not allow these pods"
+    if "usage per container" in low or "usage per pod" in low or "limitrange" in low:
+        return ("The namespace's LimitRange does not allow these pods' CPU or memory: "
+                "change the version's resources")
+    if "service account" in low or "serviceaccount" in low:
+        return "The pods' service account does not exist in the namespace"
+    if "admission webhook" in low or "denied the request" in low or "validatingadmissionpolicy" in low:
+        return "An admission policy of the cluster refused these pods"
+    return "The cluster refused to create the pods (FailedCreate)"
 
 
 def report(target, report: dict, now: datetime) -> list[Line]:
@@ -230,7 +266,18 @@ def report(target, report: dict, now: datetime) -> list[Line]:
         # The cluster reports our object before our own apply answer arrived (the two
         # travel on different queues): it was applied, so walk through the states in order.
         lines = _move(target, APPLIED, now) + lines
+    refused = refusal(report) if status == PROGRESSING else None
+    if refused != target.refusal:
+        if refused:
+            lines.append(("warning", f"the cluster refuses to create the pods: {refused}"))
+            target.refused_since = target.refused_since if target.refusal else now
+        elif target.refusal:
+            lines.append(("info", "the cluster creates the pods again"))
+            target.refused_since = None
+        target.refusal = refused
     if status == PROGRESSING:
+        if refused:
+            message = f"{pods_refused_reason(refused)} ({message})"
         moved = _move(target, PROGRESSING, now, None, message)
         if not moved:
             target.message = message
@@ -254,6 +301,14 @@ def deadline_passed(target, now: datetime, grace_seconds: float = 0.0) -> list[L
                  f"Not ready before the progress deadline ({deadline} s): "
                  f"{replicas['ready']}/{replicas['desired']} replicas ready",
                  "no progress was reported within the deadline")
+
+
+def refused_too_long(target, now: datetime, hold_seconds: float) -> list[Line]:
+    """The cluster has refused the rollout's pods for ``hold_seconds``: failed, with its words."""
+    if (target.status not in (APPLIED, PROGRESSING) or not target.refusal or target.refused_since is None
+            or now - target.refused_since < timedelta(seconds=hold_seconds)):
+        return []
+    return _move(target, FAILED, now, pods_refused_reason(target.refusal), target.refusal)
 
 
 def apply_overdue(target, requested_at: datetime | None, now: datetime, timeout_seconds: float) -> bool:
