@@ -7,7 +7,7 @@ REPLICAS ?= 1
 BENCHES ?= rpc_floor api_read sandbox fanout report_traffic deploy_latency status_ingest log_ingest footprint
 PYTHON ?= python3
 
-.PHONY: install up down status admin-token migrate test test-unit test-faults bench infra-check infra-start clean browser screenshots
+.PHONY: install up down status admin-token migrate test test-unit test-faults test-realkube kube-bin bench infra-check infra-start clean browser screenshots
 
 install: $(VENV)/.installed
 
@@ -38,8 +38,18 @@ admin-token: install
 status: install
 	$(PY) -m scripts.stack status
 
-test: install infra-start browser
+test: install infra-start browser kube-bin
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The real Kubernetes control plane the tests also run against (tests/realkube/): KUBE_BIN
+# if set, else ../shared/kube/kube-bin.tar.xz unpacked into .run/kube-bin/, else envtest's
+# download; if none works this fails naming what to install — the tier is never skipped.
+kube-bin:
+	@scripts/kube-bin.sh >/dev/null
+
+# The cluster-facing suites alone, each against the sandbox and the real API server.
+test-realkube: install infra-start kube-bin
+	$(PY) -m pytest tests/realkube tests/sandbox tests/integration/test_mke.py tests/e2e/test_deploy.py $(PYTEST_ARGS)
 
 test-unit: install
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

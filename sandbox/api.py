@@ -263,6 +263,8 @@ class Api:
         if _wants_table(request):
             tbl = tables.table(rt.key, [e.obj for e in entries], str(rv), q.get("includeObject", "Metadata"), cont)
             return _resp(dumps(tbl))
+        if q.get("labelSelector") or q.get("fieldSelector"):
+            remaining = None  # as the real API server: only an unfiltered list counts what is left
         return self._list_body(entries, rt, str(rv), cont, remaining)
 
     async def _watch(self, request: web.Request, rt: ResourceType, ns: str | None, name: str | None = None):

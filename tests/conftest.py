@@ -130,5 +130,30 @@ def redis_client(infra):
     client.close()
 
 
+@pytest.fixture(scope="session")
+def real_kube(tmp_path_factory):
+    """A real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager,
+    kube-scheduler) with one hollow node, for the whole session (tests/realkube/).
+    The binaries come from ``scripts/kube-bin.sh``; when it finds none this FAILS with its
+    message (set ``KUBE_BIN`` or provide the archive) — the tier is never skipped."""
+    from tests.realkube.controlplane import start_control_plane
+
+    # backoff 0.3 s (the kubelet's is 10 s) so CrashLoopBackOff / ImagePullBackOff show within a second;
+    # a declared extra identity for token_for (the API server reads its token file only at start).
+    with start_control_plane(tmp_path_factory.mktemp("realkube"), hollow_nodes=1, ready_delay=0.2,
+                             slow_delay=30, backoff=0.3,
+                             users={"realkube-viewer": ["realkube-viewers"]}) as kp:
+        yield kp
+
+
+@pytest.fixture(scope="session")
+def real_kube_mae(real_kube, tmp_path_factory):
+    """MAE's access to the real control plane as k8s/operator/ grants it: the deployer
+    token of mke-rbac.yaml and the operator's service-account token."""
+    from tests.realkube.mae_access import install
+
+    return install(real_kube, str(tmp_path_factory.mktemp("realkube-mae")))
+
+
 def pytest_configure(config):
     os.environ.setdefault("PYTHONWARNINGS", "ignore")

@@ -73,15 +73,70 @@ def stack(infra, secret_key, tmp_path_factory):
         yield started
 
 
+SANDBOX_OPTS = {"ready_delay": 0.2, "backoff": 0.3, "snapshot_interval": 1}
+OPERATOR_OPTS = {"batch_seconds": 0.2, "heartbeat_seconds": 2, "backoff_cap": 2}
+
+
 @pytest.fixture(scope="session")
 def clusters(stack, admin):
     """Two sandbox clusters ``test`` and ``prod`` registered with MAE (env test / prod) as
     `make up` does it, each with its operator; processes tracked in the stack's pid dir."""
     started = stack.start_clusters(
         admin.token, clusters=[("test", "test", 0), ("prod", "prod", 0)],
-        sandbox_opts={"ready_delay": 0.2, "backoff": 0.3, "snapshot_interval": 1},
-        operator_opts={"batch_seconds": 0.2, "heartbeat_seconds": 2, "backoff_cap": 2})
+        sandbox_opts=SANDBOX_OPTS, operator_opts=OPERATOR_OPTS)
     return started
+
+
+class Mae:
+    """One running MAE and what a test needs of it: the stack, an admin, ``login(name)``
+    and its registered clusters (``{name: info}`` with ``url``, ``kubeconfig`` — an admin
+    kubeconfig for kubectl, a client that shares nothing with MAE — and ``env``)."""
+
+    def __init__(self, kind, stack, admin, login, clusters):
+        self.kind, self.stack, self.admin, self.login, self.clusters = kind, stack, admin, login, clusters
+
+
+@pytest.fixture(scope="session")
+def real_mae(infra, secret_key, tmp_path_factory, real_kube, real_kube_mae):
+    """A second MAE whose ``test`` cluster is the real control plane (tests/realkube/),
+    registered with exactly the deployer token of k8s/operator/mke-rbac.yaml, its
+    operator watching with the service account of k8s/operator/operator.yaml; ``prod``
+    is a sandbox. Started only by the tests parametrised over both kinds of cluster."""
+    from scripts.stack import admin_token
+    from tests.conftest import free_port
+
+    with own_backends(infra, "realkube") as env:
+        with running_stack(tmp_path_factory.mktemp("stack-realkube"), {**env, "MAE_SECRET_KEY": secret_key},
+                           port_offset=free_port() % 500 + 1500, localauth_port=free_port()) as started:
+            token, _ = admin_token(started)
+            admin = Api(started.url, token)
+            test = {"name": "test", "url": real_kube.url, "token": real_kube_mae.deployer_token,
+                    "ca_path": real_kube.ca_path, "kubeconfig": real_kube.kubeconfig_path}
+            started.register_cluster(token, "test", "test", test)
+            started.start_operator("test", kubeconfig=real_kube_mae.operator_kubeconfig, **OPERATOR_OPTS)
+            prod = started.start_sandbox("prod", 0, **SANDBOX_OPTS)
+            started.register_cluster(token, "prod", "prod", prod)
+            started.start_operator("prod", **OPERATOR_OPTS)
+            cache = {}
+
+            def login_as(username: str, fresh: bool = False) -> "Api":
+                if fresh or username not in cache:
+                    cache[username] = Api(started.url, oauth_login(started, username)["token"])
+                return cache[username]
+
+            yield Mae("real", started, admin, login_as,
+                      {"test": {**test, "env": "test"}, "prod": {**prod, "env": "prod"}})
+
+
+@pytest.fixture(scope="session", params=["sandbox", "real"])
+def mae(request):
+    """MAE with sandbox clusters, then MAE whose ``test`` cluster is a real API server:
+    a test that takes ``mae`` runs against both."""
+    if request.param == "real":
+        return request.getfixturevalue("real_mae")
+    stack = request.getfixturevalue("stack")
+    return Mae("sandbox", stack, request.getfixturevalue("admin"), request.getfixturevalue("login"),
+               request.getfixturevalue("clusters"))
 
 
 def processes_of(stack):

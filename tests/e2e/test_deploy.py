@@ -1,7 +1,10 @@
-"""Deploys end to end: the real stack, two sandbox clusters (test, prod) with their operators, over HTTP.
+"""Deploys end to end: the real stack with two clusters (test, prod) and their operators, over HTTP.
 
-What runs on a cluster is checked with kubectl and the sandbox's own kubeconfig —
-a client that shares nothing with MAE.
+Every test runs twice (the ``mae`` fixture): with two sandbox clusters, and with a real
+Kubernetes API server (kube-apiserver, controller-manager, scheduler, a hollow node) as
+``test``, reached with the deployer token of k8s/operator/mke-rbac.yaml. What runs on a
+cluster is checked with kubectl and the cluster's admin kubeconfig — a client that
+shares nothing with MAE.
 """
 import json
 import random
@@ -31,12 +34,13 @@ def deployment_on(info, app, name):
 
 
 @pytest.fixture(scope="module")
-def team(login, clusters):
+def team(mae):
     run = uuid.uuid4().hex[:4]
-    owner = login(f"dep-owner-{run}")
-    people = {"owner": owner, "run": run, "clusters": clusters}
+    owner = mae.login(f"dep-owner-{run}")
+    people = {"owner": owner, "run": run, "clusters": mae.clusters, "stack": mae.stack, "login": mae.login,
+              "kind": mae.kind}
     for role in ("viewer", "developer", "maintainer"):
-        people[role] = login(f"dep-{role}-{run}")
+        people[role] = mae.login(f"dep-{role}-{run}")
     return people
 
 
@@ -221,11 +225,11 @@ def post_reports(stack, cluster, reports):
     assert resp.status_code == 202, resp.text
 
 
-def test_duplicated_and_shuffled_status_reports_reach_the_same_final_state(team, stack):
+def test_duplicated_and_shuffled_status_reports_reach_the_same_final_state(team):
     """Two slow rollouts (the cluster alone would never finish them); each is then told the
     same story by reports newer than the operator's — one in order, one duplicated and shuffled
     with a stale crash report mixed in. Both end the same."""
-    app = new_app(team)
+    app, stack = new_app(team), team["stack"]
     test = team["clusters"]["test"]
     records = {}
     for name in ("inorder", "shuffled"):
@@ -325,7 +329,8 @@ def test_deleting_a_version_removes_it_from_its_clusters(team):
     assert team["viewer"].get(f"/apps/{app}/services/web/versions/v1").status_code == 404
 
 
-def test_records_of_other_apps_do_not_exist_for_outsiders(team, login):
+def test_records_of_other_apps_do_not_exist_for_outsiders(team):
+    login = team["login"]
     app = new_app(team)
     new_version(team, app, "nginx:1.25")
     record_id = deploy(team["developer"], app, {"env": "test"})

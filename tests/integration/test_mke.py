@@ -1,4 +1,6 @@
-"""The MKE library against a real sandbox cluster (its own process, HTTPS, token, CA)."""
+"""The MKE library against a sandbox cluster (its own process, HTTPS, token, CA) and against
+the real control plane with the deployer token k8s/operator/mke-rbac.yaml grants — the
+same tests, so what the deployer may not do fails here, not in a user's cluster."""
 import time
 import uuid
 
@@ -24,10 +26,22 @@ class Recorder:
         self.deleted_with = result
 
 
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory):
+class Kube:
+    """Where MKE talks to: URL, CA and the token MAE would be registered with, and an
+    admin client to check what happened."""
+
+    def __init__(self, url, ca_pem, token, admin_client):
+        self.url, self.ca_pem, self.token, self.admin_client = url, ca_pem, token, admin_client
+
+
+@pytest.fixture(scope="module", params=["sandbox", "real"])
+def sandbox(request, tmp_path_factory):
+    if request.param == "real":
+        real, access = request.getfixturevalue("real_kube"), request.getfixturevalue("real_kube_mae")
+        yield Kube(real.url, real.ca_pem, access.deployer_token, real.api_client)
+        return
     with start_sandbox("mke", tmp_path_factory.mktemp("mke"), ready_delay=0.2, backoff=0.3) as sb:
-        yield sb
+        yield Kube(sb.url, sb.ca_pem, sb.token, sb.api_client)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +88,7 @@ def test_create_then_identical_reapply_changes_nothing(client, sandbox):
     assert ops(again) == {"ConfigMap": "unchanged", "Service": "unchanged", "Deployment": "unchanged"}
     # the cluster confirms: no write happened, the generation did not move
     from kubernetes import client as k8s
-    live = k8s.AppsV1Api(sandbox.api_client()).read_namespaced_deployment(ms[0]["metadata"]["name"], "shop")
+    live = k8s.AppsV1Api(sandbox.admin_client()).read_namespaced_deployment(ms[0]["metadata"]["name"], "shop")
     assert live.metadata.generation == 1  # (status writes by the controllers still move resourceVersion)
 
 
@@ -107,6 +121,21 @@ def test_invalid_object_is_refused_with_the_clusters_reason(client):
     assert not result["ok"] and result["error"]["code"] == 422 and result["error"]["reason"] == "Invalid"
     assert ops(result) == {"ConfigMap": "created", "Service": "created"}  # stopped at the failure
     assert rec.lines[-1][0] == "error"
+
+
+def test_a_changed_selector_is_refused_as_immutable_with_the_servers_message(client, sandbox):
+    ms = manifests()
+    assert apply(client, ms, Recorder(), "shop")["ok"]
+    name = ms[0]["metadata"]["name"]
+    labels = {"app": name, "track": "new"}
+    ms[0]["spec"]["selector"] = {"matchLabels": labels}
+    ms[0]["spec"]["template"]["metadata"]["labels"].update(labels)
+    result = apply(client, ms, Recorder(), "shop")
+    assert not result["ok"] and result["error"]["code"] == 422 and result["error"]["reason"] == "Invalid"
+    assert "spec.selector" in result["error"]["message"] and "field is immutable" in result["error"]["message"]
+    from kubernetes import client as k8s
+    live = k8s.AppsV1Api(sandbox.admin_client()).read_namespaced_deployment(name, "shop")
+    assert live.spec.selector.match_labels == {"app": name}  # unchanged
 
 
 def test_object_outside_the_namespace_is_forbidden_without_asking(client):

@@ -1,9 +1,9 @@
-"""Fixtures for the sandbox cluster tests.
-
-By default every test runs against a sandbox started for the session
-(``sandbox.testing.start_sandbox``) with short delays.  With ``MAE_TEST_KUBECONFIG``
-set, the same tests run against that (real) cluster instead, and only the tests that
-exercise sandbox-specific behaviour (image-tag failure modes, snapshots) are skipped.
+"""Fixtures for the cluster tests: every test here runs twice, against the sandbox and
+against the real control plane (tests/realkube/, the ``real_kube`` session fixture) —
+one suite, so where the two differ the real one shows it. Tests of behaviour only the
+sandbox has (image-tag failure modes on its own kubelet, snapshots, its own serving) are
+marked ``sandbox_only`` and run against the sandbox alone. With ``MAE_TEST_KUBECONFIG``
+set, the "real" cluster is that kubeconfig's instead of the local control plane.
 """
 from __future__ import annotations
 
@@ -21,9 +21,6 @@ if _ROOT not in sys.path:  # the repo root, so `sandbox` imports without an inst
     sys.path.insert(0, _ROOT)
 
 from sandbox.testing import start_sandbox  # noqa: E402
-
-
-
 from sandbox_helpers import REAL_KUBECONFIG, SANDBOX_OPTS  # noqa: E402
 
 
@@ -38,21 +35,31 @@ class Cluster:
         return self.handle is not None
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sandbox_only: behaviour only the sandbox has; runs against it alone")
+
+
+def pytest_generate_tests(metafunc):
+    if "cluster" in metafunc.fixturenames:
+        kinds = ["sandbox"] if metafunc.definition.get_closest_marker("sandbox_only") else ["sandbox", "real"]
+        metafunc.parametrize("cluster", kinds, indirect=True, scope="session")
+
+
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory):
-    if REAL_KUBECONFIG:
-        yield Cluster(REAL_KUBECONFIG, config.new_client_from_config(config_file=REAL_KUBECONFIG))
-        return
+def sandbox_cluster(tmp_path_factory):
     state = tmp_path_factory.mktemp("sandbox-session")
     with start_sandbox("test", state, **SANDBOX_OPTS) as sb:
         yield Cluster(sb.kubeconfig_path, sb.api_client(), sb)
 
 
-@pytest.fixture
-def sandbox_only(cluster):
-    """The only allowed skip: sandbox-specific behaviour when pointed at a real cluster."""
+@pytest.fixture(scope="session")
+def cluster(request):
+    if request.param == "sandbox":
+        return request.getfixturevalue("sandbox_cluster")
     if REAL_KUBECONFIG:
-        pytest.skip("sandbox-specific behaviour (MAE_TEST_KUBECONFIG points at a real cluster)")
+        return Cluster(REAL_KUBECONFIG, config.new_client_from_config(config_file=REAL_KUBECONFIG))
+    real = request.getfixturevalue("real_kube")
+    return Cluster(real.kubeconfig_path, real.api_client())
 
 
 @pytest.fixture

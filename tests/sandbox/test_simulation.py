@@ -1,7 +1,7 @@
 """Sandbox-specific behaviour: image-tag failure modes, snapshots and restarts, serving.
 
-These are skipped (the only allowed skip) when MAE_TEST_KUBECONFIG points the suite
-at a real cluster; with it unset every test runs.
+Run against the sandbox alone (``sandbox_only``); the rest of tests/sandbox/ runs
+against the real control plane too.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from kubernetes import client, watch
 from sandbox.testing import start_sandbox
 from sandbox_helpers import deployment, wait_for
 
-pytestmark = pytest.mark.usefixtures("sandbox_only")
+pytestmark = pytest.mark.sandbox_only
 
 MERGE = "application/merge-patch+json"
 

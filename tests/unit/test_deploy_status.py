@@ -121,6 +121,17 @@ def test_pods_the_cluster_refuses_fail_once_the_refusal_has_held(message, reason
     assert lines and lines[0][0] == "error"
 
 
+def test_an_immutable_field_says_what_to_do():
+    target = Target(record_id=7, cluster="c")
+    status.apply_result(target, {"ok": False, "error": {"reason": "Invalid", "code": 422, "message": (
+        'Deployment.apps "web-v1" is invalid: spec.selector: Invalid value: {"matchLabels":{"app":"x"}}: '
+        "field is immutable")}}, T0)
+    assert target.status == "failed"
+    assert target.reason.startswith("The cluster does not allow this change to an existing object")
+    assert "remove the version from the cluster and deploy it again" in target.reason
+    assert "spec.selector" in target.reason and "field is immutable" in target.message
+
+
 def test_a_refusal_that_clears_by_itself_does_not_fail_the_rollout():
     target = applied_target()
     status.report(target, refused_report(11, 'pods "x" is forbidden: error looking up service account '

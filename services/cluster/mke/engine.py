@@ -14,13 +14,21 @@ that failed) would only fail in a more confusing way.
 """
 from __future__ import annotations
 
+import time
 from typing import Protocol
 
 from services.cluster.mke import diff
 from services.cluster.mke.client import ClusterClient, ClusterError
 from services.cluster.mke.kinds import kind_of, ordered
+from shared.retry import backoff_delays
 
-CONFLICT_RETRIES = 3
+# Read-diff-update rounds when someone else writes the object in between (409 on a stale
+# resourceVersion). On a real cluster a Deployment mid-rollout has its status written by
+# the controllers several times a second, and the API server checks the version before
+# it validates: three immediate rounds were not enough. Pauses 20 ms doubling to 0.64 s
+# (about 1.3 s in all), like client-go's RetryOnConflict.
+CONFLICT_RETRIES = 7
+CONFLICT_BACKOFF = 0.02
 
 
 class Callback(Protocol):
@@ -70,7 +78,10 @@ def apply_one(client: ClusterClient, manifest: dict, namespace: str | None = Non
         meta["namespace"] = meta.get("namespace") or namespace
     ns, name = meta.get("namespace"), meta["name"]
     manifest.setdefault("apiVersion", kind.api_version)
-    for _ in range(CONFLICT_RETRIES):
+    pauses = backoff_delays(CONFLICT_RETRIES, base=CONFLICT_BACKOFF, cap=1.0)
+    for attempt in range(CONFLICT_RETRIES):
+        if attempt:
+            time.sleep(next(pauses, CONFLICT_BACKOFF))
         live = client.get(kind, ns, name)
         if live is None:
             try:

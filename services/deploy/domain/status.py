@@ -107,6 +107,10 @@ def refused_reason(error: dict) -> str:
     message = (error or {}).get("message") or ""
     if "exceeded quota" in message.lower():
         return f"Quota exceeded: the namespace's resource quota does not allow this ({message})"
+    if reason == "Invalid" and "field is immutable" in message:
+        return ("The cluster does not allow this change to an existing object (a field it cannot change, "
+                f"such as a Deployment's selector): remove the version from the cluster and deploy it "
+                f"again, or keep that field as it was ({message})")
     if reason == "Invalid":
         return f"The cluster's API server refused the manifest: {message}"
     if reason == "Forbidden":

@@ -1,0 +1,66 @@
+"""MAE's own access to a real cluster, exactly as a cluster admin grants it: the
+deployer credential of ``k8s/operator/mke-rbac.yaml`` for the cluster service and the
+operator's service account of ``k8s/operator/operator.yaml`` — installed with kubectl
+(the independent client) on the real API server, tokens minted by its controllers.
+Whatever those manifests do not allow fails in the tests, not in a user's cluster."""
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+
+import yaml
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEPLOYER_RBAC = os.path.join(_ROOT, "k8s", "operator", "mke-rbac.yaml")
+OPERATOR = os.path.join(_ROOT, "k8s", "operator", "operator.yaml")
+NAMESPACE = "mae-system"
+
+
+@dataclass
+class MaeAccess:
+    deployer_token: str       # what MAE registers the cluster with
+    operator_token: str       # what the operator watches with
+    operator_kubeconfig: str  # a kubeconfig carrying the operator's token
+
+
+def kubectl(kubeconfig: str, *args: str, stdin: str | None = None, timeout: float = 60) -> str:
+    proc = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, *args], input=stdin, capture_output=True,
+                          text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def _token_of(kubeconfig: str, secret: str, timeout: float = 30.0) -> str:
+    """The token the ServiceAccount token controller writes into a service-account-token Secret."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            out = kubectl(kubeconfig, "-n", NAMESPACE, "get", "secret", secret, "-o", "jsonpath={.data.token}")
+        except RuntimeError:
+            out = ""
+        if out:
+            return base64.b64decode(out).decode()
+        time.sleep(0.2)
+    raise TimeoutError(f"the token controller did not fill secret {NAMESPACE}/{secret}")
+
+
+def install(handle, state_dir: str) -> MaeAccess:
+    """Apply MAE's RBAC manifests as they ship (the operator's Deployment left out: the
+    tests run the operator as a local process) and return the two tokens."""
+    admin = handle.kubeconfig_path
+    kubectl(admin, "apply", "-f", DEPLOYER_RBAC)
+    with open(OPERATOR) as fh:
+        docs = [d for d in yaml.safe_load_all(fh) if d and d.get("kind") != "Deployment"]
+    docs.append({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+                 "metadata": {"name": "mae-operator-token", "namespace": NAMESPACE,
+                              "annotations": {"kubernetes.io/service-account.name": "mae-operator"}}})
+    kubectl(admin, "apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
+    deployer = _token_of(admin, "mae-deployer-token")
+    operator = _token_of(admin, "mae-operator-token")
+    path = handle.write_kubeconfig(os.path.join(state_dir, "operator.kubeconfig"), token=operator,
+                                   user="mae-operator")
+    return MaeAccess(deployer, operator, path)
