@@ -236,6 +236,15 @@ def _default_namespace(obj: dict) -> None:
     obj.setdefault("status", {}).setdefault("phase", "Active")
 
 
+def _default_resourcequota(obj: dict) -> None:
+    # The real quota controller fills status.hard (and status.used) moments after a quota is
+    # made; admission needs it. The sandbox counts usage at admission (admission.py) and
+    # mirrors spec.hard at once; status.used is not kept.
+    hard = (obj.get("spec") or {}).get("hard")
+    if isinstance(hard, dict):
+        obj.setdefault("status", {})["hard"] = dict(hard)
+
+
 def _default_secret(obj: dict) -> None:
     obj.setdefault("type", "Opaque")
     string_data = obj.pop("stringData", None)
@@ -257,6 +266,7 @@ DEFAULTERS = {
     "pods": _default_pod,
     "services": _default_service,
     "namespaces": _default_namespace,
+    "resourcequotas": _default_resourcequota,
     "secrets": _default_secret,
     "networking.k8s.io/ingresses": _default_ingress,
 }

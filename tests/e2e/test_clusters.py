@@ -1,7 +1,9 @@
 """Clusters end to end: the real stack, two sandbox clusters and their operators, over HTTP.
 
-Namespaces are checked with kubectl and each sandbox's own kubeconfig — a client
-that shares nothing with MAE.
+The tests that take ``mae`` run twice: with the sandboxes, and with a real API server
+as ``test`` (tests/realkube/, MAE holding exactly the deployer token of
+k8s/operator/mke-rbac.yaml). Namespaces are checked with kubectl and each cluster's
+admin kubeconfig — a client that shares nothing with MAE.
 """
 import json
 import subprocess
@@ -74,7 +76,8 @@ def test_registered_clusters_are_listed_to_any_user_without_credentials(clusters
     assert admin.get("/clusters/no-such").status_code == 404
 
 
-def test_bad_credentials_are_refused_with_the_clusters_own_message(clusters, admin):
+def test_bad_credentials_are_refused_with_the_clusters_own_message(mae):
+    clusters, admin = mae.clusters, mae.admin  # the sandbox's, then a real API server as "test"
     resp = admin.post("/clusters", json=registration(clusters["test"], "badtoken", token="wrong-token"))
     assert resp.status_code == 422, resp.text
     assert "Unauthorized" in resp.json()["error"]["message"]
@@ -88,7 +91,8 @@ def test_bad_credentials_are_refused_with_the_clusters_own_message(clusters, adm
     assert "badtoken" not in names and "badca" not in names
 
 
-def test_an_app_gets_its_namespace_on_every_cluster_and_loses_it_on_delete(clusters, login, admin):
+def test_an_app_gets_its_namespace_on_every_cluster_and_loses_it_on_delete(mae):
+    clusters, login, admin = mae.clusters, mae.login, mae.admin
     owner = login("ns-owner")
     app = new_app(owner)
     for name in ("test", "prod"):
@@ -154,7 +158,8 @@ def _status_events(stack):
     return conn, queue
 
 
-def test_operator_reports_reach_mae_and_become_status_events(clusters, login, stack):
+def test_operator_reports_reach_mae_and_become_status_events(mae):
+    clusters, login, stack = mae.clusters, mae.login, mae.stack
     owner = login("ns-owner")
     app = new_app(owner, "rep")
     test = clusters["test"]

@@ -125,6 +125,10 @@ def test_pods_the_cluster_refuses_fail_the_deploy_promptly_with_its_words(team, 
     info = team["clusters"]["test"]
     done = kubectl(info, *[a.format(app=app) for a in refuse], stdin=QUOTA % app if "apply" in refuse else None)
     assert done.returncode == 0, done.stderr
+    if "apply" in refuse:
+        # as a cluster admin's quota would be: already counted by the quota controller
+        wait_for(lambda: kubectl(info, "-n", app, "get", "quota", "compute", "-o",
+                                 "jsonpath={.status.hard.pods}").stdout == "1", what="the quota counted")
     new_version(team, app, "nginx:1.25")
     record_id = deploy(team["developer"], app, {"env": "test"})
     record = finished(team["viewer"], record_id, timeout=30)
@@ -132,9 +136,12 @@ def test_pods_the_cluster_refuses_fail_the_deploy_promptly_with_its_words(team, 
     [target] = record["targets"]
     assert target["reason"].startswith(reason), target
     assert said in target["message"]
-    lines = [i["line"] for i in team["viewer"].get(f"/records/{record_id}/logs").json()["items"]]
+
+    def log_says_why():  # log lines travel on their own queue: they may land just after the record
+        lines = [i["line"] for i in team["viewer"].get(f"/records/{record_id}/logs").json()["items"]]
+        return lines if any(line.startswith("progressing → failed: " + reason) for line in lines) else None
+    lines = wait_for(log_says_why, what="the failure in the record's log")
     assert any(line.startswith("the cluster refuses to create the pods: ") and said in line for line in lines)
-    assert any(line.startswith("progressing → failed: " + reason) for line in lines), lines
     live = deployment_on(info, app, "web-v1")
     failure = next(c for c in live["status"]["conditions"] if c["type"] == "ReplicaFailure")
     assert failure["reason"] == "FailedCreate" and said in failure["message"]

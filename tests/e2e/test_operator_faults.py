@@ -1,9 +1,13 @@
-"""The operator under faults, end to end: real stack, a sandbox of its own, its real operator.
+"""The operator under faults, end to end: real stack, a cluster of its own, its real operator.
 
-A dedicated sandbox ``faults`` (not the session's ``test``/``prod``) because these tests
+A dedicated cluster ``faults`` (not the session's ``test``/``prod``) because these tests
 kill that operator and take the gateway away: the journeys that share ``test``/``prod``
-must not see their operator restart mid-way. Deployments are changed with kubectl, a
-client that shares nothing with MAE; what MAE stored is read over RPC (``latest_reports``).
+must not see their operator restart mid-way. Run twice (the ``mae`` fixture): ``faults``
+is a sandbox of its own, then the real control plane (tests/realkube/) watched with the
+operator's service account from k8s/operator/operator.yaml — so the operator's list,
+watch and relist after a restart are checked against a real API server too.
+Deployments are changed with kubectl, a client that shares nothing with MAE; what MAE
+stored is read over RPC (``latest_reports``).
 """
 import json
 import re
@@ -22,15 +26,30 @@ CLUSTER = "faults"
 OPERATOR_OPTS = {"batch_seconds": 0.2, "heartbeat_seconds": 1, "backoff_cap": 8}
 
 
+class Faults(dict):
+    """The cluster's info (``kubeconfig``: an admin's, for kubectl) plus its MAE."""
+
+    def start_operator(self):
+        self["stack"].start_operator(CLUSTER, kubeconfig=self.get("operator_kubeconfig"), **OPERATOR_OPTS)
+
+
 @pytest.fixture(scope="module")
-def faults(stack, admin):
-    info = stack.start_sandbox(CLUSTER, 0, ready_delay=0.2, backoff=0.3, no_persist=True)
+def faults(request, mae):
+    stack, admin = mae.stack, mae.admin
+    if mae.kind == "real":
+        real, access = request.getfixturevalue("real_kube"), request.getfixturevalue("real_kube_mae")
+        info = Faults(url=real.url, token=access.deployer_token, ca_path=real.ca_path,
+                      kubeconfig=real.kubeconfig_path, operator_kubeconfig=access.operator_kubeconfig)
+    else:
+        info = Faults(stack.start_sandbox(CLUSTER, 0, ready_delay=0.2, backoff=0.3, no_persist=True))
+    info["stack"] = stack
     stack.register_cluster(admin.token, CLUSTER, "test", info)
-    stack.start_operator(CLUSTER, **OPERATOR_OPTS)
+    info.start_operator()
     yield info
     stack.stop(f"operator-{CLUSTER}")
     admin.delete(f"/clusters/{CLUSTER}")
-    stack.stop(f"sandbox-{CLUSTER}")
+    if mae.kind != "real":
+        stack.stop(f"sandbox-{CLUSTER}")
 
 
 def deployment(namespace, name, replicas):
@@ -69,7 +88,8 @@ def reported(stack, namespace, name, desired, ready):
     return check
 
 
-def test_killed_operator_resends_state_on_restart_and_keeps_nothing_stale(faults, stack):
+def test_killed_operator_resends_state_on_restart_and_keeps_nothing_stale(faults):
+    stack = faults["stack"]
     ns = new_namespace(faults, "kill")
     apply(faults, deployment(ns, "keep", 2))
     apply(faults, deployment(ns, "doomed", 1))
@@ -87,7 +107,7 @@ def test_killed_operator_resends_state_on_restart_and_keeps_nothing_stale(faults
     before = latest(stack, ns)
     assert before["keep"]["replicas"]["desired"] == 2 and not before["doomed"]["deleted"]
 
-    stack.start_operator(CLUSTER, **OPERATOR_OPTS)
+    faults.start_operator()
     wait_for(reported(stack, ns, "keep", 3, 3), 30, what="keep re-sent at 3 replicas after the restart")
     doomed = wait_for(lambda: latest(stack, ns)["doomed"]["deleted"] and latest(stack, ns)["doomed"], 30,
                       what="the Deployment deleted while the operator was down reported as deleted")
@@ -99,9 +119,10 @@ def test_killed_operator_resends_state_on_restart_and_keeps_nothing_stale(faults
 PAUSE = re.compile(rb"reports not delivered \((.*?)\); again in ([0-9.]+) s")
 
 
-def test_mae_down_the_operator_backs_off_and_delivers_when_it_returns(faults, stack):
+def test_mae_down_the_operator_backs_off_and_delivers_when_it_returns(faults):
     """The gateway (MAE's only door for reports) is down ~10 s — the issue says 30 s; 10 s
     shows the same thing (pauses 0.5, 1, 2, 4 s ± jitter) and keeps the suite fast."""
+    stack = faults["stack"]
     ns = new_namespace(faults, "down")
     apply(faults, deployment(ns, "web", 2))
     wait_for(reported(stack, ns, "web", 2, 2), 30, what="web reported with 2 ready")

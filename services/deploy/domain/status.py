@@ -234,6 +234,12 @@ def pods_refused_reason(message: str) -> str:
                 + (f": {rules}" if rules else "") + "; change the template or the namespace's level")
     if "exceeded quota" in low:
         return "Quota exceeded: the namespace's resource quota does not allow these pods"
+    if "failed quota" in low or "must specify" in low:
+        return ("The namespace's resource quota requires CPU and memory requests and limits on every "
+                "container: set the version's resources")
+    if "status unknown for quota" in low:
+        # Kubernetes keeps the first refusal's words in the condition while the failure lasts.
+        return "The namespace's resource quota refused the pods (it was not yet counted when they were first refused)"
     if "usage per container" in low or "usage per pod" in low or "limitrange" in low:
         return ("The namespace's LimitRange does not allow these pods' CPU or memory: "
                 "change the version's resources")
