@@ -105,9 +105,12 @@ def real_mae(infra, secret_key, tmp_path_factory, real_kube, real_kube_mae):
     from scripts.stack import admin_token
     from tests.conftest import free_port
 
+    # Metrics ports are METRICS_PORTS + offset: 3000-3499 keeps them clear of the session
+    # stack (1000-1499), the fault and traced ones (2000-2800) and the hostile one (4000-4499),
+    # which run while this one is up.
     with own_backends(infra, "realkube") as env:
         with running_stack(tmp_path_factory.mktemp("stack-realkube"), {**env, "MAE_SECRET_KEY": secret_key},
-                           port_offset=free_port() % 500 + 1500, localauth_port=free_port()) as started:
+                           port_offset=free_port() % 500 + 3000, localauth_port=free_port()) as started:
             token, _ = admin_token(started)
             admin = Api(started.url, token)
             test = {"name": "test", "url": real_kube.url, "token": real_kube_mae.deployer_token,

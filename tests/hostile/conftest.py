@@ -31,7 +31,7 @@ def stack(hostile_backends, secret_key, tmp_path_factory):
     from tests.conftest import free_port
 
     env = {**hostile_backends, "MAE_SECRET_KEY": secret_key, "RATE_LIMIT_WRITES": FUZZ_RATE_LIMIT}
-    with running_stack(tmp_path_factory.mktemp("hostile-stack"), env, port_offset=free_port() % 500 + 1500,
+    with running_stack(tmp_path_factory.mktemp("hostile-stack"), env, port_offset=free_port() % 500 + 4000,
                        localauth_port=free_port(), extra_oauth_clients=[FOREIGN_CLIENT]) as started:
         yield started
 
