@@ -80,6 +80,18 @@ class Invalid(MaeError):
 
 
 @_register
+class ReservedName(Invalid):
+    """The name belongs to the cluster's system or to MAE itself."""
+    code = "reserved_name"
+
+
+@_register
+class NamespaceExists(Conflict):
+    """A namespace of that name exists on a cluster and is not MAE's."""
+    code = "namespace_exists"
+
+
+@_register
 class RateLimited(MaeError):
     """Too many requests; slow down."""
     code = "rate_limited"

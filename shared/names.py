@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from shared.errors import Invalid
+from shared.errors import Invalid, ReservedName
 
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 
@@ -22,3 +22,24 @@ def check_label(value, field: str = "name") -> str:
             f"'{field}' must be a DNS label: lower-case letters, digits and '-', "
             "starting and ending with a letter or digit.", {"field": field, "value": value[:80]})
     return value
+
+
+# Namespaces an application may never be: the cluster's own, the default one, and those
+# MAE and its operator run in (k8s/base, k8s/operator). RESERVED_NAMESPACES (config) adds more.
+RESERVED_NAMESPACES = ("default", "mae", "mae-system")
+RESERVED_PREFIXES = ("kube-", "openshift-")
+
+
+def reserved_names(extra) -> set[str]:
+    """``RESERVED_NAMESPACES`` from config (a list, or a comma-separated string) plus ours."""
+    if isinstance(extra, str):
+        extra = [part.strip() for part in extra.replace("[", "").replace("]", "").split(",")]
+    return set(RESERVED_NAMESPACES) | {str(e).strip() for e in extra or () if str(e).strip()}
+
+
+def check_not_reserved(name: str, extra=(), field: str = "name") -> str:
+    """422 ``reserved_name`` for a name that is a system or MAE namespace."""
+    if name in reserved_names(extra) or name.startswith(RESERVED_PREFIXES):
+        raise ReservedName(f"{name!r} is reserved for the cluster's system or for MAE itself; "
+                           "choose another name.", {"field": field, "value": name})
+    return name

@@ -16,6 +16,7 @@ from gateway.auth import PerUserKey, authenticate, authenticate_with, require_ap
 from gateway.schemas import APP, LABEL, MEMBER, PAGING, ROLE, json_response, obj, page_of
 from shared.errors import Invalid
 from shared.keys import Keys
+from shared.names import is_label
 from shared.paging import clamp_limit
 from shared.web import JSON, read_object, route
 
@@ -30,7 +31,12 @@ class AppRoutes:
            responses=json_response(APP, 201, "Created"), errors=[400, 401, 409, 422])
     def create_app(self, request):
         caller = authenticate(self, request)
-        return 201, self.org.create_app(read_object(request), caller.actor, caller.source_ip)
+        body = read_object(request)
+        # MAE never takes over a namespace it did not create: where one of that name exists on
+        # a reachable cluster, the app is refused (409 namespace_exists, after the name's checks).
+        name = body.get("name")
+        taken = self.cluster.namespace_taken(name) if is_label(name) else []
+        return 201, self.org.create_app(body, caller.actor, caller.source_ip, taken_on=taken)
 
     @route("GET", "/api/v1/apps", summary="Applications you can see", tags=TAGS, auth=True,
            query=PAGING, responses=json_response(page_of(APP)), errors=[401, 422])

@@ -227,12 +227,16 @@ class DeployRoutes:
                                        diff={"type": "array", "items": ANY_OBJ})),
            errors=[400, 401, 403, 404, 422, 503])
     def preview_version(self, request, app, svc, ver):
-        require_app_role(self, request, app, "versions.preview")
+        _, role = require_app_role(self, request, app, "versions.preview")
         body = read_object(request, required=False)
         if body.get("clusters") or body.get("env"):
             clusters = self._resolve_clusters(body)
-        else:
-            clusters = [{"name": c["name"], "env": c["env"]} for c in self.cluster.list_clusters(None)]
+            # what a production cluster runs is for those who may deploy there
+            self._check_envs(role, app, clusters)
+        else:  # every cluster the caller's role may deploy to
+            prod = allowed("deploy.prod", role)
+            clusters = [{"name": c["name"], "env": c["env"]} for c in self.cluster.list_clusters(None)
+                        if prod or c["env"] != "prod"]
         return self.deploy.preview_version(app, svc, ver, clusters)
 
     # -- ingresses ----------------------------------------------------------------------

@@ -53,6 +53,8 @@ class ClusterNamespace(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     cluster: Mapped[str] = mapped_column(String(63))
     namespace: Mapped[str] = mapped_column(String(63))
+    # The application's id (org), marked on the namespace; None for rows from before it was kept.
+    app_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     desired: Mapped[str] = mapped_column(String(8), default="present")
     state: Mapped[str] = mapped_column(String(8), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -24,6 +24,7 @@ from services.cluster.logship import LogShipper
 from services.cluster.mke import ClusterClient, ClusterError, engine
 from services.cluster.mke.kinds import kind_of
 from services.cluster.models import Cluster, ProcessedEvent
+from shared import redact
 from shared.audit import AuditLog
 from shared.errors import AlreadyExists, BadRequest, Invalid, NotFound, Unavailable
 from shared.events import EventPublisher, handle_event
@@ -235,10 +236,34 @@ class ClusterService(ServiceBase):
                                   {"cluster": cluster, "reason": exc.reason})
             if live:
                 (live.get("metadata") or {}).pop("managedFields", None)
-            answer.append(live)
+            answer.append(redact.live(live, manifest))  # a Secret's values never leave this service
         return answer
 
     # ---------------------------------------------------------- namespaces
+    @rpc
+    def namespace_taken(self, name):
+        """The reachable clusters on which a namespace ``name`` exists already (for a new app:
+        MAE never takes over a namespace). Clusters that do not answer are left out: if the
+        namespace turns out to exist there, the fan-out refuses to adopt it, visibly."""
+        if not isinstance(name, str) or not name:
+            return []
+        clusters = list(self.db.scalars(select(Cluster).where(Cluster.reachable.is_not(False))))
+        self.db.commit()
+        taken = []
+
+        def probe(cluster):
+            try:
+                if namespaces.exists(self._client(cluster, attempts=1), name):
+                    taken.append(cluster.name)
+            except ClusterError:
+                pass
+
+        pool = eventlet.GreenPool(FANOUT_CONCURRENCY)
+        for cluster in clusters:
+            pool.spawn_n(probe, cluster)
+        pool.waitall()
+        return sorted(taken)
+
     @handle_event("org", "application_created")
     def on_application_created(self, event):
         self._want_everywhere(event, "present")
@@ -250,9 +275,9 @@ class ClusterService(ServiceBase):
     def _want_everywhere(self, event, desired):
         if not first_delivery(self.db, ProcessedEvent, event):
             return
-        name = (event.get("data") or {}).get("name")
+        name, app_id = (event.get("data") or {}).get("name"), (event.get("data") or {}).get("app_id")
         clusters = list(self.db.scalars(select(Cluster.name)))
-        namespaces.want_everywhere(self.db, name, clusters, desired)
+        namespaces.want_everywhere(self.db, name, clusters, desired, app_id)
         self.db.commit()  # the intent is safe before any cluster is asked
         for cluster in clusters:
             self._reconcile(cluster, names={name})
@@ -264,7 +289,7 @@ class ClusterService(ServiceBase):
         name = event["data"]["name"]
         if not registry.exists(self.db, name):
             return
-        apps = self.org.all_app_names()
+        apps = self.org.all_apps()
         namespaces.want_on_cluster(self.db, name, apps)
         self.db.commit()
         self._reconcile(name)
@@ -275,7 +300,7 @@ class ClusterService(ServiceBase):
         cluster = self.db.scalar(select(Cluster).where(Cluster.name == cluster_name))
         if cluster is None:
             return {}
-        rows = [(r.id, r.namespace, r.desired) for r in namespaces.work(self.db, cluster_name)
+        rows = [(r.id, r.namespace, r.desired, r.app_id) for r in namespaces.work(self.db, cluster_name)
                 if names is None or r.namespace in names]
         self.db.commit()
         if not rows:
@@ -285,11 +310,11 @@ class ClusterService(ServiceBase):
         stop = []
 
         def one(row):
-            row_id, namespace, desired = row
+            row_id, namespace, desired, app_id = row
             if stop:
                 return
             try:
-                namespaces.enact(client, namespace, desired)
+                namespaces.enact(client, namespace, desired, app_id)
                 outcomes.append((row_id, desired, None))
             except ClusterError as exc:
                 outcomes.append((row_id, desired, exc))

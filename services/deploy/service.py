@@ -20,6 +20,7 @@ from services.deploy.domain.ci import PROVIDERS
 from services.deploy.domain.ci import version_name as ci_version_name
 from services.deploy.domain.templates import TemplateRefused
 from services.deploy.models import Record, Service, Version
+from shared import redact
 from shared.audit import AuditLog
 from shared.errors import AlreadyExists, BadRequest, Invalid, NotFound, Unauthorized
 from shared.events import EventPublisher
@@ -258,12 +259,13 @@ class DeployService(ServiceBase):
     @rpc
     def preview_version(self, app, service, name, clusters):
         rendered = self._render_version(app, service, name)
+        shown = [redact.desired(m) for m in rendered]  # Secret values never appear in a preview
         out = []
         for cluster in clusters:
             live = self.cluster.live_objects(cluster["name"], app, rendered)
             out.append({"cluster": cluster["name"], "env": cluster.get("env"),
-                        "diff": diff.diff_all(rendered, list(live or []) + [None] * (len(rendered) - len(live or [])))})
-        return {"manifests": rendered, "diff": out}
+                        "diff": diff.diff_all(shown, list(live or []) + [None] * (len(rendered) - len(live or [])))})
+        return {"manifests": shown, "diff": out}
 
     # -- records -----------------------------------------------------------------------
     @rpc

@@ -61,9 +61,11 @@ class OrgService(ServiceBase):
                               {"dependency": "redis"}) from exc
 
     @rpc
-    def create_app(self, data, actor, source_ip=None):
-        app = domain.create_app(self.db, data, actor["id"], actor["username"])
-        self.events.publish("application_created", {"name": app.name, "display_name": app.display_name})
+    def create_app(self, data, actor, source_ip=None, taken_on=None):
+        app = domain.create_app(self.db, data, actor["id"], actor["username"],
+                                reserved=self.config.get("RESERVED_NAMESPACES") or (), taken_on=taken_on)
+        self.events.publish("application_created", {"name": app.name, "display_name": app.display_name,
+                                                    "app_id": app.id})
         self.audit.record(actor["username"], "app_created", f"app:{app.name}", {}, source_ip)
         self._changed()
         return domain.app_dict(app, "owner")
@@ -81,9 +83,11 @@ class OrgService(ServiceBase):
                     lambda row: domain.app_dict(row[0], row[1] or "admin"), rows=True)
 
     @rpc
-    def all_app_names(self):
-        """Every application's name: the namespaces a newly registered cluster needs."""
-        return list(self.db.scalars(select(Application.name).order_by(Application.id)))
+    def all_apps(self):
+        """Every application as ``[id, name]``: the namespaces a newly registered cluster needs,
+        marked with the app's id."""
+        return [[app_id, name] for app_id, name in
+                self.db.execute(select(Application.id, Application.name).order_by(Application.id))]
 
     @rpc
     def get_app(self, name, user_id=None, is_admin=False):
@@ -114,7 +118,7 @@ class OrgService(ServiceBase):
     def delete_app(self, name, actor, source_ip=None):
         app = domain.get_app(self.db, name)
         self.db.delete(app)
-        self.events.publish("application_deleted", {"name": name})
+        self.events.publish("application_deleted", {"name": name, "app_id": app.id})
         self.audit.record(actor["username"], "app_deleted", f"app:{name}", {}, source_ip)
         self._changed()
         return None

@@ -138,6 +138,21 @@ def test_a_changed_selector_is_refused_as_immutable_with_the_servers_message(cli
     assert live.spec.selector.match_labels == {"app": name}  # unchanged
 
 
+def test_an_object_mae_did_not_create_is_neither_replaced_nor_deleted(client, sandbox):
+    from kubernetes import client as k8s
+    core = k8s.CoreV1Api(sandbox.admin_client())
+    ms = manifests()
+    name = ms[2]["metadata"]["name"]
+    core.create_namespaced_config_map("shop", {"metadata": {"name": name}, "data": {"owner": "someone else"}})
+    rec = Recorder()
+    result = apply(client, ms, rec, "shop")
+    assert not result["ok"] and result["error"]["reason"] == "NotManaged" and result["error"]["code"] == 409
+    assert "was not created by MAE" in result["error"]["message"] and rec.lines[-1][0] == "error"
+    gone = delete(client, ms[2:], Recorder(), "shop")
+    assert not gone["ok"] and gone["error"]["reason"] == "NotManaged"
+    assert core.read_namespaced_config_map(name, "shop").data == {"owner": "someone else"}
+
+
 def test_object_outside_the_namespace_is_forbidden_without_asking(client):
     ms = manifests()
     ms[1]["metadata"]["namespace"] = "kube-system"

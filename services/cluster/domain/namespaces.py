@@ -21,26 +21,63 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "mae"}
 NAMESPACE = KINDS["Namespace"]
 
 
-def _upsert(db: Session, pairs: list[tuple[str, str]], desired: str) -> None:
+APP_ID = "mae.io/app-id"   # annotation: the application's id, the mark of ownership
+APP = "mae.io/app"
+
+
+def _upsert(db: Session, rows: list[tuple[str, str, int | None]], desired: str) -> None:
     now = utcnow()
-    for start in range(0, len(pairs), 500):
-        chunk = pairs[start:start + 500]
+    for start in range(0, len(rows), 500):
+        chunk = rows[start:start + 500]
         if not chunk:
             continue
         stmt = insert(ClusterNamespace).values([
-            {"cluster": c, "namespace": n, "desired": desired, "state": "pending", "attempts": 0,
-             "last_error": None, "updated_at": now} for c, n in chunk])
-        stmt = stmt.on_duplicate_key_update(desired=stmt.inserted.desired, state="pending",
-                                            attempts=0, last_error=None, updated_at=now)
+            {"cluster": c, "namespace": n, "app_id": app_id, "desired": desired, "state": "pending",
+             "attempts": 0, "last_error": None, "updated_at": now} for c, n, app_id in chunk])
+        stmt = stmt.on_duplicate_key_update(desired=stmt.inserted.desired, state="pending", attempts=0,
+                                            last_error=None, updated_at=now,
+                                            app_id=func.coalesce(stmt.inserted.app_id, ClusterNamespace.app_id))
         db.execute(stmt)
 
 
-def want_everywhere(db: Session, namespace: str, clusters: list[str], desired: str = "present") -> None:
-    _upsert(db, [(c, namespace) for c in clusters], desired)
+def want_everywhere(db: Session, namespace: str, clusters: list[str], desired: str = "present",
+                    app_id: int | None = None) -> None:
+    _upsert(db, [(c, namespace, app_id) for c in clusters], desired)
 
 
-def want_on_cluster(db: Session, cluster: str, namespaces: list[str]) -> None:
-    _upsert(db, [(cluster, n) for n in namespaces], "present")
+def want_on_cluster(db: Session, cluster: str, apps: list) -> None:
+    """``apps``: ``(app_id, name)`` pairs (or bare names, from an older org service)."""
+    pairs = [(a[0], a[1]) if isinstance(a, (list, tuple)) else (None, a) for a in apps]
+    _upsert(db, [(cluster, name, app_id) for app_id, name in pairs], "present")
+
+
+def mark(namespace: str, app_id: int | None) -> dict:
+    """The labels and annotations that make a namespace this app's (docs/architecture.md)."""
+    meta = {"labels": {**MANAGED_BY, APP: namespace}}
+    if app_id is not None:
+        meta["annotations"] = {APP_ID: str(app_id)}
+    return meta
+
+
+def owned(live: dict | None, namespace: str, app_id: int | None) -> bool:
+    """Whether ``live`` is the namespace MAE made for this app: MAE's labels, and the app's
+    id when both sides know it (namespaces made before ids were marked carry none)."""
+    meta = (live or {}).get("metadata") or {}
+    labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
+    if labels.get("app.kubernetes.io/managed-by") != "mae" or labels.get(APP) != namespace:
+        return False
+    marked = annotations.get(APP_ID)
+    return app_id is None or marked is None or marked == str(app_id)
+
+
+class NotOurs(ClusterError):
+    def __init__(self, namespace: str):
+        super().__init__("NotManaged", f"namespace {namespace} exists on the cluster and was not created by "
+                                       "MAE for this application; MAE does not adopt, change or delete it", 409)
+
+
+def exists(client: ClusterClient, namespace: str) -> bool:
+    return client.get(NAMESPACE, None, namespace) is not None
 
 
 def work(db: Session, cluster: str, states=("pending", "failed"), limit: int = 5000) -> list[ClusterNamespace]:
@@ -49,18 +86,23 @@ def work(db: Session, cluster: str, states=("pending", "failed"), limit: int = 5
         .order_by(ClusterNamespace.id).limit(limit)))
 
 
-def enact(client: ClusterClient, namespace: str, desired: str) -> None:
-    """Make the cluster match the intent; idempotent (exists/absent already is fine)."""
+def enact(client: ClusterClient, namespace: str, desired: str, app_id: int | None = None) -> None:
+    """Make the cluster match the intent; idempotent. A namespace that exists without this
+    app's mark is never adopted (``NotOurs``, the row fails with that reason) nor deleted
+    (the row is done: the app's intent no longer concerns it)."""
     if desired == "present":
-        body = {"apiVersion": "v1", "kind": "Namespace",
-                "metadata": {"name": namespace, "labels": {**MANAGED_BY, "mae.io/app": namespace}}}
+        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, **mark(namespace, app_id)}}
         try:
             client.create(NAMESPACE, None, body)
         except ClusterError as exc:
             if exc.code != 409:
                 raise
+            if not owned(client.get(NAMESPACE, None, namespace), namespace, app_id):
+                raise NotOurs(namespace) from None
     else:
-        client.remove(NAMESPACE, None, namespace)
+        live = client.get(NAMESPACE, None, namespace)
+        if live is not None and owned(live, namespace, app_id):
+            client.remove(NAMESPACE, None, namespace)
 
 
 def record(db: Session, row_id: int, desired: str, error: ClusterError | None) -> None:

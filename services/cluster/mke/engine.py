@@ -69,6 +69,27 @@ def _check(manifest, namespace: str | None):
     return kind
 
 
+MANAGED_BY = "app.kubernetes.io/managed-by"
+APP = "mae.io/app"
+
+
+def is_ours(live: dict, manifest: dict) -> bool:
+    """Whether the live object carries MAE's mark — and, when the manifest names its app,
+    that same app's. MAE never replaces or deletes an object without it: it was made by
+    someone else (a person with kubectl, another tool, another tenant)."""
+    labels = ((live or {}).get("metadata") or {}).get("labels") or {}
+    if labels.get(MANAGED_BY) != "mae":
+        return False
+    app = (((manifest or {}).get("metadata") or {}).get("labels") or {}).get(APP)
+    return app is None or labels.get(APP) == app
+
+
+def not_ours(manifest: dict) -> ClusterError:
+    return ClusterError("NotManaged", f"{_label(manifest)} exists on the cluster but was not created by MAE "
+                                      f"for this application (it lacks MAE's label {MANAGED_BY}=mae or "
+                                      f"belongs to another app); MAE does not replace or delete it", 409)
+
+
 def apply_one(client: ClusterClient, manifest: dict, namespace: str | None = None) -> tuple[dict, list[str]]:
     """Create, update or leave one object; returns its result entry and what differed."""
     kind = _check(manifest, namespace)
@@ -90,6 +111,8 @@ def apply_one(client: ClusterClient, manifest: dict, namespace: str | None = Non
                 if exc.code == 409:  # created meanwhile by someone else: diff against theirs
                     continue
                 raise
+        if not is_ours(live, manifest):
+            raise not_ours(manifest)
         changed = diff.differences(manifest, live, kind)
         if not changed:
             return _entry(manifest, "unchanged", live), []
@@ -133,7 +156,10 @@ def delete(client: ClusterClient, manifests: list[dict], callback: Callback,
             kind = _check(manifest, namespace)
             meta = manifest.get("metadata") or {}
             ns = (meta.get("namespace") or namespace) if kind.namespaced else None
-            gone = client.remove(kind, ns, meta["name"])
+            live = client.get(kind, ns, meta["name"])
+            if live is not None and not is_ours(live, manifest):
+                raise not_ours(manifest)
+            gone = client.remove(kind, ns, meta["name"]) if live is not None else None
         except ClusterError as exc:
             error = exc.as_dict()
             callback.log("error", f"deleting {_label(manifest) if isinstance(manifest, dict) else 'manifest'} "

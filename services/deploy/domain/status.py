@@ -115,6 +115,8 @@ def refused_reason(error: dict) -> str:
         return f"The cluster's API server refused the manifest: {message}"
     if reason == "Forbidden":
         return f"The cluster's API server forbade the change: {message}"
+    if reason == "NotManaged":
+        return f"An object of the same name exists on the cluster and is not MAE's: {message}"
     if reason in ("Unreachable", "Timeout"):
         return f"The cluster could not be reached ({reason.lower()}): {message}"
     if reason == "Unauthorized":

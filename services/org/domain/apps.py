@@ -5,8 +5,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.org.models import Application, Member
-from shared.errors import AlreadyExists, Conflict, Invalid, NotFound
-from shared.names import check_label
+from shared.errors import AlreadyExists, Conflict, Invalid, NamespaceExists, NotFound
+from shared.names import check_label, check_not_reserved
 from shared.roles import ROLES
 from shared.timeutil import rfc3339
 
@@ -38,12 +38,20 @@ def _text(data: dict, field: str, limit: int) -> str:
     return value
 
 
-def create_app(db: Session, data: dict, owner_id: int, owner_name: str) -> Application:
+def create_app(db: Session, data: dict, owner_id: int, owner_name: str, reserved=(),
+               taken_on=None) -> Application:
+    """``taken_on``: clusters where a namespace of this name exists already (the cluster
+    service asked them): MAE never adopts one, so the app is refused."""
     if not isinstance(data, dict):
         raise Invalid("The body must be a JSON object.")
-    name = check_label(data.get("name"), "name")
+    name = check_not_reserved(check_label(data.get("name"), "name"), reserved)
     if db.scalar(select(Application.id).where(Application.name == name)):
         raise AlreadyExists(f"An application called {name!r} exists already.", {"app": name})
+    if taken_on:
+        raise NamespaceExists(f"A namespace called {name!r} exists already on cluster "
+                              f"{', '.join(taken_on)} and was not created by MAE for a new application; "
+                              "MAE never takes over a namespace. Choose another name.",
+                              {"field": "name", "clusters": list(taken_on)})
     app = Application(name=name, display_name=_text(data, "display_name", 128) or name,
                       description=_text(data, "description", 4000), created_by=owner_name)
     db.add(app)
