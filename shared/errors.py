@@ -86,6 +86,12 @@ class ReservedName(Invalid):
 
 
 @_register
+class QuotaExceeded(Invalid):
+    """A per-person limit is reached."""
+    code = "quota_exceeded"
+
+
+@_register
 class NamespaceExists(Conflict):
     """A namespace of that name exists on a cluster and is not MAE's."""
     code = "namespace_exists"

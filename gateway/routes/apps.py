@@ -28,7 +28,7 @@ class AppRoutes:
     @route("POST", "/api/v1/apps", summary="Create an application (you become its owner)", tags=TAGS,
            auth=True, body=obj(["name"], name=LABEL, display_name={"type": ["string", "null"], "maxLength": 128},
                                description={"type": ["string", "null"], "maxLength": 4000}),
-           responses=json_response(APP, 201, "Created"), errors=[400, 401, 409, 422])
+           responses=json_response(APP, 201, "Created"), errors=[400, 401, 403, 409, 422])
     def create_app(self, request):
         caller = authenticate(self, request)
         body = read_object(request)

@@ -306,6 +306,7 @@ class ClusterService(ServiceBase):
         if not rows:
             return {"done": 0}
         client = self._client(cluster, **({"attempts": attempts} if attempts else {}))
+        pod_security = self.config.get("NAMESPACE_POD_SECURITY") or None
         outcomes: list[tuple[int, str, ClusterError | None]] = []
         stop = []
 
@@ -314,7 +315,7 @@ class ClusterService(ServiceBase):
             if stop:
                 return
             try:
-                namespaces.enact(client, namespace, desired, app_id)
+                namespaces.enact(client, namespace, desired, app_id, pod_security)
                 outcomes.append((row_id, desired, None))
             except ClusterError as exc:
                 outcomes.append((row_id, desired, exc))

@@ -62,6 +62,7 @@ class OrgService(ServiceBase):
 
     @rpc
     def create_app(self, data, actor, source_ip=None, taken_on=None):
+        domain.check_may_create(self.db, actor, self.config.get("APP_CREATORS"), self.config.get("APPS_PER_USER"))
         app = domain.create_app(self.db, data, actor["id"], actor["username"],
                                 reserved=self.config.get("RESERVED_NAMESPACES") or (), taken_on=taken_on)
         self.events.publish("application_created", {"name": app.name, "display_name": app.display_name,

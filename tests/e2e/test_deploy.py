@@ -111,7 +111,7 @@ def test_a_good_image_on_test_succeeds_with_replica_counts_and_a_log(team):
 
 
 @pytest.mark.parametrize("refuse, reason, said", [
-    (["label", "namespace", "{app}", "pod-security.kubernetes.io/enforce=restricted"],
+    (["label", "--overwrite", "namespace", "{app}", "pod-security.kubernetes.io/enforce=restricted"],
      "The namespace's Pod Security level (restricted:latest) forbids these pods",
      'violates PodSecurity "restricted:latest"'),
     (["apply", "-f", "-"],

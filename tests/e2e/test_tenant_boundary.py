@@ -73,6 +73,41 @@ def test_mae_marks_its_namespaces_with_the_apps_identity(mae, attacker):
         assert ns["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "mae"
         assert ns["metadata"]["labels"]["mae.io/app"] == name
         assert ns["metadata"]["annotations"]["mae.io/app-id"].isdigit()
+        labels = ns["metadata"]["labels"]  # the cluster itself holds the app to Pod Security baseline
+        assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
+        assert labels["pod-security.kubernetes.io/warn"] == labels["pod-security.kubernetes.io/audit"] == "restricted"
+        assert labels["pod-security.kubernetes.io/enforce-version"] == "latest"
+
+
+def test_a_privileged_pod_is_refused_by_the_cluster_itself(mae):
+    """Even where MAE's own checks would let it through (a custom template), the namespace's
+    Pod Security label makes the API server refuse the pods; the deploy fails saying so."""
+    from services.deploy.domain import templates
+
+    owner = mae.login(f"psa-owner-{uuid.uuid4().hex[:4]}")
+    app = f"psa-{uuid.uuid4().hex[:6]}"
+    assert owner.post("/apps", json={"name": app}).status_code == 201
+    body = templates.BUILTINS["default-version"]["body"].replace(
+        "          image: {{ image | tojson }}\n",
+        "          image: {{ image | tojson }}\n          securityContext: {privileged: true}\n", 1)
+    assert "privileged" in body
+    made = owner.post(f"/apps/{app}/templates", json={"name": "root", "kind": "version", "body": body,
+                                                      "fields": templates.BUILTINS["default-version"]["fields"]})
+    assert made.status_code == 201, made.text
+    assert owner.post(f"/apps/{app}/services", json={"name": "web"}).status_code == 201
+    assert owner.post(f"/apps/{app}/services/web/versions", json={
+        "name": "v1", "image": "nginx:1.25", "port": 80, "template": "root"}).status_code == 201
+    test = mae.clusters["test"]
+    wait_for(lambda: get(test, "namespace", app), what="namespace")
+    record_id = owner.post(f"/apps/{app}/services/web/versions/v1/deploy", json={"env": "test"}).json()["record_id"]
+    record = wait_for(lambda: (lambda r: r if r["finished_at"] else None)(owner.get(f"/records/{record_id}").json()),
+                      what="the deploy")
+    assert record["status"] == "failed"
+    target = record["targets"][0]
+    assert target["reason"].startswith("The namespace's Pod Security level (baseline:latest) forbids these pods")
+    assert "privileged" in target["message"]
+    pods = get(test, "pods", "-n", app)
+    assert pods["items"] == []
 
 
 def test_deleting_an_app_deletes_only_the_namespaces_mae_made_for_it(mae, attacker):

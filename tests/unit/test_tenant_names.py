@@ -40,3 +40,13 @@ def test_an_object_is_mae_s_only_with_its_label_and_app():
     assert not is_ours({"metadata": {"labels": {"app.kubernetes.io/managed-by": "mae", "mae.io/app": "x"}}},
                        manifest)
     assert not is_ours({"metadata": {}}, manifest)
+
+
+def test_namespaces_carry_pod_security_levels_from_config():
+    labels = mark("shop", 7)["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
+    assert labels["pod-security.kubernetes.io/warn"] == "restricted"
+    assert labels["pod-security.kubernetes.io/audit-version"] == "latest"
+    stricter = mark("shop", 7, {"enforce": "restricted", "version": "v1.30"})["labels"]
+    assert stricter["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert stricter["pod-security.kubernetes.io/enforce-version"] == "v1.30"

@@ -51,9 +51,26 @@ def want_on_cluster(db: Session, cluster: str, apps: list) -> None:
     _upsert(db, [(cluster, name, app_id) for app_id, name in pairs], "present")
 
 
-def mark(namespace: str, app_id: int | None) -> dict:
-    """The labels and annotations that make a namespace this app's (docs/architecture.md)."""
-    meta = {"labels": {**MANAGED_BY, APP: namespace}}
+# Pod Security Admission on every namespace MAE creates: the cluster itself refuses what
+# the baseline forbids, and warns and audits what restricted would (NAMESPACE_POD_SECURITY).
+POD_SECURITY = {"enforce": "baseline", "warn": "restricted", "audit": "restricted", "version": "latest"}
+
+
+def pod_security_labels(setting: dict | None = None) -> dict:
+    levels = {**POD_SECURITY, **(setting or {})}
+    version = str(levels.get("version") or "latest")
+    out = {}
+    for mode in ("enforce", "warn", "audit"):
+        if levels.get(mode):
+            out[f"pod-security.kubernetes.io/{mode}"] = str(levels[mode])
+            out[f"pod-security.kubernetes.io/{mode}-version"] = version
+    return out
+
+
+def mark(namespace: str, app_id: int | None, pod_security: dict | None = None) -> dict:
+    """The labels and annotations that make a namespace this app's (docs/architecture.md),
+    with its Pod Security levels."""
+    meta = {"labels": {**MANAGED_BY, APP: namespace, **pod_security_labels(pod_security)}}
     if app_id is not None:
         meta["annotations"] = {APP_ID: str(app_id)}
     return meta
@@ -86,12 +103,14 @@ def work(db: Session, cluster: str, states=("pending", "failed"), limit: int = 5
         .order_by(ClusterNamespace.id).limit(limit)))
 
 
-def enact(client: ClusterClient, namespace: str, desired: str, app_id: int | None = None) -> None:
+def enact(client: ClusterClient, namespace: str, desired: str, app_id: int | None = None,
+          pod_security: dict | None = None) -> None:
     """Make the cluster match the intent; idempotent. A namespace that exists without this
     app's mark is never adopted (``NotOurs``, the row fails with that reason) nor deleted
     (the row is done: the app's intent no longer concerns it)."""
     if desired == "present":
-        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, **mark(namespace, app_id)}}
+        body = {"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": namespace, **mark(namespace, app_id, pod_security)}}
         try:
             client.create(NAMESPACE, None, body)
         except ClusterError as exc:

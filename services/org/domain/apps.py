@@ -1,11 +1,11 @@
 """Applications and members — plain SQLAlchemy, no nameko."""
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.org.models import Application, Member
-from shared.errors import AlreadyExists, Conflict, Invalid, NamespaceExists, NotFound
+from shared.errors import AlreadyExists, Conflict, Forbidden, Invalid, NamespaceExists, NotFound, QuotaExceeded
 from shared.names import check_label, check_not_reserved
 from shared.roles import ROLES
 from shared.timeutil import rfc3339
@@ -36,6 +36,22 @@ def _text(data: dict, field: str, limit: int) -> str:
     if len(value) > limit:
         raise Invalid(f"'{field}' must be at most {limit} characters.", {"field": field})
     return value
+
+
+def check_may_create(db: Session, actor: dict, creators: str, per_user) -> None:
+    """``APP_CREATORS`` (everyone | admins) and ``APPS_PER_USER`` (apps a person owns;
+    admins exempt)."""
+    if actor.get("is_admin"):
+        return
+    if str(creators or "everyone").strip().lower() == "admins":
+        raise Forbidden("Only platform admins may create applications here; ask one to create it "
+                        "and make you its owner.", {"setting": "APP_CREATORS"})
+    limit = int(per_user) if per_user not in (None, "") else 20
+    owned = db.scalar(select(func.count()).select_from(Member).where(
+        Member.user_id == actor["id"], Member.role == "owner")) or 0
+    if owned >= limit:
+        raise QuotaExceeded(f"You own {owned} applications, the most one person may own here ({limit}); "
+                            "delete one or ask an admin.", {"limit": limit, "owned": owned})
 
 
 def create_app(db: Session, data: dict, owner_id: int, owner_name: str, reserved=(),
