@@ -8,20 +8,17 @@ shares nothing with MAE.
 """
 import json
 import random
-import subprocess
 import uuid
 
 import pytest
 import requests
 from shared.timeutil import rfc3339, utcnow
+from tests.e2e.test_clusters import kubectl
 from tests.waiting import waiter
 
 wait_for = waiter(timeout=40.0, interval=0.2)
 
 
-def kubectl(info, *args, stdin=None):
-    return subprocess.run(["kubectl", "--kubeconfig", info["kubeconfig"], *args], capture_output=True, text=True,
-                          timeout=30, input=stdin)
 
 
 QUOTA = """{"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "compute", "namespace": "%s"},

@@ -4,19 +4,14 @@ deletes what it did not create for that app. Each test runs against the sandboxe
 against a real API server as ``test`` (the ``mae`` fixture), and checks the clusters with
 kubectl afterwards — a client that shares nothing with MAE."""
 import json
-import subprocess
 import uuid
 
 import pytest
 
+from tests.e2e.test_clusters import kubectl
 from tests.waiting import waiter
 
 wait_for = waiter(timeout=40.0, interval=0.2)
-
-
-def kubectl(info, *args, stdin=None):
-    return subprocess.run(["kubectl", "--kubeconfig", info["kubeconfig"], *args], capture_output=True, text=True,
-                          timeout=30, input=stdin)
 
 
 def get(info, *args):

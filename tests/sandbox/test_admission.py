@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from kubernetes import client
 
 from sandbox_helpers import deployment, wait_for
@@ -59,13 +60,11 @@ def test_baseline_refuses_privileged_and_host_path_but_not_a_plain_pod(core, ns)
            "spec": {"containers": [{"name": "c", "image": "nginx:1.27", "securityContext": {"privileged": True},
                                     "volumeMounts": [{"name": "root", "mountPath": "/host"}]}],
                     "volumes": [{"name": "root", "hostPath": {"path": "/"}}]}}
-    try:
+    with pytest.raises(client.ApiException) as caught:  # a privileged hostPath pod at baseline
         core.create_namespaced_pod(ns, bad)
-        raise AssertionError("a privileged hostPath pod was admitted at baseline")
-    except client.ApiException as exc:
-        assert exc.status == 403
-        assert 'violates PodSecurity "baseline:latest"' in refusal(exc)
-        assert "privileged" in refusal(exc) and "hostPath volumes" in refusal(exc)
+    assert caught.value.status == 403
+    assert 'violates PodSecurity "baseline:latest"' in refusal(caught.value)
+    assert "privileged" in refusal(caught.value) and "hostPath volumes" in refusal(caught.value)
 
 
 def test_resource_quota_admits_up_to_its_limit_then_the_deployment_says_why(apps, core, ns):
@@ -86,12 +85,10 @@ def test_limit_range_maximum_refuses_a_bigger_container(core, ns):
         {"type": "Container", "max": {"cpu": "500m"}, "default": {"cpu": "200m"}}]}})
     big = {"metadata": {"name": "big"}, "spec": {"containers": [
         {"name": "c", "image": "nginx:1.27", "resources": {"limits": {"cpu": "2"}}}]}}
-    try:
+    with pytest.raises(client.ApiException) as caught:  # a container over the LimitRange maximum
         core.create_namespaced_pod(ns, big)
-        raise AssertionError("a container over the LimitRange maximum was admitted")
-    except client.ApiException as exc:
-        assert exc.status == 403
-        assert "maximum cpu usage per Container is 500m, but limit is 2" in refusal(exc)
+    assert caught.value.status == 403
+    assert "maximum cpu usage per Container is 500m, but limit is 2" in refusal(caught.value)
     small = core.create_namespaced_pod(ns, {"metadata": {"name": "small"}, "spec": {"containers": [
         {"name": "c", "image": "nginx:1.27"}]}})
     assert small.spec.containers[0].resources.limits == {"cpu": "200m"}

@@ -444,24 +444,21 @@ def sweep(db: Session, now: datetime, apply_timeout: float, max_attempts: int,
                     f"no answer from the cluster service within {apply_timeout:g} s; asking again "
                     f"(attempt {target.attempt})", now)
         outbox.apply_requests.append(apply_request(target))
-    stalled_before = now - timedelta(seconds=deadline_grace)
-    for target in db.scalars(select(Target).where(
-            Target.status.in_((status.APPLIED, status.PROGRESSING)), Target.has_deployment.is_(True),
-            Target.last_progress_at < stalled_before).order_by(Target.id).with_for_update(skip_locked=True)):
-        lines = status.deadline_passed(target, now, deadline_grace)
-        for level, text in lines:
-            outbox.line(target.record_id, target.cluster, level, text, now)
-        if lines:
-            touched.add(target.record_id)
-    refused_before = now - timedelta(seconds=refused_hold)
-    for target in db.scalars(select(Target).where(
-            Target.status.in_((status.APPLIED, status.PROGRESSING)),
-            Target.refused_since < refused_before).order_by(Target.id).with_for_update(skip_locked=True)):
-        lines = status.refused_too_long(target, now, refused_hold)
-        for level, text in lines:
-            outbox.line(target.record_id, target.cluster, level, text, now)
-        if lines:
-            touched.add(target.record_id)
+    unfinished = (Target.status.in_((status.APPLIED, status.PROGRESSING)),)
+    clocks = [  # (which targets may be due, the rule that decides)
+        (select(Target).where(*unfinished, Target.has_deployment.is_(True),
+                              Target.last_progress_at < now - timedelta(seconds=deadline_grace)),
+         lambda target: status.deadline_passed(target, now, deadline_grace)),
+        (select(Target).where(*unfinished, Target.refused_since < now - timedelta(seconds=refused_hold)),
+         lambda target: status.refused_too_long(target, now, refused_hold)),
+    ]
+    for query, rule in clocks:
+        for target in db.scalars(query.order_by(Target.id).with_for_update(skip_locked=True)):
+            lines = rule(target)
+            for level, text in lines:
+                outbox.line(target.record_id, target.cluster, level, text, now)
+            if lines:
+                touched.add(target.record_id)
     db.flush()
     for record_id in sorted(touched):
         outbox.extend(settle(db, record_id, now))
