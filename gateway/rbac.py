@@ -15,6 +15,7 @@ PERMISSIONS: dict[str, str] = {
     "apps.get": "viewer",
     "apps.update": "maintainer",
     "apps.delete": "owner",
+    "apps.policy.get": "viewer",      # changing it is for platform admins only (require_admin)
     "members.list": "viewer",
     "members.set": "owner",
     "members.remove": "owner",

@@ -26,6 +26,9 @@ TOKEN = obj(["id", "name"], id={"type": "integer"}, name={"type": "string"},
             expires_at={"type": ["string", "null"]}, last_used_at={"type": ["string", "null"]})
 NEW_TOKEN = obj(["id", "name", "token"], id={"type": "integer"}, name={"type": "string"},
                 token={"type": "string"}, expires_at={"type": ["string", "null"]})
+APP_POLICY = obj([], pod_security={"type": "string", "enum": ["baseline", "privileged"]},
+                 quota={"type": ["object", "null"], "additionalProperties": {"type": ["string", "number"]}},
+                 limits={"type": ["object", "null"], "additionalProperties": {"type": "object"}})
 APP = obj(["name", "display_name"], name={"type": "string"}, display_name={"type": "string"},
           description={"type": "string"}, role={"type": ["string", "null"]},
           created_by={"type": "string"}, created_at={"type": "string"})

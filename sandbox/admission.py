@@ -41,7 +41,7 @@ def admit_pod(store, ns: str, pod: dict) -> None:
     labels = ((namespace.obj if namespace else {}).get("metadata") or {}).get("labels") or {}
     level = labels.get(ENFORCE, "privileged")
     if level in LEVELS[1:]:
-        problems = pod_security(pod.get("spec") or {}, level)
+        problems = pod_security(pod.get("spec") or {}, level, pod["metadata"].get("annotations"))
         if problems:
             version = labels.get(ENFORCE_VERSION) or "latest"
             raise forbidden(name, f'violates PodSecurity "{level}:{version}": ' + ", ".join(problems))
@@ -65,9 +65,14 @@ def _sc(obj: dict) -> dict:
     return obj.get("securityContext") or {}
 
 
-def pod_security(spec: dict, level: str) -> list[str]:
+def pod_security(spec: dict, level: str, annotations: dict | None = None) -> list[str]:
     """The violated checks, worded and ordered like pod-security-admission's."""
     out: list[str] = []
+    apparmor = [f'{k}="{v}"' for k, v in (annotations or {}).items()
+                if k.startswith("container.apparmor.security.beta.kubernetes.io/")
+                and v != "runtime/default" and not str(v).startswith("localhost/")]
+    if apparmor:
+        out.append(f"forbidden AppArmor profile{'s' if len(apparmor) > 1 else ''} ({', '.join(apparmor)})")
     pod_sc = spec.get("securityContext") or {}
     containers = _containers(spec)
     hosts = [f"{k}=true" for k in ("hostNetwork", "hostPID", "hostIPC") if spec.get(k)]
@@ -93,6 +98,7 @@ def pod_security(spec: dict, level: str) -> list[str]:
              if isinstance(p, dict) and p.get("hostPort")]
     if ports:
         out.append("hostPort (" + ", ".join(f'container "{n}" uses hostPort {p}' for n, p in ports) + ")")
+    out.extend(_baseline_rest(spec, pod_sc, containers))
     if (pod_sc.get("seccompProfile") or {}).get("type") == "Unconfined" or any(
             (_sc(c).get("seccompProfile") or {}).get("type") == "Unconfined" for c in containers):
         out.append('seccompProfile (pod or containers must not set securityContext.seccompProfile.type '
@@ -133,6 +139,45 @@ def pod_security(spec: dict, level: str) -> list[str]:
             what = "pod or " + _who(unset) if len(unset) == len(containers) else _who(unset)
             out.append(f'seccompProfile ({what} must set securityContext.seccompProfile.type to '
                        '"RuntimeDefault" or "Localhost")')
+    return out
+
+
+SAFE_SYSCTLS = {"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
+                "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
+                "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
+                "net.ipv4.tcp_keepalive_probes"}
+SELINUX_TYPES = {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
+
+
+def _baseline_rest(spec: dict, pod_sc: dict, containers: list[dict]) -> list[str]:
+    """Baseline's other checks: AppArmor, SELinux, /proc mount, sysctls, Windows host process."""
+    out = []
+    apparmor = [c["name"] for c in containers
+                if (_sc(c).get("appArmorProfile") or {}).get("type") not in (None, "RuntimeDefault", "Localhost")]
+    if (pod_sc.get("appArmorProfile") or {}).get("type") not in (None, "RuntimeDefault", "Localhost") or apparmor:
+        out.append("forbidden AppArmor profile (" + (_who(apparmor) if apparmor else "pod") +
+                   ' must not set securityContext.appArmorProfile.type to "Unconfined")')
+    selinux = []
+    for who, sc in [("pod", pod_sc)] + [(f'container "{c["name"]}"', _sc(c)) for c in containers]:
+        options = sc.get("seLinuxOptions") or {}
+        bad = [f'{k} "{options[k]}"' for k in ("user", "role") if options.get(k)]
+        if options.get("type", "") not in SELINUX_TYPES:
+            bad.insert(0, f'type "{options["type"]}"')
+        if bad:
+            selinux.append(f"{who} set forbidden securityContext.seLinuxOptions: {', '.join(bad)}")
+    if selinux:
+        out.append(f"seLinuxOptions ({'; '.join(selinux)})")
+    unmasked = [c["name"] for c in containers if _sc(c).get("procMount") not in (None, "Default")]
+    if unmasked:
+        out.append(f'procMount ({_who(unmasked)} must not set securityContext.procMount to "Unmasked")')
+    sysctls = [s.get("name") for s in pod_sc.get("sysctls") or [] if isinstance(s, dict)
+               and s.get("name") not in SAFE_SYSCTLS]
+    if sysctls:
+        out.append(f"forbidden sysctls ({', '.join(sysctls)})")
+    host_process = [c["name"] for c in containers if (_sc(c).get("windowsOptions") or {}).get("hostProcess")]
+    if (pod_sc.get("windowsOptions") or {}).get("hostProcess") or host_process:
+        out.append("hostProcess (" + (_who(host_process) if host_process else "pod") +
+                   " must not set securityContext.windowsOptions.hostProcess=true)")
     return out
 
 

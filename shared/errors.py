@@ -92,6 +92,12 @@ class QuotaExceeded(Invalid):
 
 
 @_register
+class PolicyViolation(Invalid):
+    """An object breaks the workload policy; details say {rule, object, path}."""
+    code = "policy_violation"
+
+
+@_register
 class NamespaceExists(Conflict):
     """A namespace of that name exists on a cluster and is not MAE's."""
     code = "namespace_exists"

@@ -13,8 +13,8 @@ import json
 from werkzeug.wrappers import Response
 
 from gateway.auth import PerUserKey, authenticate, authenticate_with, require_app_role, tagged_write
-from gateway.schemas import APP, LABEL, MEMBER, PAGING, ROLE, json_response, obj, page_of
-from shared.errors import Invalid
+from gateway.schemas import APP, APP_POLICY, LABEL, MEMBER, PAGING, ROLE, json_response, obj, page_of
+from shared.errors import Forbidden, Invalid
 from shared.keys import Keys
 from shared.names import is_label
 from shared.paging import clamp_limit
@@ -102,3 +102,19 @@ class AppRoutes:
         caller, _ = require_app_role(self, request, app, "members.remove")
         self.org.remove_member(app, username, caller.actor, caller.source_ip)
         return 204, None
+
+    @route("GET", "/api/v1/apps/<app>/policy", summary="What the application may run: its Pod Security level "
+           "and namespace quota/limits (null: the platform's default)", tags=TAGS, auth=True,
+           responses=json_response(APP_POLICY), errors=[401, 404])
+    def get_policy(self, request, app):
+        require_app_role(self, request, app, "apps.policy.get")
+        return self.org.app_policy(app)
+
+    @route("PUT", "/api/v1/apps/<app>/policy", summary="Override an application's policy (platform admins; "
+           "audited): pod_security baseline|privileged, quota, limits", tags=TAGS, auth=True,
+           body=APP_POLICY, responses=json_response(APP_POLICY), errors=[400, 401, 403, 404, 422])
+    def set_policy(self, request, app):
+        caller, _ = require_app_role(self, request, app, "apps.policy.get")  # outsiders: 404, as everywhere
+        if not caller.is_admin:
+            raise Forbidden("Only a platform administrator may change an application's policy.", {"app": app})
+        return self.org.set_app_policy(app, read_object(request), caller.actor, caller.source_ip)

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from services.deploy import metrics as deploy_metrics
 from services.deploy.batching import batch_handler
-from services.deploy.domain import catalog, ci_links, diff, manifests, names, once, records, rendering
+from services.deploy.domain import catalog, ci_links, diff, manifests, names, once, policy, records, rendering
 from services.deploy.domain.ci import PROVIDERS
 from services.deploy.domain.ci import version_name as ci_version_name
 from services.deploy.domain.templates import TemplateRefused
@@ -54,10 +54,18 @@ class DeployService(ServiceBase):
     events = EventPublisher()
     audit = AuditLog()
     cluster = ServiceRpc("cluster")
+    org = ServiceRpc("org")
     secrets = Secrets()
 
     def _setting(self, key: str, default: float) -> float:
         return float(self.config.get(key, default))
+
+    def _policy(self, app: str, clusters=None) -> policy.Context:
+        """The workload policy for ``app``: its level (an admin may raise it to privileged)
+        and the environments of ``clusters`` (none named: any environment, as at save time)."""
+        level = (self.org.app_policy(app) or {}).get("pod_security")
+        envs = None if clusters is None else [c.get("env") for c in clusters]
+        return policy.Context.from_config(self.config, level, envs)
 
     # -- services ------------------------------------------------------------------
     @rpc
@@ -85,7 +93,8 @@ class DeployService(ServiceBase):
     # -- versions ------------------------------------------------------------------
     @rpc
     def create_version(self, app, service, data, actor):
-        return catalog.version_dict(catalog.create_version(self.db, app, service, data, actor["username"]))
+        return catalog.version_dict(catalog.create_version(self.db, app, service, data, actor["username"],
+                                                                   self._policy(app)))
 
     @rpc
     def list_versions(self, app, service, limit=None, cursor=None):
@@ -101,7 +110,8 @@ class DeployService(ServiceBase):
 
     @rpc
     def update_version(self, app, service, name, data, actor):
-        return catalog.version_dict(catalog.update_version(self.db, app, service, name, data))
+        return catalog.version_dict(catalog.update_version(self.db, app, service, name, data,
+                                                                   self._policy(app)))
 
     @rpc
     def version_clusters(self, app, service, name):
@@ -147,7 +157,8 @@ class DeployService(ServiceBase):
     # -- ingresses -----------------------------------------------------------------
     @rpc
     def create_ingress(self, app, data, actor):
-        return catalog.ingress_dict(catalog.create_ingress(self.db, app, data, actor["username"]))
+        return catalog.ingress_dict(catalog.create_ingress(self.db, app, data, actor["username"],
+                                                                   self._policy(app)))
 
     @rpc
     def list_ingresses(self, app, limit=None, cursor=None):
@@ -163,16 +174,18 @@ class DeployService(ServiceBase):
 
     @rpc
     def create_template(self, app, data, actor):
-        return catalog.template_dict(catalog.create_template(self.db, app, data, actor["username"]))
+        return catalog.template_dict(catalog.create_template(self.db, app, data, actor["username"],
+                                                                     self._policy(app)))
 
     # -- deploys ---------------------------------------------------------------------
-    def _render_version(self, app, service, name) -> list[dict]:
+    def _render_version(self, app, service, name, clusters) -> list[dict]:
         version = catalog.get_version(self.db, app, service, name)
         template = catalog.resolve_template(self.db, app, "version", version.config.get("template"))
         try:
-            return rendering.render_version(template, app, service, name, version.config)
+            return rendering.render_version(template, app, service, name, version.config,
+                                            self._policy(app, clusters))
         except TemplateRefused as exc:
-            raise Invalid(f"The version does not render: {exc}.", {"field": "template"})
+            raise rendering.refusal(exc, "The version does not render:", {"field": "template"})
 
     @rpc
     def deploy_version(self, app, service, name, clusters, actor, source_ip=None, idempotency_key=None):
@@ -182,7 +195,7 @@ class DeployService(ServiceBase):
                           lambda: self._deploy_version(app, service, name, clusters, actor, source_ip))
 
     def _deploy_version(self, app, service, name, clusters, actor, source_ip):
-        rendered = self._render_version(app, service, name)
+        rendered = self._render_version(app, service, name, clusters)
         image = manifests.deployment_of(rendered)["spec"]["template"]["spec"]["containers"][0].get("image")
         record, outbox = records.create_record(
             self.db, app=app, action="deploy", subject="version", clusters=clusters, actor=actor["username"],
@@ -206,9 +219,10 @@ class DeployService(ServiceBase):
         ingress = catalog.get_ingress(self.db, app, name)
         template = catalog.resolve_template(self.db, app, "ingress", ingress.config.get("template"))
         try:
-            rendered = rendering.render_ingress(template, app, {"name": name, **ingress.config})
+            rendered = rendering.render_ingress(template, app, {"name": name, **ingress.config},
+                                                self._policy(app, clusters))
         except TemplateRefused as exc:
-            raise Invalid(f"The ingress does not render: {exc}.", {"field": "template"})
+            raise rendering.refusal(exc, "The ingress does not render:", {"field": "template"})
         record, outbox = records.create_record(
             self.db, app=app, action="deploy", subject="ingress", clusters=clusters, actor=actor["username"],
             render=lambda record_id, cluster: rendered, object_name=name, ingress=name,
@@ -243,6 +257,13 @@ class DeployService(ServiceBase):
         source, targets = records.rollback_source(self.db, record_id)
         stored = {t.cluster: t.manifests for t in targets if t.status == "succeeded"}
         clusters = [{"name": t.cluster, "env": t.env} for t in targets if t.status == "succeeded"]
+        # What was allowed then may not be now (the policy or the app's level changed).
+        try:
+            ctx = self._policy(source.app, clusters)
+            for objects in stored.values():
+                policy.check(objects, ctx)
+        except policy.PolicyRefused as exc:
+            raise rendering.refusal(exc, "", {"record_id": source.id})
         record, outbox = records.create_record(
             self.db, app=source.app, action="rollback", subject=source.subject, clusters=clusters,
             actor=actor["username"],
@@ -258,7 +279,7 @@ class DeployService(ServiceBase):
 
     @rpc
     def preview_version(self, app, service, name, clusters):
-        rendered = self._render_version(app, service, name)
+        rendered = self._render_version(app, service, name, clusters)
         shown = [redact.desired(m) for m in rendered]  # Secret values never appear in a preview
         out = []
         for cluster in clusters:
@@ -387,7 +408,8 @@ class DeployService(ServiceBase):
         config = dict(latest.config) if latest is not None else {"port": 8080}
         config.update({"name": name, "image": image})
         try:
-            version = catalog.create_version(self.db, link.app, link.service, config, actor["username"])
+            version = catalog.create_version(self.db, link.app, link.service, config, actor["username"],
+                                             self._policy(link.app))
         except (Invalid, AlreadyExists) as exc:
             row.error = exc.message
             self.events.publish("build_failed", {

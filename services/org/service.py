@@ -8,6 +8,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from services.org.domain import apps as domain
+from services.org.domain import policy as app_policy
 from services.org.models import Application, Member
 from shared.audit import AuditLog
 from shared.errors import Unavailable
@@ -66,7 +67,7 @@ class OrgService(ServiceBase):
         app = domain.create_app(self.db, data, actor["id"], actor["username"],
                                 reserved=self.config.get("RESERVED_NAMESPACES") or (), taken_on=taken_on)
         self.events.publish("application_created", {"name": app.name, "display_name": app.display_name,
-                                                    "app_id": app.id})
+                                                    "app_id": app.id, "policy": app_policy.view(app.policy)})
         self.audit.record(actor["username"], "app_created", f"app:{app.name}", {}, source_ip)
         self._changed()
         return domain.app_dict(app, "owner")
@@ -85,10 +86,31 @@ class OrgService(ServiceBase):
 
     @rpc
     def all_apps(self):
-        """Every application as ``[id, name]``: the namespaces a newly registered cluster needs,
-        marked with the app's id."""
-        return [[app_id, name] for app_id, name in
-                self.db.execute(select(Application.id, Application.name).order_by(Application.id))]
+        """Every application as ``[id, name, policy]``: the namespaces a newly registered
+        cluster needs, marked with the app's id, with the app's policy overrides."""
+        return [[app_id, name, app_policy.view(stored)] for app_id, name, stored in
+                self.db.execute(select(Application.id, Application.name, Application.policy)
+                                .order_by(Application.id))]
+
+    @rpc
+    def app_policy(self, name):
+        """The app's policy overrides (``pod_security`` always set; ``null``: the default)."""
+        return app_policy.view(domain.get_app(self.db, name).policy)
+
+    @rpc
+    def set_app_policy(self, name, data, actor, source_ip=None):
+        """Platform admins only (the gateway checks): audited, with the old and new values,
+        and announced so the cluster service relabels the app's namespaces."""
+        app = domain.get_app(self.db, name)
+        old = app_policy.view(app.policy)
+        app.policy = app_policy.check(data, app.policy)
+        new = app_policy.view(app.policy)
+        if new != old:
+            self.events.publish("app_policy_changed", {"app": app.name, "app_id": app.id, "policy": new})
+            self.audit.record(actor["username"], "app_policy_changed", f"app:{name}", {"old": old, "new": new},
+                              source_ip)
+        self._changed()
+        return new
 
     @rpc
     def get_app(self, name, user_id=None, is_admin=False):

@@ -74,9 +74,10 @@ def test_mae_marks_its_namespaces_with_the_apps_identity(mae, attacker):
         assert labels["pod-security.kubernetes.io/enforce-version"] == "latest"
 
 
-def test_a_privileged_pod_is_refused_by_the_cluster_itself(mae):
-    """Even where MAE's own checks would let it through (a custom template), the namespace's
-    Pod Security label makes the API server refuse the pods; the deploy fails saying so."""
+def test_a_privileged_pod_is_refused_by_mae_and_by_the_cluster_itself(mae):
+    """Two layers: MAE's policy refuses the template (422 policy_violation); and where MAE's
+    checks are not in the way (the same Deployment applied with kubectl into the app's
+    namespace), the namespace's Pod Security label makes the API server refuse its pods."""
     from services.deploy.domain import templates
 
     owner = mae.login(f"psa-owner-{uuid.uuid4().hex[:4]}")
@@ -88,21 +89,24 @@ def test_a_privileged_pod_is_refused_by_the_cluster_itself(mae):
     assert "privileged" in body
     made = owner.post(f"/apps/{app}/templates", json={"name": "root", "kind": "version", "body": body,
                                                       "fields": templates.BUILTINS["default-version"]["fields"]})
-    assert made.status_code == 201, made.text
-    assert owner.post(f"/apps/{app}/services", json={"name": "web"}).status_code == 201
-    assert owner.post(f"/apps/{app}/services/web/versions", json={
-        "name": "v1", "image": "nginx:1.25", "port": 80, "template": "root"}).status_code == 201
+    assert made.status_code == 422, made.text
+    assert made.json()["error"]["code"] == "policy_violation"
+    assert made.json()["error"]["details"]["rule"] == "privileged"
     test = mae.clusters["test"]
     wait_for(lambda: get(test, "namespace", app), what="namespace")
-    record_id = owner.post(f"/apps/{app}/services/web/versions/v1/deploy", json={"env": "test"}).json()["record_id"]
-    record = wait_for(lambda: (lambda r: r if r["finished_at"] else None)(owner.get(f"/records/{record_id}").json()),
-                      what="the deploy")
-    assert record["status"] == "failed"
-    target = record["targets"][0]
-    assert target["reason"].startswith("The namespace's Pod Security level (baseline:latest) forbids these pods")
-    assert "privileged" in target["message"]
-    pods = get(test, "pods", "-n", app)
-    assert pods["items"] == []
+    apply(test, {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "root", "namespace": app},
+                 "spec": {"replicas": 1, "selector": {"matchLabels": {"run": "root"}},
+                          "template": {"metadata": {"labels": {"run": "root"}},
+                                       "spec": {"containers": [{"name": "c", "image": "nginx:1.25",
+                                                                "securityContext": {"privileged": True}}]}}}})
+
+    def refused():
+        deployment = get(test, "deployment", "root", "-n", app) or {}
+        return next((c for c in deployment.get("status", {}).get("conditions") or []
+                     if c["type"] == "ReplicaFailure" and c["status"] == "True"), None)
+    condition = wait_for(refused, what="the ReplicaFailure condition")
+    assert 'violates PodSecurity "baseline:latest"' in condition["message"] and "privileged" in condition["message"]
+    assert get(test, "pods", "-n", app)["items"] == []
 
 
 def test_deleting_an_app_deletes_only_the_namespaces_mae_made_for_it(mae, attacker):

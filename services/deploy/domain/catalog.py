@@ -68,17 +68,18 @@ def get_version(db: Session, app: str, service: str, name: str, include_deleted:
     return version
 
 
-def _check_renders(db: Session, app: str, service: str, version: str, config: dict) -> None:
-    """A version whose template does not render is refused now, not at deploy time."""
+def _check_renders(db: Session, app: str, service: str, version: str, config: dict, ctx=None) -> None:
+    """A version whose template does not render, or renders what the policy refuses, is
+    refused now, not at deploy time."""
     template = resolve_template(db, app, "version", config.get("template"))
     try:
-        rendering.render_version(template, app, service, version, config)
+        rendering.render_version(template, app, service, version, config, ctx)
     except TemplateRefused as exc:
-        raise Invalid(f"The version does not render with template {template['name']!r}: {exc}.",
-                      {"field": "template", "template": template["name"]})
+        raise rendering.refusal(exc, f"The version does not render with template {template['name']!r}:",
+                                {"field": "template", "template": template["name"]})
 
 
-def create_version(db: Session, app: str, service_name: str, data, actor: str) -> Version:
+def create_version(db: Session, app: str, service_name: str, data, actor: str, ctx=None) -> Version:
     service = get_service(db, app, service_name)
     config = checks.check_version(data)
     name = config.pop("name")
@@ -86,7 +87,7 @@ def create_version(db: Session, app: str, service_name: str, data, actor: str) -
     if existing is not None and existing.deleted_at is None:
         raise AlreadyExists(f"Version {name!r} of {service_name!r} exists already.",
                             {"service": service_name, "version": name})
-    _check_renders(db, app, service_name, name, config)
+    _check_renders(db, app, service_name, name, config, ctx)
     if existing is not None:  # a deleted version's name is free again
         existing.config, existing.deleted_at, existing.created_by = config, None, actor
         existing.created_at = existing.updated_at = utcnow()
@@ -99,11 +100,11 @@ def create_version(db: Session, app: str, service_name: str, data, actor: str) -
     return version
 
 
-def update_version(db: Session, app: str, service: str, name: str, data) -> Version:
+def update_version(db: Session, app: str, service: str, name: str, data, ctx=None) -> Version:
     version = get_version(db, app, service, name)
     changes = checks.check_version(data, partial=True)
     config = {**version.config, **changes}
-    _check_renders(db, app, service, name, config)
+    _check_renders(db, app, service, name, config, ctx)
     version.config = config
     version.updated_at = utcnow()
     db.flush()
@@ -124,7 +125,7 @@ def get_ingress(db: Session, app: str, name: str) -> Ingress:
     return found
 
 
-def create_ingress(db: Session, app: str, data, actor: str) -> Ingress:
+def create_ingress(db: Session, app: str, data, actor: str, ctx=None) -> Ingress:
     config = checks.check_ingress(data)
     name = config.pop("name")
     if db.scalar(select(Ingress.id).where(Ingress.app == app, Ingress.name == name)):
@@ -137,10 +138,10 @@ def create_ingress(db: Session, app: str, data, actor: str) -> Ingress:
                           {"field": f"routes[{i}]"})
     template = resolve_template(db, app, "ingress", config.get("template"))
     try:
-        rendering.render_ingress(template, app, {"name": name, **config})
+        rendering.render_ingress(template, app, {"name": name, **config}, ctx)
     except TemplateRefused as exc:
-        raise Invalid(f"The ingress does not render with template {template['name']!r}: {exc}.",
-                      {"field": "template", "template": template["name"]})
+        raise rendering.refusal(exc, f"The ingress does not render with template {template['name']!r}:",
+                                {"field": "template", "template": template["name"]})
     ingress = Ingress(app=app, name=name, config=config, created_by=actor)
     db.add(ingress)
     db.flush()
@@ -186,7 +187,7 @@ def list_templates(db: Session, apps: list[str]) -> list[dict]:
     return out
 
 
-def create_template(db: Session, app: str, data, actor: str) -> Template:
+def create_template(db: Session, app: str, data, actor: str, ctx=None) -> Template:
     data = checks.check_object(data)
     checks.check_unknown(data, {"name", "kind", "body", "fields"})
     name = check_label(data.get("name"), "name")
@@ -200,9 +201,9 @@ def create_template(db: Session, app: str, data, actor: str) -> Template:
         raise Invalid("'body' must be the template's text.", {"field": "body"})
     fields = templates.check_fields(data.get("fields"))
     try:
-        rendering.check_with_samples(kind, body, fields, app)
+        rendering.check_with_samples(kind, body, fields, app, ctx)
     except TemplateRefused as exc:
-        raise Invalid(f"The template is refused: {exc}.", {"field": "body", "reason": str(exc)})
+        raise rendering.refusal(exc, "The template is refused:", {"field": "body", "reason": str(exc)})
     if db.scalar(select(Template.id).where(Template.app == app, Template.name == name)):
         raise AlreadyExists(f"A template called {name!r} exists already in {app!r}.", {"template": name})
     template = Template(app=app, name=name, kind=kind, body=body, fields=fields, created_by=actor)

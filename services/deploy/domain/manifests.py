@@ -1,9 +1,9 @@
 """Rendered YAML → the Kubernetes objects MAE is willing to apply.
 
 Whatever a template renders is checked here before it is stored or applied:
-only namespaced kinds MAE manages (a cluster-scoped object would reach beyond
-the application), each in the application's namespace (set when absent,
-refused when it names another), MAE's labels added (the operator and the
+only the kinds ``policy.KINDS`` allows, each in the application's namespace
+(set when absent, refused when it names another: ``policy.check_kind``), MAE's
+labels added (the operator and the
 cluster service find objects by them), and the Deployment annotated with the
 record that applies it (reports are matched to records by it).
 """
@@ -13,25 +13,9 @@ import copy
 
 import yaml
 
-from services.deploy.domain import names
+from services.deploy.domain import names, policy
 from services.deploy.domain.templates import TemplateRefused
 
-# kind → apiVersions the clusters MAE targets serve for it
-ALLOWED = {
-    "Deployment": ("apps/v1",),
-    "Service": ("v1",),
-    "Ingress": ("networking.k8s.io/v1",),
-    "ConfigMap": ("v1",),
-    "Secret": ("v1",),
-    "HorizontalPodAutoscaler": ("autoscaling/v2",),
-}
-CLUSTER_SCOPED = {
-    "Namespace", "Node", "PersistentVolume", "ClusterRole", "ClusterRoleBinding",
-    "CustomResourceDefinition", "StorageClass", "PriorityClass", "IngressClass",
-    "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "APIService",
-    "RuntimeClass", "CSIDriver", "CSINode", "VolumeAttachment", "PodSecurityPolicy",
-    "CertificateSigningRequest", "ClusterIssuer",
-}
 MAX_OBJECTS = 20
 # The order the cluster service applies in, used for stable previews too.
 APPLY_ORDER = ("ConfigMap", "Secret", "Service", "Deployment", "HorizontalPodAutoscaler", "Ingress")
@@ -61,25 +45,13 @@ def check(objects: list, namespace: str, labels: dict) -> list[dict]:
         if not isinstance(obj, dict):
             raise TemplateRefused(f"object {i + 1} is not a mapping")
         where = _where(obj, i)
-        kind, api_version = obj.get("kind"), obj.get("apiVersion")
-        if kind in CLUSTER_SCOPED:
-            raise TemplateRefused(f"{where}: {kind} is cluster-scoped; templates may only create "
-                                  "objects inside the application's namespace")
-        if kind not in ALLOWED:
-            raise TemplateRefused(f"{where}: kind {kind!r} is not allowed; allowed kinds are "
-                                  f"{', '.join(ALLOWED)}")
-        if api_version not in ALLOWED[kind]:
-            raise TemplateRefused(f"{where}: apiVersion {api_version!r} is not served for {kind}; "
-                                  f"use {' or '.join(ALLOWED[kind])}")
+        kind = obj.get("kind")
+        policy.check_kind(obj, namespace, policy.object_ref(obj))
         meta = obj.get("metadata")
         if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta["name"]:
             raise TemplateRefused(f"{where}: metadata.name is required")
         if not names_ok(meta["name"]):
             raise TemplateRefused(f"{where}: metadata.name {meta['name']!r} is not a DNS name")
-        ns = meta.get("namespace")
-        if ns not in (None, "", namespace):
-            raise TemplateRefused(f"{where}: it is for namespace {ns!r}; objects may only go into "
-                                  f"the application's namespace {namespace!r}")
         if (kind, meta["name"]) in seen:
             raise TemplateRefused(f"{where}: rendered twice")
         seen.add((kind, meta["name"]))
@@ -125,9 +97,9 @@ def _check_deployment(obj: dict, where: str, labels: dict) -> None:
     if not isinstance(pod_spec, dict) or not isinstance(pod_spec.get("containers"), list) \
             or not pod_spec["containers"]:
         raise TemplateRefused(f"{where}: spec.template.spec.containers is required")
-    for risky in ("hostNetwork", "hostPID", "hostIPC"):
-        if pod_spec.get(risky):
-            raise TemplateRefused(f"{where}: {risky} is not allowed")
+    # Pods get no API credentials unless the template asks for them (the default service
+    # account's token, the only one the policy allows).
+    pod_spec.setdefault("automountServiceAccountToken", False)
 
 
 def check_version_objects(objects: list[dict], deployment_name: str) -> None:

@@ -11,8 +11,9 @@ What a template sees (all plain data):
 """
 from __future__ import annotations
 
-from services.deploy.domain import manifests, names, templates
+from services.deploy.domain import manifests, names, policy, templates
 from services.deploy.domain.templates import TemplateRefused
+from shared.errors import Invalid, PolicyViolation
 
 SAMPLE_VERSION = {"image": "registry.example.com/sample:1.0", "port": 8080, "replicas": 1,
                   "env": [{"name": "SAMPLE", "value": "1"}], "command": [], "args": [],
@@ -42,35 +43,50 @@ def ingress_context(app: str, ingress: dict, values: dict, service_port: int = 8
             "labels": names.ingress_labels(app, ingress["name"]), "values": values}
 
 
-def render_version(template: dict, app: str, service: str, version: str, config: dict) -> list[dict]:
-    """``template`` is ``{"body", "fields"}``; raises ``TemplateRefused`` or ``Invalid`` (values)."""
+def render_version(template: dict, app: str, service: str, version: str, config: dict,
+                   ctx: policy.Context | None = None) -> list[dict]:
+    """``template`` is ``{"body", "fields"}``; raises ``TemplateRefused`` (``PolicyRefused`` when
+    the workload policy refuses an object, under ``ctx``: baseline, any env by default) or
+    ``Invalid`` (values)."""
     values = templates.resolve_values(template["fields"], config.get("values"))
     text = templates.render(template["body"], version_context(app, service, version, config, values))
     objects = manifests.check(manifests.parse(text), app, names.version_labels(app, service, version))
     manifests.check_version_objects(objects, names.object_name(service, version))
+    policy.check(objects, ctx)
     return manifests.ordered(objects)
 
 
-def render_ingress(template: dict, app: str, ingress: dict) -> list[dict]:
+def render_ingress(template: dict, app: str, ingress: dict, ctx: policy.Context | None = None) -> list[dict]:
     values = templates.resolve_values(template["fields"], ingress.get("values"))
     text = templates.render(template["body"], ingress_context(app, ingress, values))
     objects = manifests.check(manifests.parse(text), app, names.ingress_labels(app, ingress["name"]))
     if not any(o["kind"] == "Ingress" for o in objects):
         raise TemplateRefused("an ingress template must render an Ingress")
+    policy.check(objects, ctx)
     return manifests.ordered(objects)
 
 
-def check_with_samples(kind: str, body: str, fields: list[dict], app: str) -> list[dict]:
+def check_with_samples(kind: str, body: str, fields: list[dict], app: str,
+                       ctx: policy.Context | None = None) -> list[dict]:
     """Refuse a template at save time unless it renders allowed objects from sample values."""
     template = {"body": body, "fields": fields}
     templates.compile_template(body)  # the static checks first, with their reasons
     templates.check_names(body, set(version_context("a", "s", "v", SAMPLE_VERSION, {})) if kind == "version"
                           else set(ingress_context("a", {"name": "i", "host": "h", "routes": []}, {})))
     if kind == "version":
-        return render_version(template, app, "sample", "v1", {**SAMPLE_VERSION, "values": {}})
+        return render_version(template, app, "sample", "v1", {**SAMPLE_VERSION, "values": {}}, ctx)
     sample = {"name": "sample", "host": "sample.example.com", "tls": {"secret_name": "sample-tls"},
               "routes": [{"path": "/", "service": "sample", "version": "v1", "port": 80}], "values": {}}
-    return render_ingress(template, app, sample)
+    return render_ingress(template, app, sample, ctx)
+
+
+def refusal(exc: TemplateRefused, message: str, details: dict) -> Invalid:
+    """The API's error for a refused render: 422 ``policy_violation`` with ``{rule, object, path}``
+    when the policy refused it, else 422 ``invalid``."""
+    if isinstance(exc, policy.PolicyRefused):
+        return PolicyViolation(f"The workload policy refuses {exc.object}: {exc.sentence} "
+                               f"(rule '{exc.rule}', at {exc.path}).", {**details, **exc.details})
+    return Invalid(f"{message} {exc}.", details)
 
 
 __all__ = ["TemplateRefused", "render_version", "render_ingress", "check_with_samples"]
