@@ -110,6 +110,9 @@ class Record(Base):
     created_by: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(Time, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(Time, nullable=True)
+    # Set when the application is deleted (its id): the record stays for audit and is never
+    # shown to, nor rolled back by, a later application of the same name.
+    deleted_app_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class RequestKey(Base):

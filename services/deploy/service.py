@@ -15,21 +15,22 @@ from sqlalchemy import select
 
 from services.deploy import metrics as deploy_metrics
 from services.deploy.batching import batch_handler
-from services.deploy.domain import catalog, ci_links, diff, manifests, names, once, policy, records, rendering
+from services.deploy.domain import catalog, ci_links, diff, lifecycle, manifests, names, once, policy, records, rendering
 from services.deploy.domain.ci import PROVIDERS
 from services.deploy.domain.ci import version_name as ci_version_name
 from services.deploy.domain.templates import TemplateRefused
-from services.deploy.models import Record, Service, Version
+from services.deploy.models import ProcessedEvent, Record, Service, Version
 from shared import redact
 from shared.audit import AuditLog
 from shared.errors import AlreadyExists, BadRequest, Invalid, NotFound, Unauthorized
-from shared.events import EventPublisher
+from shared.events import EventPublisher, handle_event
+from shared.idempotency import first_delivery
 from shared.keys import Keys
 from shared.paging import page
 from shared.rpc import ServiceRpc
 from shared.secretbox import Secrets
 from shared.service import ServiceBase, rpc
-from shared.timeutil import utcnow
+from shared.timeutil import parse_rfc3339, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -300,6 +301,21 @@ class DeployService(ServiceBase):
     @rpc
     def record_logs(self, record_id, after=None, limit=None):
         return records.logs(self.db, record_id, after, limit)
+
+    # -- applications ------------------------------------------------------------------
+    @handle_event("org", "application_deleted")
+    def on_application_deleted(self, event):
+        """Nothing of a deleted app reaches a later app of the same name (domain/lifecycle.py)."""
+        if not first_delivery(self.db, ProcessedEvent, event):
+            return
+        data = event.get("data") or {}
+        try:
+            before = parse_rfc3339(event.get("occurred_at") or "")
+        except (TypeError, ValueError):
+            before = utcnow()
+        counts = lifecycle.forget_app(self.db, data.get("name"), data.get("app_id"), before)
+        self.db.commit()
+        log.info("application %s deleted: %s", data.get("name"), counts)
 
     # -- cluster events ------------------------------------------------------------------
     @batch_handler([("cluster", "apply_result"), ("cluster", "resource_status")],

@@ -74,13 +74,22 @@ def targets_of(db: Session, record_id: int) -> list[Target]:
     return list(db.scalars(select(Target).where(Target.record_id == record_id).order_by(Target.id)))
 
 
-def record_view(db: Session, record_id) -> dict:
+def visible_record(db: Session, record_id) -> Record:
+    """A record of a live application: one whose application was deleted is not found (it
+    stays in the database for audit, never shown to a later application of that name)."""
     record = get_record(db, record_id)
+    if record.deleted_app_id is not None:
+        raise NotFound(f"Deploy record {record_id} was not found.", {"record_id": record_id})
+    return record
+
+
+def record_view(db: Session, record_id) -> dict:
+    record = visible_record(db, record_id)
     return record_dict(record, targets_of(db, record.id))
 
 
 def list_records(db: Session, app: str, service: str | None, version: str | None, limit, cursor) -> dict:
-    stmt = select(Record).where(Record.app == app)
+    stmt = select(Record).where(Record.app == app, Record.deleted_app_id.is_(None))
     if service:
         stmt = stmt.where(Record.service == service)
     if version:
@@ -99,7 +108,7 @@ def list_records(db: Session, app: str, service: str | None, version: str | None
 
 
 def logs(db: Session, record_id, after, limit) -> dict:
-    get_record(db, record_id)
+    visible_record(db, record_id)
     try:
         after = int(after or 0)
     except (TypeError, ValueError):
@@ -115,7 +124,8 @@ def logs(db: Session, record_id, after, limit) -> dict:
 def version_status(db: Session, app: str, service: str) -> dict[str, list[dict]]:
     """Per version, its latest target on each cluster: what runs where now."""
     latest = (select(func.max(Target.id)).join(Record, Record.id == Target.record_id)
-              .where(Record.app == app, Record.service == service, Record.subject == "version")
+              .where(Record.app == app, Record.service == service, Record.subject == "version",
+                     Record.deleted_app_id.is_(None))
               .group_by(Record.version, Target.cluster))
     rows = db.execute(select(Record.version, Record.id, Record.action, Target)
                       .join(Target, Target.record_id == Record.id).where(Target.id.in_(latest))
@@ -130,6 +140,7 @@ def clusters_of_version(db: Session, app: str, service: str, version: str) -> li
     """Clusters where the version may run: every cluster an apply of it was sent to."""
     rows = db.execute(select(Target.cluster, Target.env).join(Record, Record.id == Target.record_id)
                       .where(Record.app == app, Record.service == service, Record.version == version,
+                             Record.deleted_app_id.is_(None),
                              Target.action == "apply", Target.status != "pending")
                       .group_by(Target.cluster, Target.env).order_by(Target.cluster))
     return [{"name": c, "env": e} for c, e in rows]
@@ -210,7 +221,7 @@ def version_manifests(version: Version, rendered: list[dict], record_id: int) ->
 
 
 def rollback_source(db: Session, record_id) -> tuple[Record, list[Target]]:
-    record = get_record(db, record_id)
+    record = visible_record(db, record_id)
     if record.action == "delete":
         raise Conflict("A delete cannot be rolled back; deploy the version again instead.",
                        {"record_id": record.id})

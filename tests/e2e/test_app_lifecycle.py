@@ -1,0 +1,73 @@
+"""What a deleted application leaves behind (SECURITY.md: identifiers, not names, tie data
+together). A team deletes its app; a plain user of another team creates an app of the
+same name and tries to reach what the first one had: services, versions with their env
+values, templates, ingresses, CI links, channels, deploy records and their logs."""
+import uuid
+
+import pytest
+
+from tests.fakes.drone import FakeDrone
+from tests.waiting import waiter
+
+wait_for = waiter(timeout=60.0, interval=0.3)
+TOKEN = "drone-token-" + uuid.uuid4().hex
+
+
+@pytest.fixture(scope="module")
+def drone():
+    with FakeDrone(TOKEN, repo="team/life-" + uuid.uuid4().hex[:4]) as fake:
+        yield fake
+
+
+def test_a_later_app_of_the_same_name_inherits_nothing(login, clusters, drone):
+    first = login(f"life-first-{uuid.uuid4().hex[:4]}")
+    later = login(f"life-later-{uuid.uuid4().hex[:4]}")
+    app = f"life-{uuid.uuid4().hex[:6]}"
+    secret_value = f"s3cret-{uuid.uuid4().hex}"
+    assert first.post("/apps", json={"name": app}).status_code == 201
+    assert first.post(f"/apps/{app}/services", json={"name": "web"}).status_code == 201
+    made = first.post(f"/apps/{app}/services/web/versions", json={
+        "name": "v1", "image": "nginx:1.25", "port": 80, "env": [{"name": "DB_PASSWORD", "value": secret_value}]})
+    assert made.status_code == 201, made.text
+    body = open("services/deploy/templates/version.yaml.j2").read()
+    assert first.post(f"/apps/{app}/templates", json={"name": "mine", "kind": "version", "body": body,
+                                                      "fields": [{"name": "progress_deadline_seconds",
+                                                                  "type": "integer", "default": 60},
+                                                                 {"name": "service_port", "type": "integer",
+                                                                  "default": 80}]}).status_code == 201
+    assert first.post(f"/apps/{app}/ingresses", json={
+        "name": "www", "host": f"{app}.example.com",
+        "routes": [{"path": "/", "service": "web", "version": "v1"}]}).status_code == 201
+    link = first.put(f"/apps/{app}/services/web/ci", json={
+        "provider": "drone", "server": drone.base_url, "repo": drone.repo, "token": TOKEN,
+        "image": "registry.local/team/web", "webhook_secret": "hook-" + uuid.uuid4().hex})
+    assert link.status_code == 200, link.text
+    record_id = first.post(f"/apps/{app}/services/web/versions/v1/deploy", json={"env": "test"}).json()["record_id"]
+    wait_for(lambda: first.get(f"/records/{record_id}").json()["finished_at"], what="the deploy to finish")
+    assert first.get(f"/records/{record_id}/logs").json()["items"]
+
+    assert first.delete(f"/apps/{app}").status_code == 204
+    # the name is free again once the namespaces are gone from the clusters
+    made = wait_for(lambda: (lambda r: r if r.status_code == 201 else None)(later.post("/apps", json={"name": app})),
+                    what="the name to be free again")
+    assert made.status_code == 201
+
+    def inherited():
+        found = {
+            "services": later.get(f"/apps/{app}/services").json()["items"],
+            "ingresses": later.get(f"/apps/{app}/ingresses").json()["items"],
+            "records": later.get(f"/apps/{app}/records").json()["items"],
+            "templates": [t for t in later.get("/templates").json()["items"] if t.get("app") == app],
+        }
+        return {k: v for k, v in found.items() if v}
+    wait_for(lambda: not inherited(), what="the old app's rows to go")
+    assert later.get(f"/records/{record_id}").status_code == 404
+    assert later.get(f"/records/{record_id}/logs").status_code == 404
+    assert later.post(f"/records/{record_id}/rollback").status_code == 404
+    # a service of the same name starts empty: no versions, no CI link, no builds
+    assert later.post(f"/apps/{app}/services", json={"name": "web"}).status_code == 201
+    assert later.get(f"/apps/{app}/services/web/versions").json()["items"] == []
+    assert later.get(f"/apps/{app}/services/web/versions/v1").status_code == 404
+    assert later.get(f"/apps/{app}/services/web/builds").status_code == 404
+    for path in (f"/apps/{app}/services/web/versions", f"/apps/{app}/services", "/templates"):
+        assert secret_value not in later.get(path).text
