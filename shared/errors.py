@@ -104,6 +104,12 @@ class NamespaceExists(Conflict):
 
 
 @_register
+class HostTaken(Conflict):
+    """The ingress host belongs to another application."""
+    code = "host_taken"
+
+
+@_register
 class RateLimited(MaeError):
     """Too many requests; slow down."""
     code = "rate_limited"

@@ -75,6 +75,17 @@ class Ingress(Base):
     created_at: Mapped[datetime] = mapped_column(Time, default=utcnow)
 
 
+class HostOwner(Base):
+    """Which application an ingress host belongs to: one app per host, whatever the path
+    (a unique key, so two apps racing for a host cannot both win)."""
+
+    __tablename__ = "deploy_host_owners"
+
+    host: Mapped[str] = mapped_column(String(253), primary_key=True)
+    app: Mapped[str] = mapped_column(String(63), index=True)
+    created_at: Mapped[datetime] = mapped_column(Time, default=utcnow)
+
+
 class Template(Base):
     """A user template of an application (built-in ones live in files)."""
 

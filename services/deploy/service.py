@@ -159,7 +159,8 @@ class DeployService(ServiceBase):
     @rpc
     def create_ingress(self, app, data, actor):
         return catalog.ingress_dict(catalog.create_ingress(self.db, app, data, actor["username"],
-                                                                   self._policy(app)))
+                                                                   self._policy(app),
+                                                                   bool(actor.get("is_admin"))))
 
     @rpc
     def list_ingresses(self, app, limit=None, cursor=None):

@@ -71,3 +71,45 @@ def test_a_later_app_of_the_same_name_inherits_nothing(login, clusters, drone):
     assert later.get(f"/apps/{app}/services/web/builds").status_code == 404
     for path in (f"/apps/{app}/services/web/versions", f"/apps/{app}/services", "/templates"):
         assert secret_value not in later.get(path).text
+
+
+def test_an_ingress_host_belongs_to_one_app(login, admin, clusters):
+    """Another team may not publish a path (``/login``) on a team's host, nor a wildcard over
+    it; wildcards are for admins; the host is free again once its app is gone."""
+    owner, other = login(f"host-owner-{uuid.uuid4().hex[:4]}"), login(f"host-thief-{uuid.uuid4().hex[:4]}")
+    mine, theirs = f"hosts-{uuid.uuid4().hex[:6]}", f"thief-{uuid.uuid4().hex[:6]}"
+    host = f"{mine}.example.com"
+    for client, app in ((owner, mine), (other, theirs)):
+        assert client.post("/apps", json={"name": app}).status_code == 201
+        assert client.post(f"/apps/{app}/services", json={"name": "web"}).status_code == 201
+        assert client.post(f"/apps/{app}/services/web/versions",
+                           json={"name": "v1", "image": "nginx:1.25", "port": 80}).status_code == 201
+    route = lambda path: [{"path": path, "service": "web", "version": "v1"}]  # noqa: E731
+    assert owner.post(f"/apps/{mine}/ingresses", json={"name": "www", "host": host,
+                                                       "routes": route("/")}).status_code == 201
+    assert owner.post(f"/apps/{mine}/ingresses", json={"name": "api", "host": host,
+                                                       "routes": route("/api")}).status_code == 201
+    for attempt in ({"name": "login", "host": host, "routes": route("/login")},
+                    {"name": "caps", "host": host.upper(), "routes": route("/")}):
+        resp = other.post(f"/apps/{theirs}/ingresses", json=attempt)
+        assert resp.status_code == 409, resp.text
+        assert resp.json()["error"]["code"] == "host_taken"
+    wildcard = {"name": "all", "host": "*.example.com", "routes": route("/")}
+    assert other.post(f"/apps/{theirs}/ingresses", json=wildcard).status_code == 403
+    # an admin's wildcard for another app may not cover a host some app has already
+    resp = admin.post(f"/apps/{theirs}/ingresses", json=wildcard)
+    assert resp.status_code == 409 and resp.json()["error"]["code"] == "host_taken"
+    assert [i["name"] for i in other.get(f"/apps/{theirs}/ingresses").json()["items"]] == []
+    # a template that renders another host than the ingress's is refused when saved
+    body = ("apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: '{{ name }}'}\nspec:\n"
+            "  rules:\n  - host: " + host + "\n    http: {paths: [{path: /login, pathType: Prefix, backend: "
+            "{service: {name: web-v1, port: {number: 80}}}}]}\n")
+    resp = other.post(f"/apps/{theirs}/templates", json={"name": "sneaky", "kind": "ingress", "body": body})
+    assert resp.status_code == 422 and "must serve only" in resp.json()["error"]["message"], resp.text
+
+    assert owner.delete(f"/apps/{mine}").status_code == 204
+    free = waiter(timeout=30.0, interval=0.3)(
+        lambda: (lambda r: r if r.status_code == 201 else None)(
+            other.post(f"/apps/{theirs}/ingresses", json={"name": "later", "host": host, "routes": route("/")})),
+        what="the host to be free once its app is gone")
+    assert free.json()["host"] == host

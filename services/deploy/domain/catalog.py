@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.deploy.domain import config as checks
 from services.deploy.domain import rendering, templates
 from services.deploy.domain.templates import TemplateRefused
-from services.deploy.models import Ingress, Service, Template, Version
-from shared.errors import AlreadyExists, Conflict, Invalid, NotFound
+from services.deploy.models import HostOwner, Ingress, Service, Template, Version
+from shared.errors import AlreadyExists, Conflict, Forbidden, HostTaken, Invalid, NotFound
 from shared.names import check_label
 from shared.timeutil import rfc3339, utcnow
 
@@ -125,7 +126,38 @@ def get_ingress(db: Session, app: str, name: str) -> Ingress:
     return found
 
 
-def create_ingress(db: Session, app: str, data, actor: str, ctx=None) -> Ingress:
+def _covers(wildcard: str, host: str) -> bool:
+    """``*.example.com`` covers ``shop.example.com`` (one label, as ingress controllers match)."""
+    return wildcard.startswith("*.") and host.count(".") == wildcard.count(".") and \
+        host.split(".", 1)[1] == wildcard[2:]
+
+
+def claim_host(db: Session, app: str, host: str, is_admin: bool) -> None:
+    """A host belongs to one app, whatever the path: another app's ingress on it, or a
+    wildcard of another app covering it (or covered by it), is 409 ``host_taken``. Wildcard
+    hosts are for platform admins. The claim is a unique row, so a race has one winner."""
+    if host.startswith("*.") and not is_admin:
+        raise Forbidden("Wildcard hosts are for platform admins; ask one, or name the host.", {"host": host})
+    owner = db.scalar(select(HostOwner.app).where(HostOwner.host == host))
+    if owner is None:
+        parent = "*." + host.split(".", 1)[1] if "." in host and not host.startswith("*.") else None
+        clash = db.scalar(select(HostOwner.app).where(HostOwner.host == parent, HostOwner.app != app)) \
+            if parent else None
+        if clash is None and host.startswith("*."):
+            clash = next((a for h, a in db.execute(select(HostOwner.host, HostOwner.app).where(
+                HostOwner.host.like("%." + host[2:]), HostOwner.app != app)) if _covers(host, h)), None)
+        if clash is not None:
+            raise HostTaken(f"The host {host!r} is covered by another application's ingress.", {"host": host})
+        try:
+            with db.begin_nested():
+                db.add(HostOwner(host=host, app=app))
+        except IntegrityError:
+            owner = db.scalar(select(HostOwner.app).where(HostOwner.host == host))
+    if owner is not None and owner != app:
+        raise HostTaken(f"The host {host!r} belongs to another application.", {"host": host})
+
+
+def create_ingress(db: Session, app: str, data, actor: str, ctx=None, is_admin: bool = False) -> Ingress:
     config = checks.check_ingress(data)
     name = config.pop("name")
     if db.scalar(select(Ingress.id).where(Ingress.app == app, Ingress.name == name)):
@@ -136,6 +168,7 @@ def create_ingress(db: Session, app: str, data, actor: str, ctx=None) -> Ingress
         except NotFound:
             raise Invalid(f"Route {i + 1} points at {route['service']}/{route['version']}, which does not exist.",
                           {"field": f"routes[{i}]"})
+    claim_host(db, app, config["host"], is_admin)
     template = resolve_template(db, app, "ingress", config.get("template"))
     try:
         rendering.render_ingress(template, app, {"name": name, **config}, ctx)

@@ -2,7 +2,8 @@
 application of the same name could see or use.
 
 On ``org.application_deleted`` the app's services, versions (their env values with them),
-ingresses, templates, CI links (and their sealed secrets) and builds are deleted; its
+ingresses (and their hosts, free for others again), templates, CI links (and their sealed
+secrets) and builds are deleted; its
 deploy records stay for audit, marked with the deleted app's id (``deleted_app_id``) and
 never shown to, nor rolled back by, a later app of that name. Only rows made before the
 deletion are touched: if the name was taken again before the event arrived (the broker
@@ -15,12 +16,13 @@ from datetime import datetime
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
-from services.deploy.models import CILink, Ingress, Record, Service, Template, Version
+from services.deploy.models import CILink, HostOwner, Ingress, Record, Service, Template, Version
 
 
 def forget_app(db: Session, name: str, app_id: int | None, before: datetime) -> dict:
     counts = {}
     for label, model, made in (("ci_links", CILink, CILink.updated_at), ("templates", Template, Template.created_at),
+                               ("hosts", HostOwner, HostOwner.created_at),
                                ("ingresses", Ingress, Ingress.created_at), ("versions", Version, Version.created_at),
                                ("services", Service, Service.created_at)):
         counts[label] = db.execute(delete(model).where(model.app == name, made <= before)).rowcount

@@ -62,6 +62,19 @@ def render_ingress(template: dict, app: str, ingress: dict, ctx: policy.Context 
     objects = manifests.check(manifests.parse(text), app, names.ingress_labels(app, ingress["name"]))
     if not any(o["kind"] == "Ingress" for o in objects):
         raise TemplateRefused("an ingress template must render an Ingress")
+    for obj in objects:  # the host is the app's (claimed when the ingress was made): no other
+        if obj["kind"] == "Ingress":
+            spec = obj.get("spec") or {}
+            hosts = [r.get("host") for r in spec.get("rules") or [] if isinstance(r, dict)] + \
+                [h for t in spec.get("tls") or [] if isinstance(t, dict) for h in t.get("hosts") or []]
+            others = [h for h in hosts if h != ingress["host"]]  # None: a rule for every host
+            if spec.get("defaultBackend") is not None:
+                raise TemplateRefused(f"Ingress {obj['metadata']['name']}: spec.defaultBackend would serve "
+                                      "hosts that are not the app's; route paths of the ingress's host instead")
+            if others or not hosts:
+                other = others[0] if others else None
+                raise TemplateRefused(f"Ingress {obj['metadata']['name']} must serve only the ingress's host "
+                                      f"{ingress['host']!r} (it renders {other!r})")
     policy.check(objects, ctx)
     return manifests.ordered(objects)
 
