@@ -21,6 +21,9 @@ def json_response(schema: dict, status: int = 200, description: str = "OK") -> d
 USER = obj(["id", "username", "display_name", "email", "is_admin"],
            id={"type": "integer"}, username={"type": "string"}, display_name={"type": "string"},
            email={"type": "string"}, is_admin={"type": "boolean"})
+# what GET /users answers: names for members, every field for admins
+USER_FOUND = obj(["id", "username", "display_name"], id={"type": "integer"}, username={"type": "string"},
+                 display_name={"type": "string"}, email={"type": "string"}, is_admin={"type": "boolean"})
 TOKEN = obj(["id", "name"], id={"type": "integer"}, name={"type": "string"},
             prefix={"type": "string"}, created_at={"type": "string"},
             expires_at={"type": ["string", "null"]}, last_used_at={"type": ["string", "null"]})

@@ -47,8 +47,26 @@ def response_for_error(exc: Exception) -> Response:
     return error_response(500, "internal", "Something went wrong on our side; it has been logged.")
 
 
+SECURITY_HEADERS = [("X-Content-Type-Options", "nosniff")]
+HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+
+
+def _with_security_headers(environ, start_response):
+    """Every answer says ``nosniff`` (a JSON error is never sniffed into HTML), and HSTS when
+    it was served over HTTPS (directly, or by a TLS-terminating proxy that says so)."""
+    https = environ.get("wsgi.url_scheme") == "https" or \
+        environ.get("HTTP_X_FORWARDED_PROTO", "").split(",")[0].strip().lower() == "https"
+    extra = SECURITY_HEADERS + ([HSTS] if https else [])
+
+    def start(status, headers, exc_info=None):
+        present = {name.lower() for name, _ in headers}
+        return start_response(status, headers + [h for h in extra if h[0].lower() not in present], exc_info)
+    return start
+
+
 class ApiWsgiApp(WsgiApp):
     def __call__(self, environ, start_response):
+        start_response = _with_security_headers(environ, start_response)
         limit = int(self.server.container.config.get("MAX_BODY_BYTES", 1 << 20))
         length = None
         if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():

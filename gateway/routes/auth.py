@@ -6,7 +6,7 @@ import re
 from werkzeug.wrappers import Response
 
 from gateway.auth import authenticate, require_admin, source_ip
-from gateway.schemas import AUDIT, NEW_TOKEN, PAGING, TOKEN, USER, json_response, obj, page_of
+from gateway.schemas import AUDIT, NEW_TOKEN, PAGING, TOKEN, USER, USER_FOUND, json_response, obj, page_of
 from shared.errors import BadRequest, Forbidden, Invalid, NotFound
 from shared.web import read_json, route
 
@@ -97,7 +97,7 @@ class AuthRoutes:
            auth=True, query=[{"name": "q", "in": "query", "required": False,
                               "schema": {"type": "string", "maxLength": 100, "pattern": r"^[\w .@+-]*$"}},
                              *PAGING],
-           responses=json_response(page_of(USER)), errors=[401, 403, 422])
+           responses=json_response(page_of(USER_FOUND)), errors=[401, 403, 422])
     def search_users(self, request):
         caller = authenticate(self, request)
         if not caller.is_admin and not self.org.member_anywhere(caller.id):
@@ -106,7 +106,8 @@ class AuthRoutes:
         if not USER_QUERY.match(q):
             raise Invalid("'q' is part of a name, login or email: at most 100 letters, digits, "
                           "spaces and . _ @ + -.", {"field": "q"})
-        return self.auth.search_users(q, request.args.get("limit"), request.args.get("cursor"))
+        return self.auth.search_users(q, request.args.get("limit"), request.args.get("cursor"),
+                                      full=caller.is_admin)
 
     @route("PUT", "/api/v1/admin/blacklist/<username>", summary="Block a user (all their tokens stop working)",
            tags=["admin"], auth=True, body=obj([], reason={"type": "string", "maxLength": 500}),

@@ -286,7 +286,7 @@ class DeployRoutes:
            responses=json_response(TEMPLATE, 201, "Created"), errors=[400, 401, 403, 404, 409, 422])
     def create_template(self, request, app):
         caller, _ = require_app_role(self, request, app, "templates.create")
-        return 201, self.deploy.create_template(app, read_object(request), caller.actor)
+        return 201, self.deploy.create_template(app, read_object(request), caller.actor, caller.source_ip)
 
     # -- records --------------------------------------------------------------------------
     @route("GET", "/api/v1/records/<int:record_id>", summary="A deploy record with each target's status",

@@ -45,8 +45,8 @@ class ServerRoutes:
            body=obj(["name", "ip"], **SERVER_FIELDS), responses=json_response(SERVER, 201, "Created"),
            errors=[400, 401, 403, 409, 422])
     def create_server(self, request):
-        require_admin(self, request)
-        return 201, self.server.create_server(read_object(request))
+        caller = require_admin(self, request)
+        return 201, self.server.create_server(read_object(request), caller.actor, caller.source_ip)
 
     @route("GET", "/api/v1/servers", summary="Servers, searchable; expiring_within_days=N keeps those "
            "expiring by the end of day N, already expired ones included (expired: true)", tags=TAGS,
@@ -71,14 +71,14 @@ class ServerRoutes:
            body=obj([], **SERVER_FIELDS), responses=json_response(SERVER),
            errors=[400, 401, 403, 404, 409, 422])
     def update_server(self, request, server_id):
-        require_admin(self, request)
-        return self.server.update_server(server_id, read_object(request))
+        caller = require_admin(self, request)
+        return self.server.update_server(server_id, read_object(request), caller.actor, caller.source_ip)
 
     @route("DELETE", "/api/v1/servers/<int:server_id>", summary="Remove a server", tags=TAGS, auth=True,
            responses={204: {"description": "Deleted"}}, errors=[401, 403, 404])
     def delete_server(self, request, server_id):
-        require_admin(self, request)
-        self.server.delete_server(server_id)
+        caller = require_admin(self, request)
+        self.server.delete_server(server_id, caller.actor, caller.source_ip)
         return 204, None
 
     @route("POST", "/api/v1/cloud-accounts", summary="Register a cloud account (its secret is never shown again)",
@@ -91,8 +91,8 @@ class ServerRoutes:
                     regions={"type": "array", "items": REGION, "minItems": 1, "maxItems": 50}),
            responses=json_response(ACCOUNT, 201, "Created"), errors=[400, 401, 403, 409, 422])
     def create_cloud_account(self, request):
-        require_admin(self, request)
-        return 201, self.server.create_cloud_account(read_object(request))
+        caller = require_admin(self, request)
+        return 201, self.server.create_cloud_account(read_object(request), caller.actor, caller.source_ip)
 
     @route("GET", "/api/v1/cloud-accounts", summary="Cloud accounts and how their last sync went", tags=TAGS,
            auth=True, responses=json_response(page_of(ACCOUNT)), errors=[401, 403])
@@ -104,5 +104,5 @@ class ServerRoutes:
            summary="Import or update this account's servers (runs in the background)", tags=TAGS,
            auth=True, responses=json_response(ACCOUNT, 202, "Accepted"), errors=[401, 403, 404])
     def sync_cloud_account(self, request, account_id):
-        require_admin(self, request)
-        return 202, self.server.sync_cloud_account(account_id)
+        caller = require_admin(self, request)
+        return 202, self.server.sync_cloud_account(account_id, caller.actor, caller.source_ip)

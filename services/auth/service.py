@@ -173,8 +173,8 @@ class AuthService(ServiceBase):
         return accounts.user_dict(accounts.user_by_username(self.db, username))
 
     @rpc
-    def search_users(self, q="", limit=None, cursor=None):
-        return accounts.search_users(self.db, q or "", limit, cursor)
+    def search_users(self, q="", limit=None, cursor=None, full=False):
+        return accounts.search_users(self.db, q or "", limit, cursor, full=bool(full))
 
     # -- blacklist ----------------------------------------------------------------
 

@@ -175,9 +175,11 @@ class DeployService(ServiceBase):
         return {"items": catalog.list_templates(self.db, list(apps or [])), "next_cursor": None}
 
     @rpc
-    def create_template(self, app, data, actor):
-        return catalog.template_dict(catalog.create_template(self.db, app, data, actor["username"],
-                                                                     self._policy(app)))
+    def create_template(self, app, data, actor, source_ip=None):
+        template = catalog.create_template(self.db, app, data, actor["username"], self._policy(app))
+        self.audit.record(actor["username"], "template_created", f"app:{app}/template:{template.name}",
+                          {"kind": template.kind}, source_ip)
+        return catalog.template_dict(template)
 
     # -- deploys ---------------------------------------------------------------------
     def _render_version(self, app, service, name, clusters) -> list[dict]:

@@ -13,6 +13,7 @@ from services.server import schemas
 from services.server.domain import accounts, expiry, inventory
 from services.server.domain.providers import ProviderError, provider_for
 from services.server.models import ProcessedEvent
+from shared.audit import AuditLog
 from shared.clock import Clock
 from shared.errors import Invalid
 from shared.events import EventPublisher, handle_event
@@ -34,11 +35,18 @@ class ServerService(ServiceBase):
     events = EventPublisher()
     secrets = Secrets()
     clock = Clock()
+    audit = AuditLog()
 
     # -- servers --------------------------------------------------------------
+    def _audit(self, actor, action: str, target: str, details: dict, source_ip) -> None:
+        """Every change an admin makes here is in the audit log (who, what, from where)."""
+        self.audit.record((actor or {}).get("username"), action, target, details, source_ip)
+
     @rpc
-    def create_server(self, data: dict) -> dict:
-        return inventory.to_dict(inventory.create(self.db, data or {}), self.clock.now())
+    def create_server(self, data: dict, actor=None, source_ip=None) -> dict:
+        server = inventory.create(self.db, data or {})
+        self._audit(actor, "server_created", f"server:{server.id}", {"name": server.name}, source_ip)
+        return inventory.to_dict(server, self.clock.now())
 
     @rpc
     def get_server(self, server_id: int) -> dict:
@@ -51,17 +59,23 @@ class ServerService(ServiceBase):
                                 limit=limit, cursor=cursor)
 
     @rpc
-    def update_server(self, server_id: int, data: dict) -> dict:
-        return inventory.to_dict(inventory.update(self.db, server_id, data or {}), self.clock.now())
+    def update_server(self, server_id: int, data: dict, actor=None, source_ip=None) -> dict:
+        server = inventory.update(self.db, server_id, data or {})
+        self._audit(actor, "server_updated", f"server:{server_id}", {"fields": sorted(data or {})}, source_ip)
+        return inventory.to_dict(server, self.clock.now())
 
     @rpc
-    def delete_server(self, server_id: int) -> None:
+    def delete_server(self, server_id: int, actor=None, source_ip=None) -> None:
         inventory.delete(self.db, server_id)
+        self._audit(actor, "server_deleted", f"server:{server_id}", {}, source_ip)
 
     # -- cloud accounts -------------------------------------------------------
     @rpc
-    def create_cloud_account(self, data: dict) -> dict:
-        return accounts.to_dict(accounts.create(self.db, self.secrets, data or {}))
+    def create_cloud_account(self, data: dict, actor=None, source_ip=None) -> dict:
+        account = accounts.create(self.db, self.secrets, data or {})
+        self._audit(actor, "cloud_account_created", f"cloud_account:{account.id}",
+                    {"name": account.name, "provider": account.provider}, source_ip)
+        return accounts.to_dict(account)
 
     @rpc
     def list_cloud_accounts(self) -> dict:
@@ -73,9 +87,10 @@ class ServerService(ServiceBase):
         return accounts.to_dict(accounts.get(self.db, account_id))
 
     @rpc
-    def sync_cloud_account(self, account_id: int) -> dict:
+    def sync_cloud_account(self, account_id: int, actor=None, source_ip=None) -> dict:
         """Mark the account syncing and queue the sync; the API answers 202 at once."""
         account = accounts.get(self.db, account_id)
+        self._audit(actor, "cloud_account_synced", f"cloud_account:{account.id}", {}, source_ip)
         accounts.mark_syncing(account)
         self.events.publish(schemas.CLOUD_SYNC_REQUESTED, {"account_id": account.id})
         return accounts.to_dict(account)

@@ -223,4 +223,53 @@ def test_user_search_is_for_admins_and_members(login, admin):
     owner.post("/apps", json={"name": "search-" + uuid.uuid4().hex[:6]})
     found = owner.get("/users", params={"q": "ivy"}).json()["items"]
     assert [u["username"] for u in found] == ["ivy"]
+    # members learn names, not email addresses, and cannot search by them
+    assert set(found[0]) == {"id", "username", "display_name"}
+    assert owner.get("/users", params={"q": "example.test"}).json()["items"] == []
     assert admin.get("/users", params={"limit": 2}).json()["next_cursor"]
+    [by_admin] = admin.get("/users", params={"q": "ivy@example.test"}).json()["items"]
+    assert by_admin["email"] == "ivy@example.test"
+
+
+def test_every_answer_says_nosniff_and_hsts_over_https(stack, api):
+    import requests
+
+    for resp in (api.get("/apps"), api.get("/no-such-thing"), requests.get(stack.url + "/healthz", timeout=10),
+                 requests.get(stack.url + "/", timeout=10)):
+        assert resp.headers["X-Content-Type-Options"] == "nosniff", resp.url
+        assert "Strict-Transport-Security" not in resp.headers  # plain HTTP: HSTS would mean nothing
+    behind_tls = requests.get(stack.url + "/healthz", headers={"X-Forwarded-Proto": "https"}, timeout=10)
+    assert behind_tls.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+
+
+def test_inventory_and_template_changes_are_audited_with_actor_and_source(admin, login):
+    me = admin.get("/me").json()["username"]
+    server = admin.post("/servers", json={"name": "audit-" + uuid.uuid4().hex[:4], "ip": "10.0.0.9"}).json()
+    assert admin.patch(f"/servers/{server['id']}", json={"owner": "ops"}).status_code == 200
+    assert admin.delete(f"/servers/{server['id']}").status_code == 204
+    account = admin.post("/cloud-accounts", json={"name": "audit-" + uuid.uuid4().hex[:4], "provider": "aliyun",
+                                                  "access_key_id": "LTAI-audit", "access_key_secret": "s3cret-audit",
+                                                  "regions": ["cn-hangzhou"]}).json()
+    owner = login("audit-owner-" + uuid.uuid4().hex[:4])
+    app = "audit-t-" + uuid.uuid4().hex[:6]
+    assert owner.post("/apps", json={"name": app}).status_code == 201
+    body = open("services/deploy/templates/version.yaml.j2").read()
+    assert owner.post(f"/apps/{app}/templates", json={
+        "name": "audited", "kind": "version", "body": body,
+        "fields": [{"name": "progress_deadline_seconds", "type": "integer", "default": 60},
+                   {"name": "service_port", "type": "integer", "default": 80}]}).status_code == 201
+    wanted = {("server_created", f"server:{server['id']}", me), ("server_updated", f"server:{server['id']}", me),
+              ("server_deleted", f"server:{server['id']}", me),
+              ("cloud_account_created", f"cloud_account:{account['id']}", me),
+              ("template_created", f"app:{app}/template:audited", owner.get("/me").json()["username"])}
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        entries = admin.get("/admin/audit", params={"limit": 200}).json()["items"]
+        seen = {(e["action"], e["target"], e["actor"]) for e in entries}
+        if wanted <= seen:
+            break
+        time.sleep(0.2)
+    assert wanted <= seen, wanted - seen
+    mine = [e for e in entries if (e["action"], e["target"], e["actor"]) in wanted]
+    assert all(e["source_ip"] == "127.0.0.1" for e in mine)
+    assert "s3cret-audit" not in str(entries)

@@ -8,8 +8,11 @@ from openapi_spec_validator import validate
 from scripts.stack import METRICS_PORTS, SERVICES, Stack
 
 
-def test_readyz_lists_every_service_healthy(stack):
-    resp = requests.get(stack.url + "/readyz", timeout=10)
+def test_readyz_lists_every_service_healthy_to_admins_only(stack, admin):
+    anonymous = requests.get(stack.url + "/readyz", timeout=10)
+    assert anonymous.status_code == 200
+    assert anonymous.json() == {"status": "ready", "failing": []}  # no internal details for probes
+    resp = requests.get(stack.url + "/readyz", timeout=10, headers={"Authorization": f"Bearer {admin.token}"})
     assert resp.status_code == 200
     body = resp.json()
     assert body["status"] == "ready"
@@ -19,9 +22,9 @@ def test_readyz_lists_every_service_healthy(stack):
         assert state["checks"]["database"]["ok"] and state["checks"]["redis"]["ok"]
 
 
-def test_a_stopped_service_turns_readyz_red_by_name_and_green_when_back(stack):
+def test_a_stopped_service_turns_readyz_red_by_name_and_green_when_back(stack, admin):
     stack.stop("notify-0")
-    resp = requests.get(stack.url + "/readyz", timeout=10)
+    resp = requests.get(stack.url + "/readyz", timeout=10, headers={"Authorization": f"Bearer {admin.token}"})
     assert resp.status_code == 503
     body = resp.json()
     assert body["failing"] == ["notify"]

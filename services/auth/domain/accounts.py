@@ -108,13 +108,16 @@ def verify(db: Session, secret: str) -> tuple[Token, User]:
     return token, user
 
 
-def search_users(db: Session, q: str, limit: int, cursor: str | None) -> dict:
+def search_users(db: Session, q: str, limit: int, cursor: str | None, full: bool = True) -> dict:
+    """``full`` (admins): every field, matched on email too. Otherwise names only, matched on
+    names only: a member looking for someone to add learns nobody's email address."""
     stmt = select(User)
     if q:
         like = f"%{q.replace('%', '').replace('_', '')}%"
-        stmt = stmt.where(or_(User.username.like(like), User.display_name.like(like),
-                              User.email.like(like)))
-    return page(db, stmt, User.id, limit, cursor, user_dict)
+        matched = [User.username.like(like), User.display_name.like(like)] + ([User.email.like(like)] if full else [])
+        stmt = stmt.where(or_(*matched))
+    shown = user_dict if full else (lambda u: {"id": u.id, "username": u.username, "display_name": u.display_name})
+    return page(db, stmt, User.id, limit, cursor, shown)
 
 
 def user_by_username(db: Session, username: str) -> User:
