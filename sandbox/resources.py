@@ -102,6 +102,12 @@ TYPES: list[ResourceType] = [
     ResourceType("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True, name_rule="path"),
     ResourceType("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False,
                  name_rule="path"),
+    # Stored and served (k8s/operator/mke-rbac.yaml confines MAE's deployer with one), never
+    # enforced: the sandbox runs no CEL.
+    ResourceType("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicy",
+                 "validatingadmissionpolicies", False, (), ("status",), has_generation=True, name_rule="subdomain"),
+    ResourceType("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicyBinding",
+                 "validatingadmissionpolicybindings", False, name_rule="subdomain"),
     # Stored only: no disruption accounting, no Job controller runs them.
     ResourceType("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("pdb",), ("status",),
                  has_generation=True),

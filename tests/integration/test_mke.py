@@ -47,7 +47,10 @@ def sandbox(request, tmp_path_factory):
 @pytest.fixture(scope="module")
 def client(sandbox):
     c = ClusterClient("mke", sandbox.url, sandbox.ca_pem, sandbox.token, attempts=3, backoff=0.05)
-    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}
+    # marked as MAE's app namespace, as namespaces.enact makes it: the deployer's admission
+    # policy (k8s/operator/mke-rbac.yaml) refuses an unmarked one and every write in it
+    ns = {"apiVersion": "v1", "kind": "Namespace",
+          "metadata": {"name": "shop", "labels": {"app.kubernetes.io/managed-by": "mae", "mae.io/app": "shop"}}}
     apply(c, [ns], Recorder())
     yield c
     c.close()
