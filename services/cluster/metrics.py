@@ -32,6 +32,19 @@ CLUSTER_API_CALLS = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 
+NAMESPACE_DRIFT = Counter(
+    "mae_namespace_drift_total",
+    "App namespaces found changed on a cluster by hand and put back by the tend's healing, by what "
+    "differed (namespace: deleted or its mark/labels; quota; limits).",
+    ["cluster", "what"],
+)
+
+
+def namespace_drifted(cluster: str, what: list[str]) -> None:
+    kinds = {"quota" if w == "quota" else "limits" if w == "limits" else "namespace" for w in what}
+    for kind in kinds:
+        NAMESPACE_DRIFT.labels(cluster, kind).inc()
+
 
 def reports_ingested(cluster: str, answer: dict) -> None:
     OPERATOR_REPORTS.labels(cluster).inc()

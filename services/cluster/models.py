@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Integer, String, Text, UniqueConstraint, Index
+from sqlalchemy.dialects.mysql import DATETIME
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.idempotency import processed_events_model
@@ -59,6 +60,22 @@ class ClusterNamespace(Base):
     state: Mapped[str] = mapped_column(String(8), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class AppPolicy(Base):
+    """An application's own namespace policy, set by a platform admin in org and received
+    with ``org.app_policy_changed`` (or ``application_created``, ``all_apps``):
+    ``{"pod_security", "quota", "limits"}`` (``services/cluster/domain/defences.py``).
+    Keyed by the app's id, so a later app of the same name never inherits it. ``changed_at``
+    is when org changed it: an older message never overwrites a newer policy."""
+
+    __tablename__ = "cluster_app_policies"
+
+    app_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    app: Mapped[str] = mapped_column(String(63))
+    policy: Mapped[dict] = mapped_column(JSON)
+    changed_at: Mapped[datetime] = mapped_column(DATETIME(fsp=6))
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
 

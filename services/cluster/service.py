@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from services.cluster import metrics as cluster_metrics
 from services.cluster import schemas
-from services.cluster.domain import namespaces, registry, reports
+from services.cluster.domain import defences, namespaces, registry, reports
 from services.cluster.intake import ReportIntake
 from services.cluster.logship import LogShipper
 from services.cluster.mke import ClusterClient, ClusterError, engine
@@ -33,7 +33,7 @@ from shared.keys import Keys
 from shared.rpc import ServiceRpc
 from shared.secretbox import Secrets
 from shared.service import ServiceBase, rpc
-from shared.timeutil import utcnow
+from shared.timeutil import parse_rfc3339, utcnow
 from shared.web import parse_object
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 TEND_SECONDS = float(os.environ.get("CLUSTER_TEND_SECONDS", "10"))
 # Concurrent namespace requests per cluster during a fan-out.
 FANOUT_CONCURRENCY = 8
+# How often a cluster's namespaces are compared with what MAE made (NAMESPACE_HEAL_SECONDS):
+# three paged LISTs per cluster, so not every tend.
+HEAL_SECONDS = 300.0
 
 _clients: dict[str, tuple[str, ClusterClient]] = {}
 
@@ -275,10 +278,36 @@ class ClusterService(ServiceBase):
     def _want_everywhere(self, event, desired):
         if not first_delivery(self.db, ProcessedEvent, event):
             return
-        name, app_id = (event.get("data") or {}).get("name"), (event.get("data") or {}).get("app_id")
+        data = event.get("data") or {}
+        name, app_id = data.get("name"), data.get("app_id")
+        if desired == "present":
+            namespaces.keep_policies(self.db, [(app_id, name, data.get("policy"))], _occurred(event))
+        else:
+            namespaces.forget_policy(self.db, app_id)
         clusters = list(self.db.scalars(select(Cluster.name)))
         namespaces.want_everywhere(self.db, name, clusters, desired, app_id)
         self.db.commit()  # the intent is safe before any cluster is asked
+        for cluster in clusters:
+            self._reconcile(cluster, names={name})
+
+    @handle_event("org", "app_policy_changed")
+    def on_app_policy_changed(self, event):
+        """An admin set the app's own Pod Security level, quota or limits (null: the
+        configured default): kept here, then its namespace on every cluster is enacted
+        again — labels, LimitRange and ResourceQuota replaced where they differ."""
+        if not first_delivery(self.db, ProcessedEvent, event):
+            return
+        data = event.get("data") or {}
+        name, app_id = data.get("app"), data.get("app_id")
+        if not isinstance(name, str) or not name or not isinstance(app_id, int) or isinstance(app_id, bool):
+            log.warning("app_policy_changed without an app name and id: ignored",
+                        extra={"event_id": event.get("event_id")})
+            self.db.commit()
+            return
+        namespaces.keep_policies(self.db, [(app_id, name, data.get("policy") or {})], _occurred(event))
+        namespaces.redo(self.db, name, app_id)
+        clusters = list(self.db.scalars(select(Cluster.name)))
+        self.db.commit()
         for cluster in clusters:
             self._reconcile(cluster, names={name})
 
@@ -289,7 +318,10 @@ class ClusterService(ServiceBase):
         name = event["data"]["name"]
         if not registry.exists(self.db, name):
             return
+        asked = utcnow()
         apps = self.org.all_apps()
+        # [id, name, policy]: the policies are org's as of this call (newer events still win)
+        namespaces.keep_policies(self.db, [e for e in namespaces.app_entries(apps) if e[2] is not None], asked)
         namespaces.want_on_cluster(self.db, name, apps)
         self.db.commit()
         self._reconcile(name)
@@ -302,11 +334,12 @@ class ClusterService(ServiceBase):
             return {}
         rows = [(r.id, r.namespace, r.desired, r.app_id) for r in namespaces.work(self.db, cluster_name)
                 if names is None or r.namespace in names]
+        policy_of = namespaces.policies(self.db, [r[3] for r in rows if r[2] == "present"])
         self.db.commit()
         if not rows:
             return {"done": 0}
         client = self._client(cluster, **({"attempts": attempts} if attempts else {}))
-        pod_security = self.config.get("NAMESPACE_POD_SECURITY") or None
+        settings = defences.Settings.from_config(self.config)
         outcomes: list[tuple[int, str, ClusterError | None]] = []
         stop = []
 
@@ -315,7 +348,8 @@ class ClusterService(ServiceBase):
             if stop:
                 return
             try:
-                namespaces.enact(client, namespace, desired, app_id, pod_security)
+                namespaces.enact(client, namespace, desired, app_id,
+                                 defences.for_app(settings, policy_of.get(app_id)))
                 outcomes.append((row_id, desired, None))
             except ClusterError as exc:
                 outcomes.append((row_id, desired, exc))
@@ -336,9 +370,44 @@ class ClusterService(ServiceBase):
 
     @rpc
     def reconcile(self, name):
-        """Probe one cluster and retry its namespaces now (the timer does this by itself)."""
+        """Probe one cluster, heal and retry its namespaces now (the timer does this by itself)."""
         registry.get(self.db, name)
-        return self._tend_one(name)
+        return self._tend_one(name, heal=True)
+
+    def _heal_due(self, name: str) -> bool:
+        """Every NAMESPACE_HEAL_SECONDS per cluster, whichever replica tends it (0: every tend)."""
+        seconds = float(self.config.get("NAMESPACE_HEAL_SECONDS", HEAL_SECONDS) or 0)
+        if seconds <= 0:
+            return True
+        key = Keys.from_config(self.config).lock(f"cluster-heal:{name}")
+        return bool(self.redis.set(key, "1", nx=True, px=max(1, int(seconds * 1000))))
+
+    def _heal(self, cluster: Cluster) -> int | None:
+        """Compare the cluster's MAE namespaces, quotas and limit ranges with the rows that
+        are in place, and set the drifted ones back to pending (the reconcile that follows
+        puts them right). Costs three paged LISTs and one SELECT; writes only drifted rows."""
+        name = cluster.name
+        rows = namespaces.kept(self.db, name)
+        policy_of = namespaces.policies(self.db, [r[2] for r in rows])
+        self.db.commit()
+        if not rows:
+            return 0
+        try:
+            found = namespaces.survey(self._client(cluster, attempts=1))
+        except ClusterError as exc:
+            log.warning("healing namespaces skipped: %s", exc, extra={"cluster": name})
+            return None
+        drifted = namespaces.drifted(rows, found, defences.Settings.from_config(self.config), policy_of)
+        for i, (_, namespace, what) in enumerate(drifted):
+            cluster_metrics.namespace_drifted(name, what)
+            if i < 20:  # a changed default drifts every namespace: the first few say which
+                log.warning("namespace %s drifted on %s (%s): healing", namespace, name, ", ".join(what),
+                            extra={"cluster": name, "namespace": namespace})
+        if drifted:
+            log.warning("%d namespaces drifted on %s: healing", len(drifted), name, extra={"cluster": name})
+            namespaces.retry(self.db, drifted)
+            self.db.commit()
+        return len(drifted)
 
     # ----------------------------------------------------------------- tend
     @timer(interval=TEND_SECONDS)
@@ -358,7 +427,7 @@ class ClusterService(ServiceBase):
         for cluster, rows in reports.take_unpublished(self.db).items():
             self._announce(cluster, rows)
 
-    def _tend_one(self, name: str) -> dict:
+    def _tend_one(self, name: str, heal: bool = False) -> dict:
         cluster = self.db.scalar(select(Cluster).where(Cluster.name == name))
         if cluster is None:
             return {}
@@ -373,8 +442,18 @@ class ClusterService(ServiceBase):
         self.db.commit()
         result = {"reachable": reachable}
         if reachable:
+            if heal or self._heal_due(name):
+                result["drifted"] = self._heal(cluster)
             result.update(self._reconcile(name))
         return result
+
+
+def _occurred(event: dict):
+    """When the event happened (its envelope's ``occurred_at``), or now."""
+    try:
+        return parse_rfc3339(event.get("occurred_at") or "")
+    except (TypeError, ValueError):
+        return utcnow()
 
 
 __all__ = ["ClusterService", "NotFound"]

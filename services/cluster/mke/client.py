@@ -167,6 +167,26 @@ class ClusterClient:
     def replace(self, kind: Kind, namespace: str | None, name: str, body: dict) -> dict:
         return self.request("PUT", kind.path(namespace, name), body)
 
+    def list(self, kind: Kind, namespace: str | None = None, *, label_selector: str | None = None,
+             field_selector: str | None = None, page: int = 500) -> list[dict]:
+        """Every object of a kind (in one namespace, or across all), fetched ``page`` at a time
+        (``limit``/``continue``) so that a big list never comes as one huge answer."""
+        items: list[dict] = []
+        token = None
+        while True:
+            query = {"limit": str(page)}
+            if label_selector:
+                query["labelSelector"] = label_selector
+            if field_selector:
+                query["fieldSelector"] = field_selector
+            if token:
+                query["continue"] = token
+            body = self.request("GET", kind.collection(namespace), query=query) or {}
+            items.extend(body.get("items") or [])
+            token = (body.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+
     def remove(self, kind: Kind, namespace: str | None, name: str) -> dict | None:
         """Delete (background propagation: the cluster's GC removes dependents); None if absent."""
         try:

@@ -26,6 +26,13 @@ class Kind:
         base += f"/{self.plural}"
         return base + (f"/{name}" if name else "")
 
+    def collection(self, namespace: str | None = None) -> str:
+        """Where to list them: in one namespace, or (namespaced kinds) across all."""
+        if namespace or not self.namespaced:
+            return self.path(namespace)
+        base = "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
+        return f"{base}/{self.plural}"
+
 
 KINDS = {k.kind: k for k in (
     Kind("Namespace", "v1", "namespaces", namespaced=False, fields=()),
@@ -36,6 +43,13 @@ KINDS = {k.kind: k for k in (
     Kind("Deployment", "apps/v1", "deployments"),
     Kind("HorizontalPodAutoscaler", "autoscaling/v2", "horizontalpodautoscalers"),
     Kind("Ingress", "networking.k8s.io/v1", "ingresses"),
+)}
+
+# What MAE puts in every app namespace itself (never from a template: not in KINDS, so an
+# apply request can not carry them).
+NAMESPACE_DEFENCES = {k.kind: k for k in (
+    Kind("ResourceQuota", "v1", "resourcequotas"),
+    Kind("LimitRange", "v1", "limitranges"),
 )}
 
 # docs/contracts.md: ConfigMap/Secret, Service, Deployment, HPA, Ingress — what a
