@@ -98,6 +98,12 @@ class PolicyViolation(Invalid):
 
 
 @_register
+class UrlNotAllowed(Invalid):
+    """A URL MAE would call points where MAE does not send requests; details say {field, reason}."""
+    code = "url_not_allowed"
+
+
+@_register
 class NamespaceExists(Conflict):
     """A namespace of that name exists on a cluster and is not MAE's."""
     code = "namespace_exists"

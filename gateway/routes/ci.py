@@ -28,7 +28,7 @@ class CIRoutes:
 
     @route("GET", "/api/v1/apps/<app>/services/<svc>/builds", summary="Recent builds of the linked repository",
            tags=TAGS, auth=True, responses=json_response(obj(["items"], items={"type": "array", "items": BUILD})),
-           errors=[401, 404, 503])
+           errors=[400, 401, 404, 422, 503])
     def list_builds(self, request, app, svc):
         require_app_role(self, request, app, "ci.builds")
         return self.deploy.list_builds(app, svc)

@@ -58,7 +58,7 @@ class NotificationRoutes:
     @route("POST", "/api/v1/apps/<app>/channels/<int:channel_id>/test",
            summary="Send a test message; 200 when the channel accepted it", tags=TAGS, auth=True,
            responses=json_response(obj(["ok"], ok={"type": "boolean"}, attempts={"type": "integer"})),
-           errors=[401, 403, 404, 503])
+           errors=[401, 403, 404, 422, 503])
     def test_channel(self, request, app, channel_id):
         require_app_role(self, request, app, "channels.test")
         return self.notify.send_test(app, channel_id)

@@ -26,6 +26,7 @@ from shared.errors import AlreadyExists, BadRequest, Invalid, NotFound, Unauthor
 from shared.events import EventPublisher, handle_event
 from shared.idempotency import first_delivery
 from shared.keys import Keys
+from shared.outbound import Outbound
 from shared.paging import page
 from shared.rpc import ServiceRpc
 from shared.secretbox import Secrets
@@ -56,6 +57,7 @@ class DeployService(ServiceBase):
     audit = AuditLog()
     cluster = ServiceRpc("cluster")
     org = ServiceRpc("org")
+    outbound = Outbound()
     secrets = Secrets()
 
     def _setting(self, key: str, default: float) -> float:
@@ -369,7 +371,8 @@ class DeployService(ServiceBase):
     @rpc
     def link_ci(self, app, service, data, actor, source_ip=None):
         catalog.get_service(self.db, app, service)
-        link = ci_links.save_link(self.db, self.secrets, app, service, data, actor["username"])
+        link = ci_links.save_link(self.db, self.secrets, app, service, data, actor["username"],
+                                  guard=self.outbound)
         self.audit.record(actor["username"], "ci_linked", f"app:{app}/service:{service}",
                           {"provider": link.provider, "repo": link.repo}, source_ip)
         return ci_links.link_dict(link)
@@ -377,14 +380,14 @@ class DeployService(ServiceBase):
     @rpc
     def list_builds(self, app, service):
         link = ci_links.get_link(self.db, app, service)
-        return {"items": [b.to_dict() for b in ci_links.provider_for(link, self.secrets).builds(link.repo)]}
+        return {"items": [b.to_dict() for b in ci_links.provider_for(link, self.secrets, guard=self.outbound).builds(link.repo)]}
 
     @rpc
     def trigger_build(self, app, service, ref):
         if not isinstance(ref, str) or not ref.strip():
             raise Invalid("'ref' is required: the branch to build.", {"field": "ref"})
         link = ci_links.get_link(self.db, app, service)
-        return ci_links.provider_for(link, self.secrets).trigger(link.repo, ref.strip()).to_dict()
+        return ci_links.provider_for(link, self.secrets, guard=self.outbound).trigger(link.repo, ref.strip()).to_dict()
 
     @rpc
     def ci_webhook(self, provider, headers, body, path):

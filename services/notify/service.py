@@ -8,14 +8,17 @@ from nameko.timer import timer
 
 from services.notify.domain import channels, deliveries
 from services.notify.domain.events import public_name
-from services.notify.domain.targets import DeliveryError
-from services.notify.models import ProcessedEvent
-from shared.errors import Unavailable
+from services.notify.domain.targets import DeliveryError, NotAllowedError
+from sqlalchemy import delete
+
+from services.notify.models import Channel, Delivery, ProcessedEvent
+from shared.errors import Unavailable, UrlNotAllowed
 from shared.events import handle_event
 from shared.idempotency import first_delivery
+from shared.outbound import Outbound
 from shared.secretbox import Secrets
 from shared.service import ServiceBase, rpc
-from shared.timeutil import utcnow
+from shared.timeutil import parse_rfc3339, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +45,13 @@ class NotifyService(ServiceBase):
 
     config = Config()
     secrets = Secrets()
+    # Every channel URL is checked with it at save and (resolved again) at each send.
+    outbound = Outbound()
 
     # -- channels -------------------------------------------------------------
     @rpc
     def create_channel(self, app: str | None, data: dict) -> dict:
-        return channels.to_dict(channels.create(self.db, self.secrets, app, data or {}))
+        return channels.to_dict(channels.create(self.db, self.secrets, app, data or {}, self.outbound))
 
     @rpc
     def list_channels(self, app: str | None) -> dict:
@@ -63,7 +68,11 @@ class NotifyService(ServiceBase):
         policy = deliveries.Policy.from_config(
             {**self.config, "NOTIFY_ATTEMPTS": self.config.get("NOTIFY_TEST_ATTEMPTS", 2)})
         try:
-            return deliveries.send_test(self.secrets, channel, self._console_url(), policy)
+            return deliveries.send_test(self.secrets, channel, self._console_url(), policy,
+                                        http=self.outbound)
+        except NotAllowedError as exc:
+            raise UrlNotAllowed(f"The channel's url is {exc}.",
+                                {"channel_id": channel.id, "field": "url", "reason": exc.reason})
         except DeliveryError as exc:
             raise Unavailable(f"The channel did not accept the test message: {exc}",
                               {"channel_id": channel.id, "reason": str(exc)})
@@ -74,6 +83,22 @@ class NotifyService(ServiceBase):
         return deliveries.recent(self.db, app, limit, cursor)
 
     # -- events ---------------------------------------------------------------
+    @handle_event("org", "application_deleted")
+    def on_application_deleted(self, event):
+        """A deleted app's channels (and their deliveries, by cascade) go with it: a later app of
+        the same name can neither see them nor post to that team's bots."""
+        if not _first_delivery(self.db, ProcessedEvent, event):
+            return
+        name = (event.get("data") or {}).get("name")
+        try:
+            before = parse_rfc3339(event.get("occurred_at") or "")
+        except (TypeError, ValueError):
+            before = utcnow()
+        if name:
+            self.db.execute(delete(Delivery).where(Delivery.app == name, Delivery.created_at <= before))
+            self.db.execute(delete(Channel).where(Channel.app == name, Channel.created_at <= before))
+        self.db.commit()
+
     @handle_event("deploy", "succeeded")
     def on_deploy_succeeded(self, event):
         self._consume("deploy", "succeeded", event)
@@ -124,7 +149,7 @@ class NotifyService(ServiceBase):
             self.db.commit()
             try:
                 deliveries.deliver(self.db, self.secrets, delivery_id, console_url=self._console_url(),
-                                   policy=policy, commit=self.db.commit)
+                                   policy=policy, commit=self.db.commit, http=self.outbound)
             except Exception:  # left "sending": the sweep retries it once its lease runs out
                 log.exception("delivery crashed", extra={"delivery_id": delivery_id})
                 self.db.rollback()

@@ -42,6 +42,9 @@ def test_a_later_app_of_the_same_name_inherits_nothing(login, clusters, drone):
         "provider": "drone", "server": drone.base_url, "repo": drone.repo, "token": TOKEN,
         "image": "registry.local/team/web", "webhook_secret": "hook-" + uuid.uuid4().hex})
     assert link.status_code == 200, link.text
+    channel = first.post(f"/apps/{app}/channels", json={
+        "name": "team-bot", "type": "webhook", "url": "http://127.0.0.1:9/hook", "events": ["deploy.failed"]})
+    assert channel.status_code == 201, channel.text
     record_id = first.post(f"/apps/{app}/services/web/versions/v1/deploy", json={"env": "test"}).json()["record_id"]
     wait_for(lambda: first.get(f"/records/{record_id}").json()["finished_at"], what="the deploy to finish")
     assert first.get(f"/records/{record_id}/logs").json()["items"]
@@ -58,6 +61,7 @@ def test_a_later_app_of_the_same_name_inherits_nothing(login, clusters, drone):
             "ingresses": later.get(f"/apps/{app}/ingresses").json()["items"],
             "records": later.get(f"/apps/{app}/records").json()["items"],
             "templates": [t for t in later.get("/templates").json()["items"] if t.get("app") == app],
+            "channels": later.get(f"/apps/{app}/channels").json()["items"],
         }
         return {k: v for k, v in found.items() if v}
     wait_for(lambda: not inherited(), what="the old app's rows to go")

@@ -1,19 +1,42 @@
 """Local HTTP stand-ins for what lies outside MAE (Feishu, DingTalk, webhooks, Aliyun ECS).
 
-Each is a real HTTP server on 127.0.0.1 and a free port. It checks what it
+Each is a real HTTP server on 127.0.0.1 and a free port of ``PORTS``. It checks what it
 receives the way the real service does (signatures above all), records every
 request, and can be told to misbehave: fail the next N requests with a given
 answer, or hang for a while before answering.
+
+``PORTS`` lies below the kernel's ephemeral range (where MAE's own test processes and
+sandboxes get their ports), and config/test.yaml's ``OUTBOUND_ALLOW`` opens exactly it on
+127.0.0.1: MAE's outbound guard (shared/outbound.py) lets channels and CI links reach these
+stand-ins and nothing else on the machine.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+import errno
 import json
+import random
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
+
+
+# config/test.yaml: OUTBOUND_ALLOW "127.0.0.1:18100-18899"
+PORTS = range(18100, 18900)
+
+
+def serve_on_allowed_port(handler, host: str = "127.0.0.1", server_class=ThreadingHTTPServer):
+    """``server_class((host, port), handler)`` on a free port of ``PORTS``."""
+    candidates = random.sample(PORTS, len(PORTS))
+    for port in candidates:
+        try:
+            return server_class((host, port), handler)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+    raise OSError(errno.EADDRINUSE, f"no free port in {PORTS.start}-{PORTS.stop - 1}")
 
 
 @dataclass
@@ -77,7 +100,7 @@ class FakeHTTPServer(ABC):
 
             do_GET = do_POST = do_PUT = _handle
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = serve_on_allowed_port(Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}"

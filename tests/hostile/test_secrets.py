@@ -86,7 +86,6 @@ def journey(stack, admin, clusters):
     given["feishu hook id"] = planted("fhook")
     given["feishu sign secret"] = planted("fsign")
     given["webhook url token"] = planted("wtoken")
-    given["webhook url password"] = planted("wpass")
     given["webhook secret"] = planted("wsecret")
     channels = [
         {"name": "dd", "type": "dingtalk", "secret": given["dingtalk sign secret"],
@@ -94,7 +93,7 @@ def journey(stack, admin, clusters):
         {"name": "fs", "type": "feishu", "secret": given["feishu sign secret"],
          "url": f"http://127.0.0.1:9/open-apis/bot/v2/hook/{given['feishu hook id']}"},
         {"name": "hook", "type": "webhook", "secret": given["webhook secret"],
-         "url": f"http://ops:{given['webhook url password']}@127.0.0.1:9/hook?token={given['webhook url token']}"},
+         "url": f"http://127.0.0.1:9/hook?token={given['webhook url token']}"},  # no user:pw@ (url_not_allowed)
     ]
     ids = []
     for channel in channels:

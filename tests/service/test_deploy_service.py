@@ -12,6 +12,7 @@ import eventlet
 import pytest
 from nameko.dependency_providers import Config
 from nameko.standalone.events import event_dispatcher
+from nameko.rpc import rpc
 from nameko.standalone.rpc import ServiceRpcProxy
 from sqlalchemy import text
 
@@ -47,6 +48,16 @@ class ClusterSide:
         self.redis.rpush(f"{self.config['REDIS_PREFIX']}:test:finished:{event['data']['record_id']}", "failed:" + event["event_id"])
 
 
+class OrgSide:
+    """Stands in for the org service: every app here is at the platform's default policy."""
+
+    name = "org"
+
+    @rpc
+    def app_policy(self, name):
+        return {"pod_security": "baseline", "quota": None, "limits": None}
+
+
 @pytest.fixture
 def deploy_config(config):
     return {**config, "DEPLOY_SWEEP_SECONDS": 0.5, "DEPLOY_APPLY_TIMEOUT_SECONDS": 2,
@@ -59,6 +70,7 @@ def deploy(container_factory, deploy_config, redis_client):
     PREFIX = deploy_config["REDIS_PREFIX"]
     container_factory(DeployService, deploy_config).start()
     container_factory(ClusterSide, deploy_config).start()
+    container_factory(OrgSide, deploy_config).start()
     with ServiceRpcProxy("deploy", deploy_config) as proxy:
         yield proxy
 

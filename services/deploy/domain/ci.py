@@ -21,12 +21,13 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
-import requests
-
-from shared.errors import BadRequest, Invalid, Unauthorized, Unavailable
+from shared import outbound
+from shared.errors import BadRequest, Invalid, Unauthorized, Unavailable, UrlNotAllowed
 from shared.retry import retry_call
 
 HTTP_TIMEOUT = 10
+# Drone's answers MAE reads (a page of builds, one build); anything longer is cut off.
+MAX_ANSWER_BYTES = 1024 * 1024
 # A signed request older (or newer) than this is refused, which bounds replays.
 MAX_CLOCK_SKEW_SECONDS = 300
 
@@ -98,37 +99,59 @@ def check_repo(repo) -> str:
 
 
 class DroneProvider(CIProvider):
+    """Drone's API at ``server``, called through the outbound guard: the server's host is
+    resolved and checked on every call, redirects are not followed, and what goes wrong
+    is said in words — never with what the server answered (it is a person's URL)."""
+
     name = "drone"
 
-    def __init__(self, server: str, token: str, attempts: int = 3, retry_base: float = 0.5):
+    def __init__(self, server: str, token: str, attempts: int = 3, retry_base: float = 0.5,
+                 guard: "outbound.Guard | None" = None):
         self.server = server.rstrip("/")
         self.token = token
         self.attempts = attempts
         self.retry_base = retry_base
+        self.guard = guard or outbound.default_guard()
 
-    def _call(self, method: str, path: str, **kwargs):
+    def _call(self, method: str, path: str, params: dict | None = None):
         def once():
-            resp = requests.request(method, self.server + path, timeout=HTTP_TIMEOUT,
-                                    headers={"Authorization": f"Bearer {self.token}",
-                                             "Accept": "application/json"}, **kwargs)
-            if resp.status_code >= 500:
-                raise ConnectionError(f"Drone answered {resp.status_code}")
-            return resp
+            answer = self.guard.request(method, self.server + path, params=params, timeout=HTTP_TIMEOUT,
+                                        headers={"Authorization": f"Bearer {self.token}",
+                                                 "Accept": "application/json"},
+                                        max_body=MAX_ANSWER_BYTES)
+            if answer.status_code >= 500:
+                raise outbound.OutboundError(f"it answered HTTP {answer.status_code}")
+            return answer
 
         try:
-            resp = retry_call(once, attempts=self.attempts, base=self.retry_base,
-                              retry_on=(requests.ConnectionError, requests.Timeout, ConnectionError))
-        except (requests.RequestException, ConnectionError) as exc:
-            raise Unavailable(f"Drone at {self.server} cannot be reached: {exc}", {"server": self.server})
-        if resp.status_code in (401, 403):
+            answer = retry_call(once, attempts=self.attempts, base=self.retry_base,
+                                retry_on=(outbound.OutboundError,))
+        except outbound.NotAllowed as exc:
+            raise UrlNotAllowed(f"The CI server is not allowed: {exc.words}.",
+                                {"field": "server", "reason": exc.reason}) from None
+        except outbound.TimedOut:
+            raise Unavailable(f"Drone at {self.server} did not answer within {HTTP_TIMEOUT} s.",
+                              {"server": self.server}) from None
+        except outbound.OutboundError as exc:
+            raise Unavailable(f"Drone at {self.server} cannot be reached: {exc}.", {"server": self.server}) from None
+        status = answer.status_code
+        if 300 <= status < 400:
+            raise Unavailable(f"Drone at {self.server} answered HTTP {status} (a redirect, which MAE does "
+                              f"not follow: give the server's own address).", {"server": self.server, "status": status})
+        if status in (401, 403):
             raise Unavailable("Drone refused MAE's token for this repository; check the link's token.",
-                              {"server": self.server, "status": resp.status_code})
-        if resp.status_code == 404:
+                              {"server": self.server, "status": status})
+        if status == 404:
             raise Invalid("Drone does not know this repository (or the token cannot see it).",
                           {"field": "repo"})
-        if resp.status_code >= 400:
-            raise BadRequest(f"Drone refused the request: {resp.text[:300]}")
-        return resp.json()
+        if status >= 400 or status < 200:
+            raise BadRequest(f"Drone refused the request: HTTP {status}.", {"status": status})
+        try:
+            return answer.json()
+        except ValueError:
+            raise Unavailable(f"Drone at {self.server} answered HTTP {status} with something that is "
+                              f"not JSON{' (or too long)' if answer.truncated else ''}.",
+                              {"server": self.server}) from None
 
     def trigger(self, repo: str, ref: str) -> Build:
         branch = ref[len("refs/heads/"):] if ref.startswith("refs/heads/") else ref
@@ -136,13 +159,19 @@ class DroneProvider(CIProvider):
             raise Invalid("Drone builds a branch: give a branch name (tags build when pushed).",
                           {"field": "ref"})
         owner, name = check_repo(repo).split("/", 1)
-        return _build(self._call("POST", f"/api/repos/{quote(owner)}/{quote(name)}/builds",
-                                 params={"branch": branch}))
+        data = self._call("POST", f"/api/repos/{quote(owner)}/{quote(name)}/builds", params={"branch": branch})
+        if not isinstance(data, dict):
+            raise Unavailable(f"Drone at {self.server} answered with something that is not a build.",
+                              {"server": self.server})
+        return _build(data)
 
     def builds(self, repo: str, limit: int = 25) -> list[Build]:
         owner, name = check_repo(repo).split("/", 1)
         data = self._call("GET", f"/api/repos/{quote(owner)}/{quote(name)}/builds",
                           params={"per_page": limit})
+        if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+            raise Unavailable(f"Drone at {self.server} answered with something that is not a list of builds.",
+                              {"server": self.server})
         return [_build(item) for item in data[:limit]]
 
     @staticmethod

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from services.deploy.domain.ci import PROVIDERS, Build, CIProvider, check_repo
 from services.deploy.models import CIBuild, CILink, Version
+from shared import outbound
 from shared.errors import Invalid, NotFound
 from shared.timeutil import rfc3339
 
@@ -35,15 +36,16 @@ def _text(data: dict, field: str, required: bool = True, limit: int = 500) -> st
     return value.strip()
 
 
-def save_link(db: Session, box, app: str, service: str, data: dict, actor: str) -> CILink:
+def save_link(db: Session, box, app: str, service: str, data: dict, actor: str,
+              guard: "outbound.Guard | None" = None) -> CILink:
+    """Link (or re-link) a service; ``server`` must pass the outbound guard (422
+    ``url_not_allowed``) and is kept normalised: scheme, host, port and a plain path."""
     if not isinstance(data, dict):
         raise Invalid("The body must be a JSON object.")
     provider = data.get("provider")
     if provider not in PROVIDERS:
         raise Invalid(f"'provider' must be one of: {', '.join(PROVIDERS)}.", {"field": "provider"})
-    server = _text(data, "server")
-    if not re.match(r"^https?://[^\s/]+", server):
-        raise Invalid("'server' must be the CI server's http(s) URL.", {"field": "server"})
+    server = (guard or outbound.default_guard()).check_url(_text(data, "server"), field="server", server=True)
     repo = check_repo(data.get("repo"))
     token = _text(data, "token")
     image = _text(data, "image", limit=255)
@@ -61,7 +63,7 @@ def save_link(db: Session, box, app: str, service: str, data: dict, actor: str) 
     if link is None:
         link = CILink(app=app, service=service)
         db.add(link)
-    link.provider, link.server, link.repo, link.image = provider, server.rstrip("/"), repo, image
+    link.provider, link.server, link.repo, link.image = provider, server, repo, image
     link.auto_deploy_env = env
     link.token_sealed = box.encrypt(token, _context(app, service, "token"))
     if webhook_secret:
@@ -86,9 +88,10 @@ def get_link(db: Session, app: str, service: str) -> CILink:
     return link
 
 
-def provider_for(link: CILink, box) -> CIProvider:
+def provider_for(link: CILink, box, guard: "outbound.Guard | None" = None) -> CIProvider:
+    """The link's CI, whose every call goes through ``guard`` (default: this process's)."""
     token = box.decrypt(link.token_sealed, _context(link.app, link.service, "token"))
-    return PROVIDERS[link.provider](link.server, token)
+    return PROVIDERS[link.provider](link.server, token, guard=guard)
 
 
 def webhook_secret(link: CILink, box) -> str:

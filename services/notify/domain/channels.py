@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 
 from services.notify.domain.events import subscribable
 from services.notify.models import Channel
-from shared.errors import Invalid, NotFound
+from shared import outbound
+from shared.errors import Invalid, NotFound, UrlNotAllowed
 
 TYPES = ("feishu", "dingtalk", "webhook")
 FIELDS = {"name", "type", "url", "secret", "events", "enabled"}
@@ -55,9 +56,10 @@ def clean(app: str | None, data: dict) -> dict:
     url = data.get("url")
     if not isinstance(url, str) or len(url) > 2000:
         raise invalid("url", "url is required (at most 2000 characters).")
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise invalid("url", "url must be an http or https URL.")
+    try:  # the URL's own rules (http(s), no user:password@, no fragment, ...); its addresses: create
+        outbound.parse_url(url.strip())
+    except outbound.NotAllowed as exc:
+        raise UrlNotAllowed(f"url is not allowed: {exc.words}.", {"field": "url", "reason": exc.reason})
     secret = data.get("secret")
     if secret is not None and (not isinstance(secret, str) or len(secret) > 256):
         raise invalid("secret", "secret must be a string of at most 256 characters.")
@@ -76,9 +78,13 @@ def clean(app: str | None, data: dict) -> dict:
             "events": sorted(set(events)), "enabled": enabled}
 
 
-def create(session: Session, box, app: str | None, data: dict) -> Channel:
+def create(session: Session, box, app: str | None, data: dict, guard=None) -> Channel:
+    """A new channel; its URL must pass the outbound guard (422 ``url_not_allowed``: it
+    points at loopback, metadata, a private network or MAE itself), after the other
+    fields are found valid."""
     app = check_app(app)
     values = clean(app, data)
+    (guard or outbound.default_guard()).check_url(values["url"], field="url")
     secret, url = values.pop("secret"), values.pop("url")
     # Nothing plain reaches the table: the row is first written with a placeholder URL,
     # then sealed under its id (the id is part of the contexts).

@@ -125,7 +125,7 @@ def deliver(session: Session, box, delivery_id: int, *, console_url: str, policy
     try:
         retry_call(once, attempts=remaining, base=policy.base, cap=policy.cap,
                    retry_on=(targets.DeliveryError,), sleep=sleep, on_retry=on_retry)
-    except targets.DeliveryError as exc:
+    except (targets.DeliveryError, targets.NotAllowedError) as exc:  # the guard's: not retried
         delivery.status = "failed"
         delivery.last_error = str(exc)[:2000]
     else:
@@ -139,7 +139,8 @@ def deliver(session: Session, box, delivery_id: int, *, console_url: str, policy
 
 
 def send_test(box, channel: Channel, console_url: str, policy: Policy, sleep=time.sleep, http=None) -> dict:
-    """Send a test notice now; returns how it went, raises DeliveryError if refused."""
+    """Send a test notice now; returns how it went, raises DeliveryError if refused
+    (``targets.NotAllowedError``, at once, if the guard refuses the URL)."""
     envelope = {"event_id": f"test-{int(time.time() * 1000)}", "type": "notify.test",
                 "source": "notify", "occurred_at": utcnow().isoformat() + "Z",
                 "data": {"title": f"MAE test message for channel {channel.name}",
