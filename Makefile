@@ -4,10 +4,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 REPLICAS ?= 1
 # The benchmark scripts (bench/common.py and bench/floor_services.py are their helpers).
-BENCHES ?= rpc_floor api_read sandbox fanout report_traffic deploy_latency status_ingest log_ingest footprint
+BENCHES ?= rpc_floor api_read sandbox fanout report_traffic deploy_latency status_ingest log_ingest footprint template_render
 PYTHON ?= python3
 
-.PHONY: install up down status admin-token migrate test test-unit test-faults test-realkube kube-bin bench infra-check infra-start clean browser screenshots
+.PHONY: install up down status admin-token migrate test test-unit test-faults test-realkube kube-bin bench infra-check infra-start clean browser screenshots oidc-idp
 
 install: $(VENV)/.installed
 
@@ -38,8 +38,18 @@ admin-token: install
 status: install
 	$(PY) -m scripts.stack status
 
-test: install infra-start browser kube-bin
+test: install infra-start browser kube-bin oidc-idp
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The OpenID Provider tests/e2e/test_identity.py logs in through: panva's oidc-provider
+# from the npm registry (not MAE's code), as its lock file pins it.
+OIDC_IDP := tests/e2e/oidc_idp
+oidc-idp: $(OIDC_IDP)/node_modules/.installed
+
+$(OIDC_IDP)/node_modules/.installed: $(OIDC_IDP)/package.json $(OIDC_IDP)/package-lock.json
+	@command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null)
+	cd $(OIDC_IDP) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 # The real Kubernetes control plane the tests also run against (tests/realkube/): KUBE_BIN
 # if set, else ../shared/kube/kube-bin.tar.xz unpacked into .run/kube-bin/, else envtest's

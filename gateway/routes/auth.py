@@ -45,15 +45,17 @@ class AuthRoutes:
 
     @route("GET", "/api/v1/auth/callback/<provider>", summary="Finish a login", tags=TAGS,
            query=[{"name": "code", "in": "query", "required": False, "schema": {"type": "string"}},
-                  {"name": "state", "in": "query", "required": False, "schema": {"type": "string"}}],
+                  {"name": "state", "in": "query", "required": False, "schema": {"type": "string"}},
+                  {"name": "iss", "in": "query", "required": False, "schema": {"type": "string"}}],
            responses={**json_response(obj(["token", "user"], token={"type": "string"}, user=USER)),
                       302: {"description": "Back to the console with the token"}},
            errors=[400, 404, 503])
     def auth_callback(self, request, provider):
         if request.args.get("error"):
             raise BadRequest(f"The login provider said: {request.args.get('error_description') or request.args['error']}.")
+        # ``iss`` (RFC 9207, sent by OpenID Providers that support it) must be the provider's issuer.
         answer = self.auth.complete_login(provider, request.args.get("code"), request.args.get("state"),
-                                          source_ip(request))
+                                          source_ip(request), iss=request.args.get("iss"))
         if _wants_html(request):
             # The token travels in the fragment, which browsers never send to servers.
             return Response(status=302, headers={"Location": f"/#/login?token={answer['token']}",

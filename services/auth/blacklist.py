@@ -74,7 +74,7 @@ class BlacklistMirror(DependencyProvider):
         for _ in range(30):
             try:
                 with Session(self.engine) as session:
-                    ensure_admin(session, self.container.config.get("BOOTSTRAP_ADMIN", "admin"))
+                    ensure_admin(session, self.container.config)  # BOOTSTRAP_ADMIN(_USERNAME)
                     session.commit()
                 return
             except Exception as exc:

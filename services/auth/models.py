@@ -11,6 +11,9 @@ from shared.idempotency import processed_events_model
 from shared.timeutil import utcnow
 
 
+BINARY = "utf8mb4_bin"
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -22,7 +25,11 @@ class User(Base):
     __tablename__ = "auth_users"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    username: Mapped[str] = mapped_column(String(64), unique=True)
+    # A label, not an identity (that is ``Identity``): compared exactly (binary collation),
+    # and unique also once folded (``username_key``: case and accents folded away), so
+    # ``Admin`` or ``ADMİN`` can never stand beside ``admin`` (services/auth/domain/usernames.py).
+    username: Mapped[str] = mapped_column(String(64, collation=BINARY), unique=True)
+    username_key: Mapped[str] = mapped_column(String(64, collation=BINARY), unique=True)
     display_name: Mapped[str] = mapped_column(String(128), default="")
     email: Mapped[str] = mapped_column(String(254), default="")
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -32,16 +39,21 @@ class User(Base):
 
 
 class Identity(Base):
-    """A user's account at a login provider (provider + the provider's subject id)."""
+    """A user's account at a login provider: who someone is (provider + the provider's
+    subject id, compared byte for byte). A login finds its user through this row only."""
 
     __tablename__ = "auth_identities"
     __table_args__ = (UniqueConstraint("provider", "subject", name="uq_identity_provider_subject"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("auth_users.id", ondelete="CASCADE"))
-    provider: Mapped[str] = mapped_column(String(32))
-    subject: Mapped[str] = mapped_column(String(255))
+    provider: Mapped[str] = mapped_column(String(32, collation=BINARY))
+    subject: Mapped[str] = mapped_column(String(255, collation=BINARY))
+    # What the provider last said (for admins and the audit; never used to find the user).
+    claimed_username: Mapped[str] = mapped_column(String(255), default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class Token(Base):

@@ -1,6 +1,7 @@
 """Entrypoints of the auth service: login, tokens, users, blacklist, audit. Kept thin."""
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 from nameko.dependency_providers import Config
@@ -49,13 +50,15 @@ class AuthService(ServiceBase):
     @rpc
     def begin_login(self, provider):
         request = self._provider(provider).authorization_request()
-        self.redis.hset(self.keys.oauth_state(request.state),
-                        mapping={"provider": provider, "code_verifier": request.code_verifier})
+        saved = {"provider": provider, "code_verifier": request.code_verifier}
+        if request.nonce:  # OIDC: the ID token must carry it back, once
+            saved["nonce"] = request.nonce
+        self.redis.hset(self.keys.oauth_state(request.state), mapping=saved)
         self.redis.expire(self.keys.oauth_state(request.state), STATE_TTL_SECONDS)
         return {"authorize_url": request.url}
 
     @rpc
-    def complete_login(self, provider, code, state, source_ip=None):
+    def complete_login(self, provider, code, state, source_ip=None, iss=None):
         if not state or not code:
             self._login_failed(provider, "missing code or state", source_ip)
             raise BadRequest("The login callback needs both 'code' and 'state'.")
@@ -73,16 +76,17 @@ class AuthService(ServiceBase):
             raise BadRequest("This login was started with another provider; start the login again.")
         backend = self._provider(provider)
         try:
-            person = backend.fetch_user(backend.exchange(code, saved["code_verifier"]))
+            person = backend.complete(code, saved, RedisNonces(self.redis, self.keys), iss=iss)
         except BadRequest as exc:
             self._login_failed(provider, exc.message, source_ip)
             raise
-        user = accounts.login(self.db, provider, person, self.config.get("BOOTSTRAP_ADMIN", "admin"))
+        # Who logged in is (provider, subject); the account follows from that alone.
+        user = accounts.login(self.db, provider, person, accounts.Bootstrap.from_config(self.config))
         ttl = timedelta(hours=float(self.config.get("SESSION_TTL_HOURS", 12)))
         token, secret = accounts.issue_token(self.db, user, "session", f"login via {provider}",
                                              utcnow() + ttl)
         accounts.audit(self.db, user.username, "login", f"user:{user.username}",
-                       {"provider": provider}, source_ip)
+                       {"provider": provider, "subject": person.subject}, source_ip)
         return {"token": secret, "user": accounts.user_dict(user),
                 "expires_at": rfc3339(token.expires_at)}
 
@@ -144,7 +148,7 @@ class AuthService(ServiceBase):
         Returns ``None`` when it was issued before, unless ``rotate`` revokes
         the old one and issues a new one.
         """
-        admin = accounts.ensure_admin(self.db, self.config.get("BOOTSTRAP_ADMIN", "admin"))
+        admin = accounts.ensure_bootstrap(self.db, accounts.Bootstrap.from_config(self.config))
         existing = list(self.db.scalars(select(Token).where(
             Token.user_id == admin.id, Token.kind == "personal", Token.name == BOOTSTRAP_TOKEN_NAME)))
         if existing and not rotate:
@@ -228,6 +232,17 @@ class AuthService(ServiceBase):
         data = event["data"]
         accounts.audit(self.db, data.get("actor"), data["action"], data.get("target", ""),
                        data.get("details"), data.get("source_ip"), event_id=event["event_id"])
+
+
+class RedisNonces:
+    """OIDC nonces seen, shared by every replica: a replayed ID token is refused."""
+
+    def __init__(self, redis, keys: Keys):
+        self.redis, self.prefix = redis, f"{keys.prefix}:oauth:nonce:"
+
+    def claim(self, nonce: str, ttl: int) -> bool:
+        digest = hashlib.sha256(nonce.encode()).hexdigest()
+        return bool(self.redis.set(self.prefix + digest, "1", nx=True, ex=max(int(ttl), 1)))
 
 
 def _audit_dict(entry: AuditEntry) -> dict:

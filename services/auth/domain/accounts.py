@@ -4,18 +4,23 @@ Every function takes the worker's session and leaves committing to the caller.
 """
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from services.auth.domain import usernames
 from services.auth.domain.oauth import ProviderUser
 from services.auth.domain.tokens import display_prefix, new_token, token_hash
 from services.auth.models import AuditEntry, BlacklistEntry, Identity, Token, User
-from shared.errors import Invalid, NotFound, Unauthorized
+from shared.errors import Conflict, Invalid, NotFound, Unauthorized
 from shared.paging import page
 from shared.timeutil import rfc3339, utcnow
+
+log = logging.getLogger(__name__)
 
 MAX_TOKEN_DAYS = 3650
 
@@ -31,34 +36,102 @@ def audit(db: Session, actor: str | None, action: str, target: str = "", details
                       source_ip=source_ip or "", event_id=event_id))
 
 
-def _free_username(db: Session, wanted: str) -> str:
-    """``wanted``, or ``wanted-2``… when another person already has it."""
-    candidate, n = wanted, 1
-    while db.scalar(select(User.id).where(User.username == candidate)):
-        n += 1
-        candidate = f"{wanted}-{n}"
-    return candidate
+@dataclass(frozen=True)
+class Bootstrap:
+    """The first administrator: an account MAE creates itself (``username``, reached with
+    the token `make admin-token` / ``python -m services.auth.admin_token`` prints), and
+    the one login identity bound to it (``BOOTSTRAP_ADMIN: "<provider>:<subject>"``).
+    No other identity ever reaches that account, whatever name it claims."""
+
+    username: str = "admin"
+    provider: str = ""
+    subject: str = ""
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Bootstrap":
+        raw = str(config.get("BOOTSTRAP_ADMIN") or "").strip()
+        username = str(config.get("BOOTSTRAP_ADMIN_USERNAME") or "").strip() or "admin"
+        if raw and ":" not in raw:
+            # The old form named a username. It names the token account still, and binds
+            # no identity: a name is what anyone can claim at a provider.
+            log.warning("BOOTSTRAP_ADMIN %r is a username, not <provider>:<subject>: no login "
+                        "identity is the administrator", raw)
+            return cls(username=raw)
+        provider, _, subject = raw.partition(":")
+        return cls(username=username, provider=provider.strip(), subject=subject.strip())
+
+    def binds(self, provider: str, subject: str) -> bool:
+        return bool(self.provider and self.subject) and (provider, subject) == (self.provider, self.subject)
 
 
-def login(db: Session, provider: str, person: ProviderUser, admin_username: str) -> User:
-    """First login creates the user; later logins refresh their name and email."""
+def _bootstrap_account(db: Session, bootstrap: Bootstrap, locking: bool = False) -> User | None:
+    stmt = select(User).where(User.username == bootstrap.username)
+    user = db.scalar(stmt.with_for_update(read=True) if locking else stmt)
+    return user if user is not None and user.is_admin else None
+
+
+def _new_user(db: Session, person: ProviderUser, bootstrap: Bootstrap) -> User:
+    """A plain account named after what the provider suggests, suffixed while taken."""
+    base = usernames.choose([person.username, person.email.split("@")[0]])
+    for candidate in usernames.candidates(base, reserved=[bootstrap.username]):
+        folded = usernames.key(candidate)
+        if db.scalar(select(User.id).where(or_(User.username == candidate, User.username_key == folded))):
+            continue
+        user = User(username=candidate, username_key=folded, is_admin=False)
+        try:
+            with db.begin_nested():  # another login may take the same name at the same moment
+                db.add(user)
+        except IntegrityError:
+            continue
+        return user
+    raise AssertionError("unreachable: candidates() never ends")
+
+
+def login(db: Session, provider: str, person: ProviderUser, bootstrap: Bootstrap) -> User:
+    """The user of this identity (provider + subject) — created at its first login — with
+    name and email refreshed. Only the identity ``bootstrap`` binds reaches the bootstrap
+    account; the name the provider suggests only ever names a new, plain account."""
+    bound = bootstrap.binds(provider, person.subject)
     identity = db.scalar(select(Identity).where(Identity.provider == provider,
                                                 Identity.subject == person.subject))
+    user = db.get(User, identity.user_id) if identity is not None else None
     if identity is not None:
-        user = db.get(User, identity.user_id)
-    else:
-        user = db.scalar(select(User).where(User.username == person.username))
-        if user is not None and user.username != admin_username:
-            # The name belongs to someone who logged in elsewhere: keep both apart.
-            user = None
-        if user is None:
-            user = User(username=_free_username(db, person.username[:64]))
-            db.add(user)
+        admin = _bootstrap_account(db, bootstrap)
+        if bound and (admin is None or user.id != admin.id):
+            admin = ensure_bootstrap(db, bootstrap)
+            audit(db, "system", "identity_moved", f"user:{admin.username}",
+                  {"provider": provider, "subject": person.subject, "from": user.username})
+            identity.user_id, user = admin.id, admin
+        elif not bound and admin is not None and user.id == admin.id:
+            # Attached by the old rule (a matching name) or by an earlier BOOTSTRAP_ADMIN.
+            db.delete(identity)
             db.flush()
-        db.add(Identity(user_id=user.id, provider=provider, subject=person.subject))
+            audit(db, "system", "identity_detached", f"user:{admin.username}",
+                  {"provider": provider, "subject": person.subject})
+            identity = user = None
+    if identity is None:
+        user = ensure_bootstrap(db, bootstrap) if bound else _new_user(db, person, bootstrap)
+        identity = Identity(user_id=user.id, provider=provider, subject=person.subject)
+        try:
+            with db.begin_nested():
+                db.add(identity)
+        except IntegrityError:  # the same person's other login got here first
+            if not bound:
+                db.delete(user)  # the account made for this login a moment ago
+            # A locking read sees the other transaction's row (a plain one would read the snapshot).
+            identity = db.scalar(select(Identity).where(Identity.provider == provider,
+                                                        Identity.subject == person.subject)
+                                 .with_for_update(read=True))
+            if identity is None:
+                raise
+            user = db.get(User, identity.user_id)
+    now = utcnow()
+    identity.claimed_username = person.username[:255]
+    identity.email = person.email[:254]
+    identity.last_login_at = now
     user.display_name = person.display_name[:128]
     user.email = person.email[:254]
-    user.last_login_at = utcnow()
+    user.last_login_at = now
     db.flush()
     return user
 
@@ -114,7 +187,8 @@ def search_users(db: Session, q: str, limit: int, cursor: str | None, full: bool
     stmt = select(User)
     if q:
         like = f"%{q.replace('%', '').replace('_', '')}%"
-        matched = [User.username.like(like), User.display_name.like(like)] + ([User.email.like(like)] if full else [])
+        # usernames compare exactly (binary collation); a search still ignores case
+        matched = [User.username.ilike(like), User.display_name.like(like)] + ([User.email.like(like)] if full else [])
         stmt = stmt.where(or_(*matched))
     shown = user_dict if full else (lambda u: {"id": u.id, "username": u.username, "display_name": u.display_name})
     return page(db, stmt, User.id, limit, cursor, shown)
@@ -127,16 +201,37 @@ def user_by_username(db: Session, username: str) -> User:
     return user
 
 
-def ensure_admin(db: Session, username: str) -> User:
-    user = db.scalar(select(User).where(User.username == username))
+def ensure_bootstrap(db: Session, bootstrap: Bootstrap) -> User:
+    """The bootstrap admin account, created on first start (it has no password: it is
+    reached by its token, or by the one identity ``BOOTSTRAP_ADMIN`` binds). Identities
+    attached to it that the binding does not name are detached (they log in to an
+    account of their own next time)."""
+    user = _bootstrap_account(db, bootstrap)
     if user is None:
-        user = User(username=username, display_name="Administrator", is_admin=True)
-        db.add(user)
+        if db.scalar(select(User.id).where(or_(User.username == bootstrap.username,
+                                               User.username_key == usernames.key(bootstrap.username)))):
+            raise Conflict(f"The name {bootstrap.username!r} belongs to someone who is not an administrator; "
+                           "choose another BOOTSTRAP_ADMIN_USERNAME.", {"username": bootstrap.username})
+        user = User(username=bootstrap.username, username_key=usernames.key(bootstrap.username),
+                    display_name="Administrator", is_admin=True)
         try:
-            db.flush()
+            with db.begin_nested():
+                db.add(user)
         except IntegrityError:  # another replica created it first
-            db.rollback()
-            user = db.scalar(select(User).where(User.username == username))
-    elif not user.is_admin:
-        user.is_admin = True
+            user = _bootstrap_account(db, bootstrap, locking=True)
+            if user is None:
+                raise
+    for identity in list(db.scalars(select(Identity).where(Identity.user_id == user.id))):
+        if not bootstrap.binds(identity.provider, identity.subject):
+            db.delete(identity)
+            audit(db, "system", "identity_detached", f"user:{user.username}",
+                  {"provider": identity.provider, "subject": identity.subject})
+    db.flush()
     return user
+
+
+def ensure_admin(db: Session, username_or_config) -> User:
+    """``ensure_bootstrap`` from a config (or, as before, a bare username)."""
+    if isinstance(username_or_config, dict):
+        return ensure_bootstrap(db, Bootstrap.from_config(username_or_config))
+    return ensure_bootstrap(db, Bootstrap(username=str(username_or_config)))
