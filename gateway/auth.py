@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from redis.exceptions import RedisError
 
 from gateway.rbac import allowed
+from gateway.ratelimit import count_pending_write
 from services.auth.domain.tokens import looks_like_token, token_hash
 from shared.errors import Forbidden, NotFound, Unauthorized
 from shared.keys import Keys
@@ -55,6 +56,14 @@ local entry = ARGV[2] .. uid .. (admin and ARGV[3] or ARGV[4])
 return {cached, loaded, blocked, redis.call('GET', KEYS[4]) or '', redis.call('GET', ARGV[1] .. uid) or '',
         redis.call('GET', entry) or ''}
 """
+# Cache a verified identity unless the token was revoked meanwhile (its tombstone, see
+# services/auth/domain/sessions.py): a check in flight cannot bring a revoked token back.
+_CACHE_IDENTITY = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _USER = "\x00"  # stands for the user id in a key while it is not known yet
 ROLE_CACHE_SECONDS = 120
 NO_ROLE, NO_APP = "-", "!"
@@ -66,6 +75,8 @@ class Caller:
     username: str
     is_admin: bool
     source_ip: str
+    token_id: int | None = None
+    scope: str = "write"
 
     @property
     def actor(self) -> dict:
@@ -139,7 +150,8 @@ def _authenticate(service, request, entry: PerUserKey | None):
             expires = datetime.fromisoformat(identity["expires_at"].replace("Z", "+00:00"))
             ttl = min(ttl, int((expires - datetime.now(timezone.utc)).total_seconds()))
         if ttl > 0 and redis_up:
-            _quietly(service.redis.set, keys.token(digest), json.dumps(identity), ex=ttl)
+            _quietly(_cache_identity(service.redis), keys=[keys.token(digest), keys.token_revoked(digest)],
+                     args=[json.dumps(identity), ttl])
     user = identity["user"]
     if mirror_loaded and not cached:
         try:
@@ -152,7 +164,14 @@ def _authenticate(service, request, entry: PerUserKey | None):
     if blocked:
         raise Unauthorized("Your account is blocked.")
     caller = Caller(id=user["id"], username=user["username"], is_admin=bool(user["is_admin"]),
-                    source_ip=source_ip(request))
+                    source_ip=source_ip(request), token_id=identity.get("token_id"),
+                    scope=identity.get("scope") or "write")
+    if caller.scope != "write" and request.method not in READ_METHODS:
+        raise Forbidden("This token is read-only (scope 'read'): it may only look, not change anything.",
+                        {"scope": caller.scope})
+    limiter = getattr(service, "rate_limit", None)
+    if limiter is not None:
+        count_pending_write(limiter, request, caller.id)
     if entry is None:
         return caller, None, None
     if len(reply) == 6 and reply[3] and reply[4]:
@@ -161,6 +180,13 @@ def _authenticate(service, request, entry: PerUserKey | None):
     if not redis_up:
         return caller, None, None
     return (caller, *tagged_read(service, caller.id, entry.key(caller)))
+
+
+def _cache_identity(client):
+    script = getattr(client, "_mae_cache_identity", None)
+    if script is None:
+        script = client._mae_cache_identity = client.register_script(_CACHE_IDENTITY)
+    return script
 
 
 def require_admin(service, request) -> Caller:

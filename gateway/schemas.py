@@ -26,9 +26,11 @@ USER_FOUND = obj(["id", "username", "display_name"], id={"type": "integer"}, use
                  display_name={"type": "string"}, email={"type": "string"}, is_admin={"type": "boolean"})
 TOKEN = obj(["id", "name"], id={"type": "integer"}, name={"type": "string"},
             prefix={"type": "string"}, created_at={"type": "string"},
-            expires_at={"type": ["string", "null"]}, last_used_at={"type": ["string", "null"]})
+            expires_at={"type": ["string", "null"]}, last_used_at={"type": ["string", "null"]},
+            scope={"type": "string", "enum": ["read", "write"]})
 NEW_TOKEN = obj(["id", "name", "token"], id={"type": "integer"}, name={"type": "string"},
-                token={"type": "string"}, expires_at={"type": ["string", "null"]})
+                token={"type": "string"}, expires_at={"type": ["string", "null"]},
+                scope={"type": "string", "enum": ["read", "write"]})
 APP_POLICY = obj([], pod_security={"type": "string", "enum": ["baseline", "privileged"]},
                  quota={"type": ["object", "null"], "additionalProperties": {"type": ["string", "number"]}},
                  limits={"type": ["object", "null"], "additionalProperties": {"type": "object"}})

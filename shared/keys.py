@@ -22,9 +22,9 @@ class Keys:
         """The gateway's cache of a verified token (who it belongs to)."""
         return f"{self.prefix}:authn:{token_hash}"
 
-    def user_tokens(self, user_id: int) -> str:
-        """The set of token hashes cached for a user, to evict them together."""
-        return f"{self.prefix}:authn-user:{user_id}"
+    def token_revoked(self, token_hash: str) -> str:
+        """A tombstone: this token was revoked; no gateway may cache it again."""
+        return f"{self.prefix}:authn-revoked:{token_hash}"
 
     @property
     def blacklist(self) -> str:

@@ -17,6 +17,22 @@ export function getToken() { return localStorage.getItem(TOKEN_KEY); }
 export function setToken(token) { localStorage.setItem(TOKEN_KEY, token); }
 export function clearToken() { localStorage.removeItem(TOKEN_KEY); }
 
+// A login started here carries a random state that only this tab knows (sessionStorage);
+// the token that comes back is taken only with that state: a link that hands the console
+// someone else's token (login CSRF) is refused.
+const LOGIN_STATE_KEY = "mae.login_state";
+export function newLoginState() {
+  const bytes = crypto.getRandomValues(new Uint8Array(24));
+  const state = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  sessionStorage.setItem(LOGIN_STATE_KEY, state);
+  return state;
+}
+export function takeLoginState() {
+  const state = sessionStorage.getItem(LOGIN_STATE_KEY);
+  sessionStorage.removeItem(LOGIN_STATE_KEY);
+  return state;
+}
+
 // Called with the ApiError when the API says the token is no good, so the app can
 // send the person back to the login page instead of showing a broken page.
 let onUnauthorized = () => {};

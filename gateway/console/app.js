@@ -3,7 +3,7 @@
 // needs (the caller, a flash function, and `alive()` which turns false once the
 // person has navigated away, so pollers stop by themselves).
 
-import { api, ApiError, clearToken, getToken, setToken, setUnauthorizedHandler } from "./api.js";
+import { api, ApiError, clearToken, getToken, setToken, setUnauthorizedHandler, takeLoginState } from "./api.js";
 import { h, link, replace } from "./dom.js";
 import { getLang, setLang, t } from "./i18n.js";
 import * as appsPage from "./pages/apps.js";
@@ -34,6 +34,8 @@ const state = { me: null, generation: 0 };
 
 // The OAuth callback hands the token over in the fragment (#/login?token=...). Take it
 // and remove it from the address bar and history at once, before anything else runs.
+// Only a login this tab started (its state in sessionStorage) is taken; any other token
+// handed over in a link is dropped unused (login CSRF).
 function takeTokenFromUrl() {
   const hash = location.hash || "";
   const q = hash.indexOf("?");
@@ -41,6 +43,12 @@ function takeTokenFromUrl() {
   const params = new URLSearchParams(hash.slice(q + 1));
   const token = params.get("token");
   if (!token) return;
+  const expected = takeLoginState();
+  if (!expected || params.get("state") !== expected) {
+    history.replaceState(null, "", location.pathname + "#/login");
+    state.refusedLogin = true;
+    return;
+  }
   setToken(token);
   history.replaceState(null, "", location.pathname + afterLogin());
 }
@@ -157,7 +165,9 @@ async function start() {
     setLang(getLang() === "zh" ? "en" : "zh");
     route();
   });
-  document.getElementById("logout").addEventListener("click", () => {
+  document.getElementById("logout").addEventListener("click", async () => {
+    // The session ends on the server too (a copied token stops working), then here.
+    try { await api("POST", "/auth/logout"); } catch (_err) { /* ended or unreachable: forget it anyway */ }
     clearToken();
     state.me = null;
     flash(null);
@@ -166,6 +176,7 @@ async function start() {
   window.addEventListener("hashchange", () => { flash(null); route(); });
   await loadMe();
   route();
+  if (state.refusedLogin) flash(t("login.not_started_here"));
 }
 
 start();

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlencode
 
 from werkzeug.wrappers import Response
 
@@ -14,6 +15,13 @@ TAGS = ["auth"]
 # What a user search may contain: no quotes, wildcards, slashes or control characters,
 # which no name, login or email needs (and which injected SQL and paths are made of).
 USER_QUERY = re.compile(r"^[\w .@+-]{0,100}\Z")
+CONSOLE_STATE = re.compile(r"^[A-Za-z0-9_-]{16,128}\Z")
+SESSION = obj(["id", "device", "created_at", "last_used_at", "expires_at", "current"],
+              id={"type": "integer"}, device={"type": "string"}, source_ip={"type": "string"},
+              created_at={"type": "string", "format": "date-time"},
+              last_used_at={"type": ["string", "null"], "format": "date-time"},
+              expires_at={"type": ["string", "null"], "format": "date-time"},
+              current={"type": "boolean"})
 PROVIDERS = obj(["items"], items={"type": "array", "items": obj(
     ["name", "display_name"], name={"type": "string"}, display_name={"type": "string"})})
 
@@ -37,9 +45,15 @@ class AuthRoutes:
         return {"items": [{"name": p["name"], "display_name": p["display_name"]} for p in items]}
 
     @route("GET", "/api/v1/auth/login/<provider>", summary="Start a login (302 to the provider)",
-           tags=TAGS, responses={302: {"description": "Redirect to the provider"}}, errors=[404])
+           tags=TAGS, query=[{"name": "console_state", "in": "query", "required": False,
+                              "schema": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{16,128}$"},
+                              "description": "The console's own login state, handed back with the token"}],
+           responses={302: {"description": "Redirect to the provider"}}, errors=[400, 404, 429])
     def auth_login(self, request, provider):
-        answer = self.auth.begin_login(provider)
+        console_state = request.args.get("console_state") or None
+        if console_state is not None and not CONSOLE_STATE.match(console_state):
+            raise BadRequest("'console_state' must be 16 to 128 letters, digits, '-' or '_'.")
+        answer = self.auth.begin_login(provider, console_state)
         return Response(status=302, headers={"Location": answer["authorize_url"],
                                              "Cache-Control": "no-store"})
 
@@ -55,10 +69,13 @@ class AuthRoutes:
             raise BadRequest(f"The login provider said: {request.args.get('error_description') or request.args['error']}.")
         # ``iss`` (RFC 9207, sent by OpenID Providers that support it) must be the provider's issuer.
         answer = self.auth.complete_login(provider, request.args.get("code"), request.args.get("state"),
-                                          source_ip(request), iss=request.args.get("iss"))
+                                          source_ip(request), iss=request.args.get("iss"),
+                                          device=request.headers.get("User-Agent", ""))
         if _wants_html(request):
-            # The token travels in the fragment, which browsers never send to servers.
-            return Response(status=302, headers={"Location": f"/#/login?token={answer['token']}",
+            # The token travels in the fragment, which browsers never send to servers, with
+            # the console's state: the console takes a token only from a login it started.
+            fragment = urlencode({"token": answer["token"], "state": answer.get("console_state") or ""})
+            return Response(status=302, headers={"Location": f"/#/login?{fragment}",
                                                  "Cache-Control": "no-store"})
         return {"token": answer["token"], "user": answer["user"], "expires_at": answer["expires_at"]}
 
@@ -70,16 +87,19 @@ class AuthRoutes:
 
     @route("POST", "/api/v1/tokens", summary="Create a personal access token", tags=TAGS, auth=True,
            body=obj(["name"], name={"type": "string", "maxLength": 100},
-                    expires_in_days={"type": "integer", "minimum": 1, "maximum": 3650}),
+                    expires_in_days={"type": "integer", "minimum": 0, "maximum": 3650,
+                                     "description": "default 90; 0 (never) for administrators only"},
+                    scope={"type": "string", "enum": ["read", "write"],
+                           "description": "default write; a read token may only GET"}),
            responses=json_response(NEW_TOKEN, 201, "Created; the token is shown only now"),
-           errors=[400, 401, 422])
+           errors=[400, 401, 403, 422])
     def create_token(self, request):
         caller = authenticate(self, request)
         body = read_json(request)
         if not isinstance(body, dict):
             raise BadRequest("The body must be a JSON object.")
         token = self.auth.create_token(caller.id, body.get("name"), body.get("expires_in_days"),
-                                       caller.source_ip)
+                                       caller.source_ip, body.get("scope"))
         return 201, token
 
     @route("GET", "/api/v1/tokens", summary="Your personal access tokens (never the secret)",
@@ -93,6 +113,34 @@ class AuthRoutes:
     def revoke_token(self, request, token_id):
         caller = authenticate(self, request)
         self.auth.revoke_token(caller.id, _int_id(token_id, "token"), caller.source_ip)
+        return 204, None
+
+    @route("GET", "/api/v1/sessions", summary="Your login sessions, newest first", tags=TAGS, auth=True,
+           query=PAGING, responses=json_response(page_of(SESSION)), errors=[401, 422])
+    def list_sessions(self, request):
+        caller = authenticate(self, request)
+        return self.auth.list_sessions(caller.id, caller.token_id, request.args.get("limit"),
+                                       request.args.get("cursor"))
+
+    @route("DELETE", "/api/v1/sessions/<session_id>", summary="End one of your sessions", tags=TAGS,
+           auth=True, responses={204: {"description": "Ended"}}, errors=[401, 403, 404])
+    def end_session(self, request, session_id):
+        caller = authenticate(self, request)
+        self.auth.end_session(caller.id, _int_id(session_id, "session"), caller.source_ip)
+        return 204, None
+
+    @route("DELETE", "/api/v1/sessions", summary="End all your sessions but the current one", tags=TAGS,
+           auth=True, responses={204: {"description": "Ended"}}, errors=[401, 403])
+    def end_other_sessions(self, request):
+        caller = authenticate(self, request)
+        self.auth.end_other_sessions(caller.id, caller.token_id, caller.source_ip)
+        return 204, None
+
+    @route("POST", "/api/v1/auth/logout", summary="Log out: the session used ends on the server",
+           tags=TAGS, auth=True, responses={204: {"description": "Logged out"}}, errors=[401])
+    def logout(self, request):
+        caller = authenticate(self, request)
+        self.auth.logout(caller.id, caller.token_id, caller.source_ip)
         return 204, None
 
     @route("GET", "/api/v1/users", summary="Search users (to add them as members)", tags=TAGS,

@@ -65,6 +65,7 @@ class Token(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("auth_users.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(16))          # session | personal
+    scope: Mapped[str] = mapped_column(String(8), default="write", server_default="write")  # read | write
     name: Mapped[str] = mapped_column(String(100), default="")
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))        # shown in lists so people can tell tokens apart
@@ -72,6 +73,9 @@ class Token(Base):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # Where a login session started (User-Agent, address): how a person tells them apart.
+    device: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    source_ip: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
 
 class BlacklistEntry(Base):

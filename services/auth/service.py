@@ -8,7 +8,7 @@ from nameko.dependency_providers import Config
 from sqlalchemy import select
 
 from services.auth.blacklist import BlacklistMirror
-from services.auth.domain import accounts
+from services.auth.domain import accounts, sessions
 from services.auth.domain.oauth import configured_providers
 from services.auth.models import AuditEntry, BlacklistEntry, ProcessedEvent, Token, User
 from shared.audit import AUDIT_SOURCE
@@ -48,9 +48,11 @@ class AuthService(ServiceBase):
                 for p in configured_providers(self.config).values()]
 
     @rpc
-    def begin_login(self, provider):
+    def begin_login(self, provider, console_state=None):
         request = self._provider(provider).authorization_request()
         saved = {"provider": provider, "code_verifier": request.code_verifier}
+        if console_state:  # handed back with the token: the console takes only logins it started
+            saved["console_state"] = console_state
         if request.nonce:  # OIDC: the ID token must carry it back, once
             saved["nonce"] = request.nonce
         self.redis.hset(self.keys.oauth_state(request.state), mapping=saved)
@@ -58,7 +60,7 @@ class AuthService(ServiceBase):
         return {"authorize_url": request.url}
 
     @rpc
-    def complete_login(self, provider, code, state, source_ip=None, iss=None):
+    def complete_login(self, provider, code, state, source_ip=None, iss=None, device=None):
         if not state or not code:
             self._login_failed(provider, "missing code or state", source_ip)
             raise BadRequest("The login callback needs both 'code' and 'state'.")
@@ -84,11 +86,17 @@ class AuthService(ServiceBase):
         user = accounts.login(self.db, provider, person, accounts.Bootstrap.from_config(self.config))
         ttl = timedelta(hours=float(self.config.get("SESSION_TTL_HOURS", 12)))
         token, secret = accounts.issue_token(self.db, user, "session", f"login via {provider}",
-                                             utcnow() + ttl)
+                                             utcnow() + ttl, device=sessions.device_of(device),
+                                             source_ip=source_ip or "")
+        # A person has at most MAX_SESSIONS live sessions: the oldest end as new ones start.
+        ended = sessions.revoke(sessions.beyond_limit(self.db, user.id,
+                                                      int(self.config.get("MAX_SESSIONS", 50))))
         accounts.audit(self.db, user.username, "login", f"user:{user.username}",
                        {"provider": provider, "subject": person.subject}, source_ip)
+        self.db.commit()
+        sessions.forget(self.redis, self.keys, ended)
         return {"token": secret, "user": accounts.user_dict(user),
-                "expires_at": rfc3339(token.expires_at)}
+                "expires_at": rfc3339(token.expires_at), "console_state": saved.get("console_state")}
 
     def _login_failed(self, provider, reason, source_ip):
         accounts.audit(self.db, "", "login_failed", f"provider:{provider}", {"reason": reason}, source_ip)
@@ -98,28 +106,25 @@ class AuthService(ServiceBase):
 
     @rpc
     def verify_token(self, token):
-        """Who holds this token: ``{"user", "token_id", "kind", "expires_at"}`` or Unauthorized."""
+        """Who holds this token: ``{"user", "token_id", "kind", "scope", "expires_at"}`` or Unauthorized."""
         record, user = accounts.verify(self.db, token)
         return {"user": accounts.user_dict(user), "token_id": record.id, "kind": record.kind,
-                "token_hash": record.token_hash, "expires_at": rfc3339(record.expires_at)}
+                "scope": record.scope or "write", "token_hash": record.token_hash,
+                "expires_at": rfc3339(record.expires_at)}
 
     @rpc
-    def create_token(self, user_id, name, expires_in_days=None, source_ip=None):
+    def create_token(self, user_id, name, expires_in_days=None, source_ip=None, scope=None):
         user = self.db.get(User, user_id)
         if user is None:
             raise NotFound("No such user.")
-        # The length is of what was sent (the API says at most 100), control characters
-        # (which strip() would quietly drop at the ends) are refused wherever they are.
-        if isinstance(name, str) and (len(name) > 100 or any(ord(c) < 32 or ord(c) == 127 for c in name)):
-            raise Invalid("'name' must be at most 100 characters, without control characters.",
-                          {"field": "name"})
-        name = (name or "").strip() if isinstance(name, str) else name
-        if not isinstance(name, str) or not name:
-            raise Invalid("'name' is required: a label of at most 100 characters.", {"field": "name"})
-        token, secret = accounts.issue_token(self.db, user, "personal", name,
-                                             accounts.personal_expiry(expires_in_days))
+        name = sessions.token_name(name)
+        expires_at = sessions.personal_expiry(expires_in_days, bool(user.is_admin),
+                                              int(self.config.get("TOKEN_DEFAULT_DAYS", 90)))
+        token, secret = accounts.issue_token(self.db, user, "personal", name, expires_at,
+                                             scope=sessions.scope_of(scope))
         accounts.audit(self.db, user.username, "token_created", f"token:{token.id}",
-                       {"name": name}, source_ip)
+                       {"name": name, "scope": token.scope,
+                        "expires_at": rfc3339(token.expires_at)}, source_ip)
         return {**accounts.token_dict(token), "token": secret}
 
     @rpc
@@ -131,15 +136,43 @@ class AuthService(ServiceBase):
     @rpc
     def revoke_token(self, user_id, token_id, source_ip=None):
         token = self.db.get(Token, token_id) if isinstance(token_id, int) else None
-        if token is None or token.user_id != user_id or token.revoked_at is not None:
+        if token is None or token.user_id != user_id or token.kind != "personal" \
+                or token.revoked_at is not None:
             raise NotFound("No such token.", {"token_id": token_id})
-        token.revoked_at = utcnow()
+        self._end(user_id, [token], "token_revoked", f"token:{token.id}", {"name": token.name}, source_ip)
+
+    # -- sessions -------------------------------------------------------------------
+
+    @rpc
+    def list_sessions(self, user_id, current_token_id=None, limit=None, cursor=None):
+        return page(self.db, sessions.live_sessions(user_id), Token.id, limit, cursor,
+                    lambda t: sessions.session_dict(t, current_token_id), descending=True)
+
+    @rpc
+    def end_session(self, user_id, session_id, source_ip=None):
+        token = sessions.owned_session(self.db, user_id, session_id)
+        self._end(user_id, [token], "session_ended", f"session:{token.id}", {}, source_ip)
+
+    @rpc
+    def end_other_sessions(self, user_id, current_token_id=None, source_ip=None):
+        others = [t for t in self.db.scalars(sessions.live_sessions(user_id)) if t.id != current_token_id]
+        self._end(user_id, others, "sessions_ended", f"user:{user_id}", {"count": len(others)}, source_ip)
+        return {"ended": len(others)}
+
+    @rpc
+    def logout(self, user_id, token_id, source_ip=None):
+        """Ends the session the caller used (a personal token is ended with DELETE /tokens/{id})."""
+        token = self.db.get(Token, token_id) if isinstance(token_id, int) else None
+        if token is not None and token.user_id == user_id and token.kind == "session" \
+                and token.revoked_at is None:
+            self._end(user_id, [token], "logout", f"session:{token.id}", {}, source_ip)
+
+    def _end(self, user_id, tokens, action, target, details, source_ip):
+        hashes = sessions.revoke(tokens)
         user = self.db.get(User, user_id)
-        accounts.audit(self.db, user.username, "token_revoked", f"token:{token.id}",
-                       {"name": token.name}, source_ip)
-        self.db.commit()
-        self.redis.delete(self.keys.token(token.token_hash))  # the gateway's cache forgets it now
-        return None
+        accounts.audit(self.db, user.username, action, target, details, source_ip)
+        self.db.commit()  # the truth first; then no gateway may serve them from its cache
+        sessions.forget(self.redis, self.keys, hashes)
 
     @rpc
     def issue_bootstrap_token(self, rotate=False):

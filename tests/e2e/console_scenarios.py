@@ -147,6 +147,27 @@ def chinese_browser_and_bad_token(b: Browser, a: dict):
     assert page.evaluate("localStorage.getItem('mae.token')") is None
 
 
+def login_csrf_and_logout(b: Browser, a: dict):
+    """A link that hands the console someone else's token (login CSRF) is dropped; a
+    login the tab started is taken; logging out ends that session on the server."""
+    page = b.page("en-US")
+    page.goto(f"/#/login?token={a['foreign_token']}&state=guessed-state")
+    page.wait_for_selector("#flash.error")
+    assert "not started in this browser tab" in page.locator("#flash").inner_text()
+    assert page.evaluate("localStorage.getItem('mae.token')") is None
+    assert "token" not in page.url, page.url
+    browser_login(page, a["user"])
+    token = page.evaluate("localStorage.getItem('mae.token')")
+    assert api(b.url, token, "GET", "/me").json()["username"] == a["user"]
+    page.click("#logout")
+    page.wait_for_url(re.compile(r"#/login$"))
+    assert page.evaluate("localStorage.getItem('mae.token')") is None
+    deadline = time.monotonic() + 5
+    while api(b.url, token, "GET", "/me").status_code != 401 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return {"after_logout": api(b.url, token, "GET", "/me").status_code}
+
+
 def servers_expiring(b: Browser, a: dict):
     page = b.page()
     paste_login(page, a["token"])
@@ -261,7 +282,8 @@ def screenshots(b: Browser, a: dict):
 
 
 SCENARIOS = {f.__name__: f for f in (login_apps_members_language, chinese_browser_and_bad_token,
-                                     servers_expiring, deploy_journey, cli_login, screenshots)}
+                                     servers_expiring, deploy_journey, cli_login, screenshots,
+                                     login_csrf_and_logout)}
 
 
 def main() -> int:

@@ -150,8 +150,9 @@ def test_personal_tokens_are_shown_once_listed_without_secret_and_revocable(logi
     assert ivy.get("/tokens").json()["items"] == []
 
 
-@pytest.mark.parametrize("body,field", [({}, "name"), ({"name": "x", "expires_in_days": 0}, "expires_in_days"),
-                                        ({"name": "x", "expires_in_days": "7"}, "expires_in_days")])
+@pytest.mark.parametrize("body,field", [({}, "name"), ({"name": "x", "expires_in_days": -1}, "expires_in_days"),
+                                        ({"name": "x", "expires_in_days": "7"}, "expires_in_days"),
+                                        ({"name": "x", "scope": "admin"}, "scope")])
 def test_bad_token_requests_are_422_naming_the_field(login, body, field):
     resp = login("ivy").post("/tokens", json=body)
     assert resp.status_code == 422

@@ -84,6 +84,14 @@ def test_chinese_browser_gets_chinese_and_a_bad_token_is_refused(stack):
     scenario("chinese_browser_and_bad_token", url=stack.url)
 
 
+def test_a_handed_over_token_is_refused_and_logout_ends_the_session(stack, login):
+    attacker = login("web.mallory")
+    result = scenario("login_csrf_and_logout", url=stack.url, user="web.csrf-victim",
+                      foreign_token=attacker.token)
+    assert result["after_logout"] == 401
+    assert attacker.get("/me").status_code == 200  # the handed-over token was never used up
+
+
 def test_servers_sorted_by_expiry_with_expiring_highlighted(stack, admin):
     today = datetime.now(timezone.utc)
     names = {"soon": unique("srv-soon"), "later": unique("srv-later"), "gone": unique("srv-gone")}

@@ -65,6 +65,7 @@ def test_body_at_the_limit_is_read(admin):
 
 RATE = 5          # writes per token per window in the limited gateways
 WINDOW = 10       # seconds: one more write every 2 s
+LOGIN_RATE = 3    # login starts per address per minute in the limited gateways
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +79,8 @@ def limited_gateways(stack, tmp_path_factory):
         for i in range(2):
             gw = Stack(run_dir=tmp_path_factory.mktemp(f"limited-gw-{i}"), config=ROOT / "config" / "test.yaml",
                        env={**stack.env, "RATE_LIMIT_WRITES": str(RATE),
-                            "RATE_LIMIT_WINDOW_SECONDS": str(WINDOW)},
+                            "RATE_LIMIT_WINDOW_SECONDS": str(WINDOW),
+                            "LOGIN_RATE_LIMIT": str(LOGIN_RATE), "LOGIN_RATE_WINDOW_SECONDS": "60"},
                        gateway_port=free_port(), localauth_port=0)
             gw.start("gateway")
             gateways.append(gw)
@@ -108,7 +110,7 @@ def _token(admin, name: str) -> str:
     return answer.json()["token"]
 
 
-def test_writes_are_limited_per_token_across_replicas(admin, limited_gateways):
+def test_writes_are_limited_per_person_across_replicas(admin, login, limited_gateways):
     one, two = limited_gateways
     token = _token(admin, "rate-limited")
     headers = {"Authorization": f"Bearer {token}"}
@@ -128,14 +130,35 @@ def test_writes_are_limited_per_token_across_replicas(admin, limited_gateways):
     # Reads are never limited.
     for _ in range(3):
         assert requests.get(two + "/me", headers=headers, timeout=10).status_code == 200
-    # Another token has its own bucket.
+    # Minting another token buys nothing: from its first request (not yet known to the
+    # gateway's cache, so counted once authentication knows whose it is) it draws on its
+    # owner's bucket.
     other = {"Authorization": f"Bearer {_token(admin, 'rate-other')}"}
-    assert requests.post(one + "/apps", json={"name": "NOT A LABEL"}, headers=other,
+    first = requests.post(one + "/apps", json={"name": "NOT A LABEL"}, headers=other, timeout=10)
+    assert first.status_code == 429, first.text
+    assert int(first.headers["Retry-After"]) >= 1
+    assert requests.post(two + "/apps", json={"name": "NOT A LABEL"}, headers=other,
+                         timeout=10).status_code == 429
+    # Another person has a bucket of their own.
+    someone = {"Authorization": f"Bearer {login('rate-someone-else').token}"}
+    assert requests.post(one + "/apps", json={"name": "NOT A LABEL"}, headers=someone,
                          timeout=10).status_code == 422
     # After Retry-After seconds one more write fits, and only one.
     time.sleep(retry_after + 0.2)
     assert requests.post(two + "/apps", **write).status_code == 422
     assert requests.post(one + "/apps", **write).status_code == 429
+
+
+def test_login_starts_are_limited_per_address_across_replicas(limited_gateways):
+    one, two = limited_gateways
+    started = [requests.get((one, two)[i % 2] + "/auth/login/local", allow_redirects=False, timeout=10)
+               for i in range(LOGIN_RATE)]
+    assert [r.status_code for r in started] == [302] * LOGIN_RATE
+    refused = requests.get(two + "/auth/login/local", allow_redirects=False, timeout=10)
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert "logins started from this address" in refused.json()["error"]["message"]
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
 
 
 def test_rate_limit_is_one_atomic_step(stack):
@@ -147,12 +170,12 @@ def test_rate_limit_is_one_atomic_step(stack):
     client = make_client(stack.env["REDIS_URL"])
     try:
         limiter = WriteRateLimiter(client, Keys(stack.env["REDIS_PREFIX"] + "-atomic"), 10, 3600)
-        token = f"mae_p_atomic-{time.time_ns()}-padding-padding"
+        user_id = time.time_ns()
         verdicts, barrier = [], threading.Barrier(50)
 
         def take():
             barrier.wait()
-            verdicts.append(limiter.take(token))
+            verdicts.append(limiter.take_user(user_id))
 
         threads = [threading.Thread(target=take) for _ in range(50)]
         for t in threads:

@@ -1,6 +1,6 @@
 // Log in with a provider (the gateway redirects back to #/login?token=..., which
 // app.js takes and strips), or paste a personal access token.
-import { api, clearToken, setToken } from "../api.js";
+import { api, clearToken, newLoginState, setToken } from "../api.js";
 import { enc, h, replace } from "../dom.js";
 import { t } from "../i18n.js";
 
@@ -35,7 +35,9 @@ export async function render(view, _params, ctx) {
     h("p", { class: "muted" }, t("login.intro")),
     h("div", { class: "stack" }, providers.map((p) =>
       // A plain link: the login is a top-level navigation through the provider and back.
-      h("a", { class: "button primary", href: "/api/v1/auth/login/" + enc(p.name), "data-test": "login-" + p.name },
+      // The state is made at the click, so each login attempt has its own.
+      h("a", { class: "button primary", href: "/api/v1/auth/login/" + enc(p.name), "data-test": "login-" + p.name,
+               onclick: (ev) => { ev.currentTarget.href = "/api/v1/auth/login/" + enc(p.name) + "?console_state=" + newLoginState(); } },
         t("login.with", { provider: p.display_name || p.name })))),
     h("hr"),
     form));

@@ -16,14 +16,11 @@ from services.auth.domain import usernames
 from services.auth.domain.oauth import ProviderUser
 from services.auth.domain.tokens import display_prefix, new_token, token_hash
 from services.auth.models import AuditEntry, BlacklistEntry, Identity, Token, User
-from shared.errors import Conflict, Invalid, NotFound, Unauthorized
+from shared.errors import Conflict, NotFound, Unauthorized
 from shared.paging import page
 from shared.timeutil import rfc3339, utcnow
 
 log = logging.getLogger(__name__)
-
-MAX_TOKEN_DAYS = 3650
-
 
 def user_dict(user: User) -> dict:
     return {"id": user.id, "username": user.username, "display_name": user.display_name,
@@ -137,27 +134,20 @@ def login(db: Session, provider: str, person: ProviderUser, bootstrap: Bootstrap
 
 
 def issue_token(db: Session, user: User, kind: str, name: str = "",
-                expires_at: datetime | None = None) -> tuple[Token, str]:
+                expires_at: datetime | None = None, scope: str = "write",
+                device: str = "", source_ip: str = "") -> tuple[Token, str]:
     secret = new_token(kind)
     token = Token(user_id=user.id, kind=kind, name=name, token_hash=token_hash(secret),
-                  prefix=display_prefix(secret), expires_at=expires_at)
+                  prefix=display_prefix(secret), expires_at=expires_at, scope=scope,
+                  device=device, source_ip=(source_ip or "")[:64])
     db.add(token)
     db.flush()
     return token, secret
 
 
-def personal_expiry(expires_in_days) -> datetime | None:
-    if expires_in_days is None:
-        return None
-    if isinstance(expires_in_days, bool) or not isinstance(expires_in_days, int) \
-            or not 1 <= expires_in_days <= MAX_TOKEN_DAYS:
-        raise Invalid(f"'expires_in_days' must be a whole number from 1 to {MAX_TOKEN_DAYS}.",
-                      {"field": "expires_in_days"})
-    return utcnow() + timedelta(days=expires_in_days)
-
-
 def token_dict(token: Token) -> dict:
     return {"id": token.id, "name": token.name, "kind": token.kind, "prefix": token.prefix,
+            "scope": token.scope or "write",
             "created_at": rfc3339(token.created_at), "expires_at": rfc3339(token.expires_at),
             "last_used_at": rfc3339(token.last_used_at), "revoked": token.revoked_at is not None}
 
