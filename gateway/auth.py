@@ -29,7 +29,7 @@ from redis.exceptions import RedisError
 
 from gateway.rbac import allowed
 from gateway.ratelimit import count_pending_write
-from services.auth.domain.tokens import looks_like_token, token_hash
+from shared.tokens import looks_like_token, token_hash
 from shared.errors import Forbidden, NotFound, Unauthorized
 from shared.keys import Keys
 from shared.names import is_label
@@ -128,9 +128,7 @@ def _authenticate(service, request, entry: PerUserKey | None):
         raise Unauthorized("The token is not valid.")
     keys = _keys(service)
     digest = token_hash(token)
-    lookup = getattr(service.redis, "_mae_token_lookup", None)
-    if lookup is None:  # registered once per client: EVALSHA after the first call
-        lookup = service.redis._mae_token_lookup = service.redis.register_script(_LOOKUP)
+    lookup = service.redis.script(_LOOKUP)
     parts = entry.parts() if entry is not None else None
     args = [keys.member_generation(""), *parts] if parts else []
     redis_up, reply = True, []
@@ -150,7 +148,7 @@ def _authenticate(service, request, entry: PerUserKey | None):
             expires = datetime.fromisoformat(identity["expires_at"].replace("Z", "+00:00"))
             ttl = min(ttl, int((expires - datetime.now(timezone.utc)).total_seconds()))
         if ttl > 0 and redis_up:
-            _quietly(_cache_identity(service.redis), keys=[keys.token(digest), keys.token_revoked(digest)],
+            _quietly(cache_identity_script(service.redis), keys=[keys.token(digest), keys.token_revoked(digest)],
                      args=[json.dumps(identity), ttl])
     user = identity["user"]
     if mirror_loaded and not cached:
@@ -182,11 +180,9 @@ def _authenticate(service, request, entry: PerUserKey | None):
     return (caller, *tagged_read(service, caller.id, entry.key(caller)))
 
 
-def _cache_identity(client):
-    script = getattr(client, "_mae_cache_identity", None)
-    if script is None:
-        script = client._mae_cache_identity = client.register_script(_CACHE_IDENTITY)
-    return script
+def cache_identity_script(client):
+    """The cache write that refuses a revoked token's identity (``_CACHE_IDENTITY``)."""
+    return client.script(_CACHE_IDENTITY)
 
 
 def require_admin(service, request) -> Caller:

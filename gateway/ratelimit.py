@@ -24,7 +24,7 @@ import math
 
 from nameko.extensions import DependencyProvider
 
-from services.auth.domain.tokens import looks_like_token, token_hash
+from shared.tokens import looks_like_token, token_hash
 from shared.errors import RateLimited
 from shared.keys import Keys
 from shared.redis import make_client
@@ -92,7 +92,7 @@ class WriteRateLimiter:
 
     def __init__(self, client, keys: Keys, limit: int, window_seconds: float):
         self.keys, self.limit, self.window = keys, int(limit), float(window_seconds)
-        self._take = client.register_script(_TAKE)
+        self._take = client.script(_TAKE)
 
     @property
     def enabled(self) -> bool:

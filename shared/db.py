@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.orm import Session
 
 from shared.errors import Unavailable
 
@@ -91,7 +91,8 @@ def retry_deadlocks(attempts: int = 4):
     return mark
 
 
-def _retryable(exc: BaseException) -> bool:
+def retryable(exc: BaseException) -> bool:
+    """A deadlock or lock wait timeout: the transaction may simply be run again."""
     return isinstance(exc, OperationalError) and bool(exc.orig and exc.orig.args) \
         and exc.orig.args[0] in RETRYABLE_ERRORS
 
@@ -119,12 +120,9 @@ def after_commit(worker_ctx, callback) -> None:
     _after_commit.setdefault(worker_ctx, []).append(callback)
 
 
-class Base(DeclarativeBase):
-    """Declarative base for tables that belong to no single service (none yet).
-
-    Each service declares its own base in its ``models.py`` so that it owns
-    its tables; alembic collects all of their metadata.
-    """
+def pending_after_commit(worker_ctx) -> tuple:
+    """The callbacks waiting for this worker's commit (empty once it ran or rolled back)."""
+    return tuple(_after_commit.get(worker_ctx, ()))
 
 
 class Database(DependencyProvider):
@@ -167,7 +165,7 @@ class Database(DependencyProvider):
                     if _unreachable(exc):
                         raise Unavailable("The database is unavailable; try again shortly.",
                                           {"dependency": "database"}) from exc
-                    if attempt == attempts or not _retryable(exc):
+                    if attempt == attempts or not retryable(exc):
                         raise
                     _after_commit.pop(worker_ctx, None)
                     time.sleep(random.uniform(0.005, 0.05) * attempt)

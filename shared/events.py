@@ -26,7 +26,7 @@ from nameko.events import EventDispatcher, EventHandler, get_event_exchange
 from nameko.messaging import Publisher
 
 from shared import metrics, outbox, tracing
-from shared.db import Database, _after_commit, after_commit
+from shared.db import Database, after_commit, pending_after_commit
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class EventPublisher(EventDispatcher):
 
         def stage_for_commit(event_type, event, trace):
             callback = batch["callback"]
-            if callback is None or callback not in _after_commit.get(worker_ctx, ()):
+            if callback is None or callback not in pending_after_commit(worker_ctx):
                 staged = batch["staged"] = []
                 callback = batch["callback"] = lambda: send_and_forget(staged)
                 after_commit(worker_ctx, callback)

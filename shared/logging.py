@@ -29,10 +29,6 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 _CONTEXT = ("call_id", "call_id_stack", "trace_id", "span_id")
 
 
-def current_call_id() -> str | None:
-    return getattr(_local, "call_id", None)
-
-
 class CallContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.call_id = getattr(_local, "call_id", None)

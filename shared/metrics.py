@@ -222,10 +222,6 @@ def register_engine(service: str, engine) -> None:
     _engines[service] = engine
 
 
-def engine_of(service: str):
-    return _engines.get(service)
-
-
 class _PoolCollector:
     def describe(self):
         return []

@@ -1,26 +1,24 @@
 """Entrypoints of the auth service: login, tokens, users, blacklist, audit. Kept thin."""
 from __future__ import annotations
 
-import hashlib
 from datetime import timedelta
 
 from nameko.dependency_providers import Config
 from sqlalchemy import select
 
 from services.auth.blacklist import BlacklistMirror
-from services.auth.domain import accounts, sessions
+from services.auth.domain import accounts, login_state, sessions
 from services.auth.domain.oauth import configured_providers
 from services.auth.models import AuditEntry, BlacklistEntry, ProcessedEvent, Token, User
 from shared.audit import AUDIT_SOURCE
-from shared.errors import BadRequest, Invalid, NotFound
+from shared.errors import BadRequest, NotFound
 from shared.events import handle_event
 from shared.idempotency import first_delivery
 from shared.keys import Keys
 from shared.paging import page
 from shared.service import ServiceBase, rpc
-from shared.timeutil import parse_rfc3339, rfc3339, utcnow
+from shared.timeutil import rfc3339, utcnow
 
-STATE_TTL_SECONDS = 600
 BOOTSTRAP_TOKEN_NAME = "bootstrap"
 
 
@@ -50,37 +48,21 @@ class AuthService(ServiceBase):
     @rpc
     def begin_login(self, provider, console_state=None):
         request = self._provider(provider).authorization_request()
-        saved = {"provider": provider, "code_verifier": request.code_verifier}
-        if console_state:  # handed back with the token: the console takes only logins it started
-            saved["console_state"] = console_state
-        if request.nonce:  # OIDC: the ID token must carry it back, once
-            saved["nonce"] = request.nonce
-        self.redis.hset(self.keys.oauth_state(request.state), mapping=saved)
-        self.redis.expire(self.keys.oauth_state(request.state), STATE_TTL_SECONDS)
+        login_state.save(self.redis, self.keys, request, provider, console_state)
         return {"authorize_url": request.url}
 
     @rpc
     def complete_login(self, provider, code, state, source_ip=None, iss=None, device=None):
-        if not state or not code:
-            self._login_failed(provider, "missing code or state", source_ip)
-            raise BadRequest("The login callback needs both 'code' and 'state'.")
-        key = self.keys.oauth_state(state)
-        # Single use: read and delete in one step, so a replayed state finds nothing.
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hgetall(key)
-        pipe.delete(key)
-        saved, _ = pipe.execute()
-        if not saved:
-            self._login_failed(provider, "unknown, expired or reused state", source_ip)
-            raise BadRequest("This login link is unknown, expired or already used; start the login again.")
-        if saved["provider"] != provider:
-            self._login_failed(provider, "state issued for another provider", source_ip)
-            raise BadRequest("This login was started with another provider; start the login again.")
-        backend = self._provider(provider)
         try:
-            person = backend.complete(code, saved, RedisNonces(self.redis, self.keys), iss=iss)
+            if not state or not code:
+                raise BadRequest("The login callback needs both 'code' and 'state'.",
+                                 {login_state.AUDIT_REASON: "missing code or state"})
+            saved = login_state.take(self.redis, self.keys, provider, state)
+            nonces = login_state.RedisNonces(self.redis, self.keys)
+            person = self._provider(provider).complete(code, saved, nonces, iss=iss)
         except BadRequest as exc:
-            self._login_failed(provider, exc.message, source_ip)
+            reason = exc.details.pop(login_state.AUDIT_REASON, None) if exc.details else None
+            self._login_failed(provider, reason or exc.message, source_ip)
             raise
         # Who logged in is (provider, subject); the account follows from that alone.
         user = accounts.login(self.db, provider, person, accounts.Bootstrap.from_config(self.config))
@@ -245,18 +227,8 @@ class AuthService(ServiceBase):
 
     @rpc
     def list_audit(self, actor=None, action=None, since=None, limit=None, cursor=None):
-        stmt = select(AuditEntry)
-        if actor:
-            stmt = stmt.where(AuditEntry.actor == actor)
-        if action:
-            stmt = stmt.where(AuditEntry.action == action)
-        if since:
-            try:
-                stmt = stmt.where(AuditEntry.created_at >= parse_rfc3339(since))
-            except ValueError:
-                raise Invalid("'since' must be an RFC 3339 time, e.g. 2026-01-31T00:00:00Z.",
-                              {"field": "since"})
-        return page(self.db, stmt, AuditEntry.id, limit, cursor, _audit_dict, descending=True)
+        return page(self.db, accounts.audit_query(actor, action, since), AuditEntry.id, limit, cursor,
+                    accounts.audit_dict, descending=True)
 
     @handle_event(AUDIT_SOURCE, "recorded")
     def on_audit(self, event):
@@ -265,20 +237,4 @@ class AuthService(ServiceBase):
         data = event["data"]
         accounts.audit(self.db, data.get("actor"), data["action"], data.get("target", ""),
                        data.get("details"), data.get("source_ip"), event_id=event["event_id"])
-
-
-class RedisNonces:
-    """OIDC nonces seen, shared by every replica: a replayed ID token is refused."""
-
-    def __init__(self, redis, keys: Keys):
-        self.redis, self.prefix = redis, f"{keys.prefix}:oauth:nonce:"
-
-    def claim(self, nonce: str, ttl: int) -> bool:
-        digest = hashlib.sha256(nonce.encode()).hexdigest()
-        return bool(self.redis.set(self.prefix + digest, "1", nx=True, ex=max(int(ttl), 1)))
-
-
-def _audit_dict(entry: AuditEntry) -> dict:
-    return {"id": entry.id, "actor": entry.actor, "action": entry.action, "target": entry.target,
-            "details": entry.details, "source_ip": entry.source_ip, "time": rfc3339(entry.created_at)}
 

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from services.cluster.domain import registry, reports
 from services.cluster.models import Cluster
 from shared import outbox
-from shared.db import Database, _retryable
+from shared.db import Database, retryable
 from shared.events import EventPublisher, envelope
 from shared.timeutil import utcnow
 
@@ -98,7 +98,7 @@ class ReportIntake(DependencyProvider):
                     session.commit()
                 break
             except Exception as exc:
-                if attempt < ATTEMPTS and _retryable(exc):
+                if attempt < ATTEMPTS and retryable(exc):
                     time.sleep(random.uniform(0.005, 0.05) * attempt)
                     continue
                 if len(group) > 1:  # one intake's trouble must not fail the others: each on its own

@@ -8,10 +8,10 @@ import uuid
 from datetime import datetime, timedelta
 
 import requests
-from redis import Redis
 
 from gateway import auth as gateway_auth
 from shared.keys import Keys
+from shared.redis import make_client
 from tests.e2e.conftest import Api
 
 
@@ -152,7 +152,7 @@ def test_a_check_in_flight_cannot_bring_a_revoked_token_back(stack, login):
     what it read: the cache write meets the revocation's tombstone and stores nothing."""
     owner = login("race-" + uuid.uuid4().hex[:4])
     made = owner.post("/tokens", json={"name": "racy"}).json()
-    redis = Redis.from_url(stack.env["REDIS_URL"], decode_responses=True)
+    redis = make_client(stack.env["REDIS_URL"])
     keys = Keys(stack.env["REDIS_PREFIX"])
 
     class Auth:  # the auth service, answering just before the revocation lands
@@ -172,7 +172,7 @@ def test_a_check_in_flight_cannot_bring_a_revoked_token_back(stack, login):
     Gateway.redis = redis
     try:
         gateway_auth.authenticate(Gateway(), _Request(made["token"]))  # the check in flight
-        from services.auth.domain.tokens import token_hash
+        from shared.tokens import token_hash
 
         assert redis.get(keys.token(token_hash(made["token"]))) is None
         assert Api(stack.url, made["token"]).get("/me").status_code == 401
@@ -181,10 +181,10 @@ def test_a_check_in_flight_cannot_bring_a_revoked_token_back(stack, login):
 
 
 def test_identity_cache_write_is_refused_only_for_revoked_tokens(stack):
-    redis = Redis.from_url(stack.env["REDIS_URL"], decode_responses=True)
+    redis = make_client(stack.env["REDIS_URL"])
     keys = Keys(stack.env["REDIS_PREFIX"] + "-cachewrite")
     try:
-        write = gateway_auth._cache_identity(redis)
+        write = gateway_auth.cache_identity_script(redis)
         assert write(keys=[keys.token("a"), keys.token_revoked("a")], args=[json.dumps({"x": 1}), 30]) == 1
         redis.set(keys.token_revoked("b"), "1", ex=30)
         assert write(keys=[keys.token("b"), keys.token_revoked("b")], args=[json.dumps({"x": 1}), 30]) == 0

@@ -14,17 +14,38 @@ from sqlalchemy.orm import Session
 
 from services.auth.domain import usernames
 from services.auth.domain.oauth import ProviderUser
-from services.auth.domain.tokens import display_prefix, new_token, token_hash
+from shared.tokens import display_prefix, new_token, token_hash
 from services.auth.models import AuditEntry, BlacklistEntry, Identity, Token, User
-from shared.errors import Conflict, NotFound, Unauthorized
+from shared.errors import Conflict, Invalid, NotFound, Unauthorized
 from shared.paging import page
-from shared.timeutil import rfc3339, utcnow
+from shared.timeutil import parse_rfc3339, rfc3339, utcnow
 
 log = logging.getLogger(__name__)
 
 def user_dict(user: User) -> dict:
     return {"id": user.id, "username": user.username, "display_name": user.display_name,
             "email": user.email, "is_admin": bool(user.is_admin)}
+
+
+def audit_query(actor: str | None, action: str | None, since: str | None):
+    """The audit entries asked for (newest first is the caller's ordering)."""
+    stmt = select(AuditEntry)
+    if actor:
+        stmt = stmt.where(AuditEntry.actor == actor)
+    if action:
+        stmt = stmt.where(AuditEntry.action == action)
+    if since:
+        try:
+            stmt = stmt.where(AuditEntry.created_at >= parse_rfc3339(since))
+        except ValueError:
+            raise Invalid("'since' must be an RFC 3339 time, e.g. 2026-01-31T00:00:00Z.",
+                          {"field": "since"})
+    return stmt
+
+
+def audit_dict(entry: AuditEntry) -> dict:
+    return {"id": entry.id, "actor": entry.actor, "action": entry.action, "target": entry.target,
+            "details": entry.details, "source_ip": entry.source_ip, "time": rfc3339(entry.created_at)}
 
 
 def audit(db: Session, actor: str | None, action: str, target: str = "", details: dict | None = None,

@@ -89,20 +89,6 @@ def holds_report_token(cluster: Cluster | None, token: str) -> bool:
     return cluster is not None and hmac.compare_digest(cluster.report_token_hash, report_token_hash(token))
 
 
-def authenticate_reporter(db: Session, name, token) -> Cluster:
-    """The cluster whose operator holds ``token``; Unauthorized otherwise (same answer
-    for an unknown cluster, so the endpoint does not reveal which names exist).
-
-    The report intake does not use this: it checks the token against the cluster row
-    it locks in its own transaction (``services.cluster.intake``)."""
-    if not reporter_shape_ok(name, token):
-        raise refused()
-    cluster = db.scalar(select(Cluster).where(Cluster.name == name))
-    if not holds_report_token(cluster, token):
-        raise refused()
-    return cluster
-
-
 def healthy(cluster: Cluster, now=None) -> bool:
     now = now or utcnow()
     fresh = cluster.last_report_at is not None and \

@@ -1,4 +1,5 @@
-"""Tokens: random, shown once, stored only as a SHA-256 hash.
+"""Tokens: random, shown once, stored only as a SHA-256 hash (made by the auth service,
+recognised and hashed by the gateway too, hence in ``shared``).
 
 ``mae_s_…`` is a session token (from an OAuth login), ``mae_p_…`` a personal
 access token. 32 random bytes make guessing hopeless, so a fast hash is the
