@@ -137,7 +137,7 @@ class Route(HttpRequestHandler):
             if exc_info is not None:
                 status = self.response_from_exception(exc_info[1]).status_code
             else:
-                status = _status_of(result)
+                status = status_of(result)
             quiet = request.path in QUIET_PATHS and status < 400
             log.log(logging.DEBUG if quiet else logging.INFO, "%s %s %s",
                     request.method, request.path, status,
@@ -177,7 +177,8 @@ route = Route.decorator
 QUIET_PATHS = {"/healthz", "/readyz", "/metrics"}
 
 
-def _status_of(result) -> int:
+def status_of(result) -> int:
+    """The HTTP status a route's result becomes (a ``Response``, ``(status, ...)`` or 200)."""
     if isinstance(result, Response):
         return result.status_code
     if isinstance(result, tuple) and result and isinstance(result[0], int):

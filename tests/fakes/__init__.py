@@ -7,7 +7,7 @@ answer, or hang for a while before answering.
 
 ``PORTS`` lies below the kernel's ephemeral range (where MAE's own test processes and
 sandboxes get their ports), and config/test.yaml's ``OUTBOUND_ALLOW`` opens exactly it on
-127.0.0.1: MAE's outbound guard (shared/outbound.py) lets channels and CI links reach these
+127.0.0.1: MAE's outbound guard (shared/outbound/) lets channels and CI links reach these
 stand-ins and nothing else on the machine.
 """
 from __future__ import annotations

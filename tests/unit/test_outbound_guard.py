@@ -1,4 +1,4 @@
-"""The outbound guard (shared/outbound.py): which URLs MAE calls, and how it calls them.
+"""The outbound guard (shared/outbound/): which URLs MAE calls, and how it calls them.
 
 A table of URLs → allowed or refused (with the reason), operator allow/deny entries, MAE's
 own infrastructure, and requests through the guard to local HTTP servers: redirects not

@@ -17,15 +17,11 @@ Domain metrics live beside their service (``services/<name>/metrics.py``).
 Labels are bounded: service, entrypoint, route, method, status, event type,
 cluster, outcome — never a record id or a user.
 
-``DatabaseGauges`` is how a gauge that counts rows is made cheap: the query
-runs when Prometheus scrapes (not on every change), its answer is cached for a
-few seconds, and a failing database makes the series disappear rather than the
-scrape fail.
+The gauges read from the database at scrape time (the pool, the outbox backlog and a
+service's own ``register_database_gauges``) are in ``shared/metrics/database.py``.
 """
 from __future__ import annotations
 
-import logging
-import threading
 import time
 import weakref
 from datetime import datetime, timezone
@@ -36,10 +32,20 @@ from nameko.messaging import QueueConsumer
 from nameko.rpc import Rpc
 from nameko.timer import Timer
 from nameko.web.handlers import HttpRequestHandler
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
-log = logging.getLogger(__name__)
+from shared.metrics.database import (ENGINES, SCRAPE_TIME_GAUGES, DatabaseGauges, register_database_gauges,
+                                     register_engine)
+
+__all__ = ["AMQP_CONNECTED", "AMQP_CONNECTION_ERRORS", "DatabaseGauges", "ENTRYPOINT_ERRORS",
+           "ENTRYPOINT_LATENCY", "EVENTS_PUBLISHED", "EVENT_LAG", "EVENT_REQUEUES", "HTTP_REQUESTS",
+           "LAG_BUCKETS", "LATENCY_BUCKETS", "Metrics", "OUTBOX_RELAYED", "PUBLISH_DEFERRED",
+           "RPC_CALLS", "RPC_CALL_ERRORS", "SCRAPE_TIME_GAUGES", "entrypoint_kind", "exposition",
+           "observe_lag", "register_database_gauges", "register_engine", "response_status",
+           "rpc_call_done"]
+
+# The engines the scrape-time gauges read, by service (the same dict: tests patch it here).
+_engines = ENGINES
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
@@ -142,9 +148,9 @@ def response_status(result, exc_info) -> int:
         if isinstance(exc, MaeError):
             return http_status(exc)
         return getattr(exc, "code", None) if isinstance(getattr(exc, "code", None), int) else 500
-    from shared.web import _status_of
+    from shared.web import status_of
 
-    return _status_of(result)
+    return status_of(result)
 
 
 def _occurred_at(event) -> float | None:
@@ -210,146 +216,6 @@ class Metrics(DependencyProvider):
             request = worker_ctx.args[0] if worker_ctx.args else None
             HTTP_REQUESTS.labels(self.container.service_name, entrypoint.method_name,
                                  getattr(request, "method", "?"), str(response_status(result, exc_info))).inc()
-
-
-# -- gauges read at scrape time ----------------------------------------------------------------
-
-_engines: dict[str, object] = {}
-
-
-def register_engine(service: str, engine) -> None:
-    """The database engine of ``service`` in this process (pool gauges, ``DatabaseGauges``)."""
-    _engines[service] = engine
-
-
-class _PoolCollector:
-    def describe(self):
-        return []
-
-    def collect(self):
-        checked_out = GaugeMetricFamily("mae_db_pool_checked_out",
-                                        "Database connections in use by workers now.", labels=["service"])
-        overflow = GaugeMetricFamily("mae_db_pool_overflow",
-                                     "Connections open beyond the pool's size (negative: the pool is not full yet).",
-                                     labels=["service"])
-        size = GaugeMetricFamily("mae_db_pool_size", "The pool's configured size.", labels=["service"])
-        for service, engine in list(_engines.items()):
-            pool = engine.pool
-            if not all(hasattr(pool, name) for name in ("checkedout", "overflow", "size")):
-                continue
-            checked_out.add_metric([service], pool.checkedout())
-            overflow.add_metric([service], pool.overflow())
-            size.add_metric([service], pool.size())
-        return [checked_out, overflow, size]
-
-
-class DatabaseGauges:
-    """Gauges counted from ``service``'s database when Prometheus scrapes.
-
-    ``families(conn, now)`` returns metric families; the answer is reused for
-    ``ttl`` seconds (several scrapers, or a person refreshing ``/metrics``, cost
-    one query), and an error leaves the families out of that scrape.
-    """
-
-    def __init__(self, service: str, families, ttl: float = 5.0):
-        self.service, self.families, self.ttl = service, families, ttl
-        self._cached: tuple[float, list] | None = None
-        self._lock = threading.Lock()
-
-    def describe(self):
-        return []
-
-    def collect(self):
-        engine = _engines.get(self.service)
-        if engine is None:
-            return []
-        now = time.monotonic()
-        if self._cached and now - self._cached[0] < self.ttl:
-            return self._cached[1]
-        with self._lock:
-            try:
-                with engine.connect() as conn:
-                    answer = list(self.families(conn, datetime.now(timezone.utc).replace(tzinfo=None)))
-            except Exception as exc:  # the database is down: no series beats a failed scrape
-                log.debug("scrape-time query failed: %s", exc, extra={"service": self.service})
-                self._cached = None
-                return []
-            self._cached = (now, answer)
-            return answer
-
-
-_registered: set = set()
-
-# Gauges made at scrape time, {name: label names}: they exist only while a database
-# answers, so they are declared here for whoever checks names (tests/unit/test_monitoring.py).
-SCRAPE_TIME_GAUGES: dict[str, tuple[str, ...]] = {
-    "mae_db_pool_checked_out": ("service",), "mae_db_pool_overflow": ("service",),
-    "mae_db_pool_size": ("service",),
-    "mae_outbox_backlog": ("service",), "mae_outbox_oldest_seconds": ("service",),
-}
-
-
-def register_database_gauges(key: str, service: str, families, gauges: dict[str, tuple[str, ...]],
-                             ttl: float = 5.0) -> None:
-    """Register a ``DatabaseGauges`` once per process under ``key``; ``gauges`` declares
-    the names and label names ``families`` makes."""
-    SCRAPE_TIME_GAUGES.update(gauges)
-    if key in _registered:
-        return
-    _registered.add(key)
-    REGISTRY.register(DatabaseGauges(service, families, ttl))
-
-
-def _outbox_families(service: str):
-    def families(conn, now):
-        from sqlalchemy import func, select
-
-        from shared import outbox
-
-        table = outbox.model_for(service).__table__
-        capped = select(table.c.id).limit(10000).subquery()
-        count = conn.execute(select(func.count()).select_from(capped)).scalar() or 0
-        first = conn.execute(select(func.min(table.c.created_at))).scalar()
-        backlog = GaugeMetricFamily("mae_outbox_backlog",
-                                    "Events waiting in the service's outbox (capped at 10000).",
-                                    labels=["service"])
-        oldest = GaugeMetricFamily("mae_outbox_oldest_seconds",
-                                   "Age of the oldest event waiting in the outbox (0 when empty).",
-                                   labels=["service"])
-        backlog.add_metric([service], count)
-        oldest.add_metric([service], max(0.0, (now - first).total_seconds()) if first else 0.0)
-        return [backlog, oldest]
-    return families
-
-
-class _OutboxCollector:
-    """The outbox of every service whose engine this process has (one, outside tests)."""
-
-    def __init__(self):
-        self.per_service: dict[str, DatabaseGauges] = {}
-
-    def describe(self):
-        return []
-
-    def collect(self):
-        from shared import outbox
-
-        merged: dict[str, GaugeMetricFamily] = {}
-        for service in list(_engines):
-            if service not in outbox.SERVICES:
-                continue
-            gauges = self.per_service.setdefault(service, DatabaseGauges(service, _outbox_families(service)))
-            for family in gauges.collect():
-                if family.name in merged:
-                    merged[family.name].samples.extend(family.samples)
-                else:
-                    merged[family.name] = GaugeMetricFamily(family.name, family.documentation, labels=["service"])
-                    merged[family.name].samples.extend(family.samples)
-        return list(merged.values())
-
-
-REGISTRY.register(_PoolCollector())
-REGISTRY.register(_OutboxCollector())
 
 
 # -- AMQP consumer health -----------------------------------------------------------------------
