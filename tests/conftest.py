@@ -130,6 +130,24 @@ def redis_client(infra):
     client.close()
 
 
+@pytest.fixture
+def span_exporter(monkeypatch):
+    """Tracing on for this test only (``shared.tracing``), its spans kept in memory — no
+    global provider, nothing exported; the exporter's ``get_finished_spans()`` lists them."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from shared import tracing
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(tracing, "ENABLED", True)
+    monkeypatch.setattr(tracing, "_tracer", provider.get_tracer("test"))
+    return exporter
+
+
 @pytest.fixture(scope="session")
 def real_kube(tmp_path_factory):
     """A real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager,

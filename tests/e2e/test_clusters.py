@@ -5,8 +5,6 @@ as ``test`` (tests/realkube/, MAE holding exactly the deployer token of
 k8s/operator/mke-rbac.yaml). Namespaces are checked with kubectl and each cluster's
 admin kubeconfig — a client that shares nothing with MAE.
 """
-import json
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -16,21 +14,16 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from shared.config import ROOT, load_config
 from shared.timeutil import rfc3339, utcnow
+from tests.kube import kubectl, kubectl_json
 from tests.waiting import waiter
 
 wait_for = waiter(timeout=30.0, interval=0.3)
 
 
-def kubectl(info, *args, stdin=None):
-    return subprocess.run(["kubectl", "--kubeconfig", info["kubeconfig"], *args], input=stdin,
-                          capture_output=True, text=True, timeout=30)
-
-
 def namespace_on(info, name):
-    out = kubectl(info, "get", "namespace", name, "-o", "json")
-    if out.returncode != 0:
+    ns = kubectl_json("get", "namespace", name, kubeconfig=info["kubeconfig"], timeout=30)
+    if ns is None:
         return None
-    ns = json.loads(out.stdout)
     return None if ns.get("status", {}).get("phase") == "Terminating" else ns
 
 
@@ -176,7 +169,7 @@ def test_operator_reports_reach_mae_and_become_status_events(mae):
                     "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
                              "template": {"metadata": {"labels": {"app": "web", "app.kubernetes.io/managed-by": "mae"}},
                                           "spec": {"containers": [{"name": "web", "image": "nginx:1"}]}}}}
-        out = kubectl(test, "apply", "-f", "-", stdin=json.dumps(manifest))
+        out = kubectl("apply", "-f", "-", kubeconfig=test["kubeconfig"], stdin=manifest, timeout=30)
         assert out.returncode == 0, out.stderr
 
         def ready_event():
@@ -197,7 +190,7 @@ def test_operator_reports_reach_mae_and_become_status_events(mae):
         assert data["annotations"] == {"mae.io/record-id": "7"} and data["kind"] == "Deployment"
         assert int(data["resource_version"]) > 0 and data["uid"]
         # scaling is a change: it is reported
-        out = kubectl(test, "scale", "deployment/web", "-n", app, "--replicas=1")
+        out = kubectl("scale", "deployment/web", "-n", app, "--replicas=1", kubeconfig=test["kubeconfig"], timeout=30)
         assert out.returncode == 0, out.stderr
         wait_for(lambda: [e for e in (ready_event() and received) if e["data"]["namespace"] == app
                           and e["data"]["replicas"]["desired"] == 1], 30, what="scaled report")

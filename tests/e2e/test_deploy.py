@@ -13,7 +13,7 @@ import uuid
 import pytest
 import requests
 from shared.timeutil import rfc3339, utcnow
-from tests.e2e.test_clusters import kubectl
+from tests.kube import on_cluster
 from tests.waiting import waiter
 
 wait_for = waiter(timeout=40.0, interval=0.2)
@@ -26,7 +26,7 @@ QUOTA = """{"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "c
 
 
 def deployment_on(info, app, name):
-    out = kubectl(info, "-n", app, "get", "deployment", name, "-o", "json")
+    out = on_cluster(info, "-n", app, "get", "deployment", name, "-o", "json")
     return json.loads(out.stdout) if out.returncode == 0 else None
 
 
@@ -49,7 +49,7 @@ def new_app(team, prefix="d"):
     for role in ("viewer", "developer", "maintainer"):
         assert owner.put(f"/apps/{app}/members/dep-{role}-{team['run']}", json={"role": role}).status_code == 200
     for info in team["clusters"].values():
-        wait_for(lambda: kubectl(info, "get", "namespace", app).returncode == 0, what=f"namespace {app}")
+        wait_for(lambda: on_cluster(info, "get", "namespace", app).returncode == 0, what=f"namespace {app}")
     return app
 
 
@@ -120,11 +120,11 @@ def test_pods_the_cluster_refuses_fail_the_deploy_promptly_with_its_words(team, 
     not at the 600 s progress deadline, and says why in the record and its log."""
     app = new_app(team)
     info = team["clusters"]["test"]
-    done = kubectl(info, *[a.format(app=app) for a in refuse], stdin=QUOTA % app if "apply" in refuse else None)
+    done = on_cluster(info, *[a.format(app=app) for a in refuse], stdin=QUOTA % app if "apply" in refuse else None)
     assert done.returncode == 0, done.stderr
     if "apply" in refuse:
         # as a cluster admin's quota would be: already counted by the quota controller
-        wait_for(lambda: kubectl(info, "-n", app, "get", "quota", "compute", "-o",
+        wait_for(lambda: on_cluster(info, "-n", app, "get", "quota", "compute", "-o",
                                  "jsonpath={.status.hard.pods}").stdout == "1", what="the quota counted")
     new_version(team, app, "nginx:1.25")
     record_id = deploy(team["developer"], app, {"env": "test"})
@@ -329,7 +329,7 @@ def test_deleting_a_version_removes_it_from_its_clusters(team):
     assert (record["action"], record["status"]) == ("delete", "succeeded")
     for info in team["clusters"].values():
         wait_for(lambda: deployment_on(info, app, "web-v1") is None, what="the deployment to go")
-        assert kubectl(info, "-n", app, "get", "service", "web-v1").returncode != 0
+        assert on_cluster(info, "-n", app, "get", "service", "web-v1").returncode != 0
     assert team["viewer"].get(f"/apps/{app}/services/web/versions/v1").status_code == 404
 
 

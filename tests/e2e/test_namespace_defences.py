@@ -12,7 +12,8 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.cluster.domain import defences
 from shared.config import ROOT, load_config
-from tests.e2e.test_clusters import kubectl, rpc_config
+from tests.e2e.test_clusters import rpc_config
+from tests.kube import on_cluster
 from tests.waiting import waiter
 
 wait_for = waiter(timeout=60.0, interval=0.3)
@@ -22,12 +23,12 @@ DEFAULTS = defences.for_app(defences.Settings.from_config(load_config(ROOT / "co
 
 
 def get(info, *args):
-    out = kubectl(info, "get", *args, "-o", "json")
+    out = on_cluster(info, "get", *args, "-o", "json")
     return json.loads(out.stdout) if out.returncode == 0 else None
 
 
 def run(info, *args, stdin=None):
-    out = kubectl(info, *args, stdin=stdin)
+    out = on_cluster(info, *args, stdin=stdin)
     assert out.returncode == 0, out.stderr
     return out
 
@@ -176,7 +177,7 @@ def test_a_namespace_without_maes_labels_or_the_apps_id_is_never_touched(mae, ow
     for attempt in range(5):  # MAE's tend may re-create its namespace first: then again
         run(prod, "delete", "namespace", app, "--wait=true", "--timeout=90s")
         theirs = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": app}}
-        made = kubectl(prod, "create", "-f", "-", stdin=json.dumps(theirs))  # create: never MAE's patched
+        made = on_cluster(prod, "create", "-f", "-", stdin=json.dumps(theirs))  # create: never MAE's patched
         if made.returncode == 0:
             break
         assert "AlreadyExists" in made.stderr, made.stderr

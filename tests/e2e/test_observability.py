@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import gzip
 import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -26,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from scripts.stack import METRICS_PORTS, SERVICES
 from tests.e2e.conftest import Api
+from tests.kube import kubectl
 from tests.waiting import waiter
 
 
@@ -84,8 +84,7 @@ def test_every_process_exposes_metrics_that_move_during_a_deploy(stack, admin, c
         # The namespace follows the app onto the cluster (an event away): wait for it,
         # so that the deploy below is one that succeeds.
         kubeconfig = clusters[test_cluster]["kubeconfig"]
-        wait_for(lambda: subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "get", "namespace", app],
-                                        capture_output=True, timeout=30).returncode == 0,
+        wait_for(lambda: kubectl("get", "namespace", app, kubeconfig=kubeconfig, timeout=30).returncode == 0,
                  what=f"namespace {app}")
 
         before = scrape_all(stack)

@@ -18,7 +18,8 @@ import uuid
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from tests.e2e.test_clusters import kubectl, rpc_config, wait_for
+from tests.e2e.test_clusters import rpc_config, wait_for
+from tests.kube import on_cluster
 
 CLUSTER = "faults"
 # Small batches and heartbeats keep the tests quick; the backoff cap (8 s) is above the
@@ -71,7 +72,7 @@ def new_namespace(info, prefix):
 
 
 def apply(info, manifest):
-    out = kubectl(info, "apply", "-f", "-", stdin=json.dumps(manifest))
+    out = on_cluster(info, "apply", "-f", "-", stdin=json.dumps(manifest))
     assert out.returncode == 0, out.stderr
 
 
@@ -98,10 +99,10 @@ def test_killed_operator_resends_state_on_restart_and_keeps_nothing_stale(faults
 
     # SIGKILL: no chance to flush or say goodbye, like an OOM kill or a node loss.
     stack.stop(f"operator-{CLUSTER}", signal.SIGKILL)
-    assert kubectl(faults, "scale", "deployment/keep", "-n", ns, "--replicas=3").returncode == 0
-    assert kubectl(faults, "delete", "deployment/doomed", "-n", ns).returncode == 0
+    assert on_cluster(faults, "scale", "deployment/keep", "-n", ns, "--replicas=3").returncode == 0
+    assert on_cluster(faults, "delete", "deployment/doomed", "-n", ns).returncode == 0
     # Wait until the cluster itself has settled, so what MAE must end up with is known.
-    wait_for(lambda: json.loads(kubectl(faults, "get", "deployment/keep", "-n", ns, "-o", "json").stdout)
+    wait_for(lambda: json.loads(on_cluster(faults, "get", "deployment/keep", "-n", ns, "-o", "json").stdout)
              .get("status", {}).get("readyReplicas") == 3, 20, what="keep at 3 ready on the cluster")
     time.sleep(1.5)  # longer than a heartbeat: nothing may be reported while the operator is dead
     before = latest(stack, ns)
@@ -132,7 +133,7 @@ def test_mae_down_the_operator_backs_off_and_delivers_when_it_returns(faults):
     started = time.monotonic()
     stack.stop("gateway-0")
     try:
-        assert kubectl(faults, "scale", "deployment/web", "-n", ns, "--replicas=1").returncode == 0
+        assert on_cluster(faults, "scale", "deployment/web", "-n", ns, "--replicas=1").returncode == 0
         time.sleep(max(0.0, 10 - (time.monotonic() - started)))
         assert latest(stack, ns)["web"]["replicas"]["desired"] == 2  # nothing got through meanwhile
     finally:

@@ -8,19 +8,19 @@ import uuid
 
 import pytest
 
-from tests.e2e.test_clusters import kubectl
+from tests.kube import on_cluster
 from tests.waiting import waiter
 
 wait_for = waiter(timeout=40.0, interval=0.2)
 
 
 def get(info, *args):
-    out = kubectl(info, "get", *args, "-o", "json")
+    out = on_cluster(info, "get", *args, "-o", "json")
     return json.loads(out.stdout) if out.returncode == 0 else None
 
 
 def apply(info, manifest):
-    out = kubectl(info, "apply", "-f", "-", stdin=json.dumps(manifest))
+    out = on_cluster(info, "apply", "-f", "-", stdin=json.dumps(manifest))
     assert out.returncode == 0, out.stderr
 
 
@@ -117,9 +117,9 @@ def test_deleting_an_app_deletes_only_the_namespaces_mae_made_for_it(mae, attack
         wait_for(lambda: get(info, "namespace", name), what="the app's namespaces")
     # on prod someone replaces MAE's namespace with one of their own, same name, no mark
     for _ in range(5):  # MAE's tend heals a deleted namespace: if it re-creates it first, again
-        assert kubectl(prod, "delete", "namespace", name, "--wait=true", "--timeout=60s").returncode == 0
+        assert on_cluster(prod, "delete", "namespace", name, "--wait=true", "--timeout=60s").returncode == 0
         theirs = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-        made = kubectl(prod, "create", "-f", "-", stdin=json.dumps(theirs))  # create: never MAE's patched
+        made = on_cluster(prod, "create", "-f", "-", stdin=json.dumps(theirs))  # create: never MAE's patched
         if made.returncode == 0:
             break
         assert "AlreadyExists" in made.stderr, made.stderr

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from services.deploy.domain import templates
-from tests.e2e.test_clusters import kubectl
+from tests.kube import on_cluster
 from tests.e2e.test_tenant_boundary import get
 from tests.waiting import waiter
 
@@ -175,4 +175,4 @@ def test_only_a_platform_admin_may_raise_an_app_to_privileged_and_it_is_audited(
     resp = owner.post(f"/apps/{app}/services/web/versions/v-agent/deploy", json={"env": "test"})
     assert resp.status_code == 422 and resp.json()["error"]["details"]["rule"] == "privileged"
     assert get(mae.clusters["test"], "deployment", "web-v-agent", "-n", app) is None
-    assert kubectl(mae.clusters["test"], "get", "ns", app).returncode == 0
+    assert on_cluster(mae.clusters["test"], "get", "ns", app).returncode == 0

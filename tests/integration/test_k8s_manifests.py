@@ -7,13 +7,14 @@ The operator's image (mae:latest) is "pulled" like any other tag in the sandbox,
 Deployment rolls out; that it then reports is tested end to end in tests/e2e.
 """
 import json
-import subprocess
+from functools import partial
 from pathlib import Path
 
 import pytest
 import yaml
 
 from sandbox.testing import start_sandbox
+from tests.kube import kubectl
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "k8s" / "operator"
@@ -24,11 +25,6 @@ def sandbox(tmp_path_factory):
     with start_sandbox("manifests", tmp_path_factory.mktemp("manifests"), ready_delay=0.2,
                        no_persist=True) as sb:
         yield sb
-
-
-def kubectl(sb, *args, stdin=None, timeout=60):
-    return subprocess.run(["kubectl", "--kubeconfig", sb.kubeconfig_path, *args], input=stdin,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 def declared():
@@ -42,24 +38,25 @@ def declared():
 
 
 def test_kubectl_applies_every_manifest_and_the_operator_rolls_out(sandbox):
+    admin = partial(kubectl, kubeconfig=sandbox.kubeconfig_path)
     objects = declared()
     kinds = {o["kind"] for o in objects}
     # what the issue asks the directory to hold; if a file is dropped, this says so
     assert {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment", "Namespace"} <= kinds
 
-    out = kubectl(sandbox, "apply", "-k", str(MANIFESTS))
+    out = admin("apply", "-k", str(MANIFESTS))
     assert out.returncode == 0, out.stderr
     assert len([line for line in out.stdout.splitlines() if line.strip()]) == len(objects), out.stdout
     # The how-to's step 2: the report token Secret the operator mounts (yaml, not
     # `kubectl create secret`, which sends protobuf the sandbox does not speak).
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "mae-operator", "namespace": "mae-system"},
               "stringData": {"report-token": "mae_r_example"}}
-    assert kubectl(sandbox, "apply", "-f", "-", stdin=json.dumps(secret)).returncode == 0
+    assert admin("apply", "-f", "-", stdin=json.dumps(secret)).returncode == 0
 
     for obj in objects:
         meta = obj["metadata"]
         where = ["-n", meta["namespace"]] if meta.get("namespace") else []
-        got = kubectl(sandbox, "get", f"{obj['kind'].lower()}.{obj['apiVersion'].split('/')[0]}"
+        got = admin("get", f"{obj['kind'].lower()}.{obj['apiVersion'].split('/')[0]}"
                       if "/" in obj["apiVersion"] else obj["kind"].lower(), meta["name"], *where, "-o", "json")
         assert got.returncode == 0, f"{obj['kind']} {meta['name']}: {got.stderr}"
         live = json.loads(got.stdout)
@@ -67,12 +64,12 @@ def test_kubectl_applies_every_manifest_and_the_operator_rolls_out(sandbox):
             if field in obj:
                 assert live[field] == obj[field], (obj["kind"], field)
 
-    rollout = kubectl(sandbox, "rollout", "status", "deployment/mae-operator", "-n", "mae-system",
+    rollout = admin("rollout", "status", "deployment/mae-operator", "-n", "mae-system",
                       "--timeout=60s")
     assert rollout.returncode == 0, rollout.stderr
     assert "successfully rolled out" in rollout.stdout
 
     # Re-applying identical manifests changes nothing (an admin re-running the how-to).
-    again = kubectl(sandbox, "apply", "-k", str(MANIFESTS))
+    again = admin("apply", "-k", str(MANIFESTS))
     assert again.returncode == 0 and all(line.endswith("unchanged") for line in again.stdout.splitlines()), \
         again.stdout

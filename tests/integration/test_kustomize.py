@@ -12,20 +12,21 @@ import re
 import shutil
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
 import yaml
 
 from sandbox.testing import start_sandbox
+from tests.kube import kubectl, kubectl_json
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = ["gateway", "auth", "org", "deploy", "cluster", "server", "notify"]
 
 
 def render(overlay: str) -> list[dict]:
-    out = subprocess.run(["kubectl", "kustomize", str(ROOT / "k8s" / "overlays" / overlay)],
-                         capture_output=True, text=True, timeout=60)
+    out = kubectl("kustomize", ROOT / "k8s" / "overlays" / overlay, timeout=60)
     assert out.returncode == 0, out.stderr
     return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
 
@@ -52,11 +53,6 @@ def sandbox(tmp_path_factory):
     with start_sandbox("mae-on-k8s", tmp_path_factory.mktemp("mae-on-k8s"), ready_delay=0.2,
                        no_persist=True) as sb:
         yield sb
-
-
-def kubectl(sb, *args, stdin=None, timeout=90):
-    return subprocess.run(["kubectl", "--kubeconfig", sb.kubeconfig_path, *args], input=stdin,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 def test_production_runs_two_probed_sized_non_root_replicas_of_every_process(production):
@@ -122,6 +118,8 @@ def test_small_overlay_runs_one_replica_without_blocking_drains():
 
 
 def test_kubectl_applies_the_production_overlay_and_everything_rolls_out(sandbox, production):
+    admin = partial(kubectl, kubeconfig=sandbox.kubeconfig_path, timeout=90)
+    read = partial(kubectl_json, kubeconfig=sandbox.kubeconfig_path, timeout=90, check=True)
     # The admin's first step (k8s/README.md): the namespaces' secrets, as YAML through apply.
     secrets = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "mae"}},
@@ -132,7 +130,7 @@ def test_kubectl_applies_the_production_overlay_and_everything_rolls_out(sandbox
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "mae-operator", "namespace": "mae-system"},
          "stringData": {"report-token": "mae_r_example"}},
     ]
-    first = kubectl(sandbox, "apply", "-f", "-", stdin=yaml.safe_dump_all(secrets))
+    first = admin("apply", "-f", "-", stdin=yaml.safe_dump_all(secrets))
     assert first.returncode == 0, first.stderr
 
     # The command the issue names, as an admin types it.
@@ -145,20 +143,20 @@ def test_kubectl_applies_the_production_overlay_and_everything_rolls_out(sandbox
         assert f"/{obj['metadata']['name']} " in applied.stdout, (obj["kind"], obj["metadata"]["name"])
 
     for name in [f"mae-{p}" for p in PROCESSES]:
-        out = kubectl(sandbox, "rollout", "status", f"deployment/{name}", "-n", "mae", "--timeout=90s")
+        out = admin("rollout", "status", f"deployment/{name}", "-n", "mae", "--timeout=90s")
         assert out.returncode == 0 and "successfully rolled out" in out.stdout, (name, out.stdout, out.stderr)
-    out = kubectl(sandbox, "rollout", "status", "deployment/mae-operator", "-n", "mae-system", "--timeout=90s")
+    out = admin("rollout", "status", "deployment/mae-operator", "-n", "mae-system", "--timeout=90s")
     assert out.returncode == 0, out.stderr
-    pods = json.loads(kubectl(sandbox, "get", "pods", "-n", "mae", "-o", "json").stdout)["items"]
+    pods = read("get", "pods", "-n", "mae")["items"]
     running = [p for p in pods if p["status"].get("phase") == "Running"]
     assert len(running) == 2 * len(PROCESSES)
     assert {p["spec"]["containers"][0]["image"] for p in running} == {"registry.example.com/mae/mae:0.1.0"}
-    job = json.loads(kubectl(sandbox, "get", "job", "mae-migrate", "-n", "mae", "-o", "json").stdout)
+    job = read("get", "job", "mae-migrate", "-n", "mae")
     assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["python", "-m", "shared.migrate"]
 
     # Re-applying the same render starts no rollout: no Deployment's generation moves.
     def generations():
-        items = json.loads(kubectl(sandbox, "get", "deployments", "-A", "-o", "json").stdout)["items"]
+        items = read("get", "deployments", "-A")["items"]
         return {d["metadata"]["name"]: d["metadata"]["generation"] for d in items}
 
     before = generations()

@@ -3,12 +3,12 @@ itself (``real_kube``) is in tests/conftest.py, shared with every suite that run
 both the sandbox and the real API server."""
 from __future__ import annotations
 
-import shutil
-import subprocess
+import functools
 import uuid
 
 import pytest
 
+from tests.kube import kubectl as run_kubectl
 
 
 @pytest.fixture(scope="session")
@@ -45,15 +45,6 @@ def ns(core):
 
 @pytest.fixture
 def kubectl(real_kube, tmp_path):
-    exe = shutil.which("kubectl")
-    assert exe, "kubectl must be installed"
-    cache = tmp_path / "kube-cache"
-
-    def run(*args, timeout: float = 60, check: bool = True):
-        cmd = [exe, "--kubeconfig", real_kube.kubeconfig_path, "--cache-dir", str(cache), *args]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-        return proc
-
-    return run
+    """``kubectl(*args, timeout=60, check=True)`` as the control plane's admin (tests/kube.py)."""
+    return functools.partial(run_kubectl, kubeconfig=real_kube.kubeconfig_path, cache_dir=tmp_path / "kube-cache",
+                             check=True)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import base64
 import os
-import subprocess
 import time
 from dataclasses import dataclass
 
 import yaml
+
+from tests.kube import KubectlFailed, kubectl
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEPLOYER_RBAC = os.path.join(_ROOT, "k8s", "operator", "mke-rbac.yaml")
@@ -34,21 +35,14 @@ class MaeAccess:
     deployer_kubeconfig: str = ""  # a kubeconfig carrying the deployer's token
 
 
-def kubectl(kubeconfig: str, *args: str, stdin: str | None = None, timeout: float = 60) -> str:
-    proc = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, *args], input=stdin, capture_output=True,
-                          text=True, timeout=timeout)
-    if proc.returncode != 0:
-        raise RuntimeError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
-    return proc.stdout
-
-
 def _token_of(kubeconfig: str, secret: str, timeout: float = 30.0) -> str:
     """The token the ServiceAccount token controller writes into a service-account-token Secret."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            out = kubectl(kubeconfig, "-n", NAMESPACE, "get", "secret", secret, "-o", "jsonpath={.data.token}")
-        except RuntimeError:
+            out = kubectl("-n", NAMESPACE, "get", "secret", secret, "-o", "jsonpath={.data.token}",
+                          kubeconfig=kubeconfig, check=True).stdout
+        except KubectlFailed:
             out = ""
         if out:
             return base64.b64decode(out).decode()
@@ -68,8 +62,8 @@ def _wait_for_policy(deployer_kubeconfig: str, timeout: float = 60.0) -> None:
              '"metadata": {"name": "mae-policy-probe", "namespace": "default"}}')
     deadline, last = time.monotonic() + timeout, ""
     while time.monotonic() < deadline:
-        proc = subprocess.run(["kubectl", "--kubeconfig", deployer_kubeconfig, "create", "--dry-run=server",
-                               "-f", "-"], input=probe, capture_output=True, text=True, timeout=30)
+        proc = kubectl("create", "--dry-run=server", "-f", "-", kubeconfig=deployer_kubeconfig, stdin=probe,
+                       timeout=30)
         if proc.returncode != 0 and refused_by_policy(proc.stderr):
             return
         last = proc.stderr.strip() or proc.stdout.strip()
@@ -83,13 +77,13 @@ def install(handle, state_dir: str) -> MaeAccess:
     tests run the operator as a local process), wait until the deployer's admission policy
     is in force, and return the two tokens."""
     admin = handle.kubeconfig_path
-    kubectl(admin, "apply", "-f", DEPLOYER_RBAC)
+    kubectl("apply", "-f", DEPLOYER_RBAC, kubeconfig=admin, check=True)
     with open(OPERATOR) as fh:
         docs = [d for d in yaml.safe_load_all(fh) if d and d.get("kind") != "Deployment"]
     docs.append({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
                  "metadata": {"name": "mae-operator-token", "namespace": NAMESPACE,
                               "annotations": {"kubernetes.io/service-account.name": "mae-operator"}}})
-    kubectl(admin, "apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
+    kubectl("apply", "-f", "-", kubeconfig=admin, stdin=yaml.safe_dump_all(docs), check=True)
     deployer = _token_of(admin, "mae-deployer-token")
     operator = _token_of(admin, "mae-operator-token")
     path = handle.write_kubeconfig(os.path.join(state_dir, "operator.kubeconfig"), token=operator,

@@ -16,9 +16,8 @@ labels; it kept the annotation ``mae.io/app-id``).
 """
 from __future__ import annotations
 
-import json
+import functools
 import os
-import shutil
 import subprocess
 import uuid
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from typing import Callable
 
 import pytest
 
+from tests.kube import kubectl, kubectl_json
 from tests.realkube.mae_access import POLICY, refused_by_policy
 
 DEPLOYER = "system:serviceaccount:mae-system:mae-deployer"
@@ -244,24 +244,18 @@ ACTIONS = [
 # ------------------------------------------------------------------------------ kubectl
 
 class Kubectl:
-    def __init__(self, kubeconfig: str, cache: str):
-        self.kubeconfig, self.cache = kubeconfig, cache
-        self.exe = shutil.which("kubectl")
-        assert self.exe, "kubectl must be installed"
+    """kubectl (tests/kube.py) with one kubeconfig: ``run`` gives the finished process,
+    ``ok`` its output (it must succeed), ``get`` an object as the cluster has it (or None)."""
 
-    def run(self, *args: str, stdin: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run([self.exe, "--kubeconfig", self.kubeconfig, "--cache-dir", self.cache, *args],
-                              input=json.dumps(stdin) if stdin is not None else None,
-                              capture_output=True, text=True, timeout=timeout)
+    def __init__(self, kubeconfig: str, cache: str):
+        self.run = functools.partial(kubectl, kubeconfig=kubeconfig, cache_dir=cache)
+        self._json = functools.partial(kubectl_json, kubeconfig=kubeconfig, cache_dir=cache, check=True)
 
     def ok(self, *args: str, stdin: dict | None = None) -> str:
-        proc = self.run(*args, stdin=stdin)
-        assert proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stderr}"
-        return proc.stdout
+        return self.run(*args, stdin=stdin, check=True).stdout
 
     def get(self, obj: dict) -> dict | None:
-        out = self.ok("get", "-f", "-", "-o", "json", "--ignore-not-found", stdin=obj)
-        found = json.loads(out) if out.strip() else None
+        found = self._json("get", "-f", "-", "--ignore-not-found", stdin=obj)
         if found and found.get("kind") == "List":  # what `get -f` answers
             found = (found.get("items") or [None])[0]
         return found

@@ -7,9 +7,8 @@ set, the "real" cluster is that kubeconfig's instead of the local control plane.
 """
 from __future__ import annotations
 
+import functools
 import os
-import shutil
-import subprocess
 import sys
 import uuid
 
@@ -22,6 +21,7 @@ if _ROOT not in sys.path:  # the repo root, so `sandbox` imports without an inst
 
 from sandbox.testing import start_sandbox  # noqa: E402
 from sandbox_helpers import REAL_KUBECONFIG, SANDBOX_OPTS  # noqa: E402
+from tests.kube import kubectl as run_kubectl  # noqa: E402
 
 
 class Cluster:
@@ -85,15 +85,6 @@ def ns(core):
 
 @pytest.fixture
 def kubectl(cluster, tmp_path):
-    exe = shutil.which("kubectl")
-    assert exe, "kubectl must be installed (it is the independent client these tests rely on)"
-    cache = tmp_path / "kube-cache"
-
-    def run(*args, timeout: float = 60, check: bool = True, stdin: str | None = None):
-        cmd = [exe, "--kubeconfig", cluster.kubeconfig, "--cache-dir", str(cache), *args]
-        proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-        return proc
-
-    return run
+    """``kubectl(*args, timeout=60, check=True, stdin=None)`` on this cluster (tests/kube.py)."""
+    return functools.partial(run_kubectl, kubeconfig=cluster.kubeconfig, cache_dir=tmp_path / "kube-cache",
+                             check=True)

@@ -19,6 +19,7 @@ from kubernetes import client, watch
 
 from sandbox.testing import start_sandbox
 from sandbox_helpers import deployment, wait_for
+from tests.kube import kubectl as run_kubectl
 
 pytestmark = pytest.mark.sandbox_only
 
@@ -174,8 +175,8 @@ def test_serving_tls_token_and_kubeconfig(tmp_path):
             urllib.request.urlopen(req, context=a.ssl_context(), timeout=5)
         assert err.value.code == 401 and json.load(err.value)["reason"] == "Unauthorized"
 
-        out = subprocess.run(["kubectl", "--kubeconfig", b.kubeconfig_path, "--cache-dir", str(tmp_path / "kc"),
-                              "get", "namespaces", "-o", "name"], capture_output=True, text=True, timeout=30)
+        out = run_kubectl("get", "namespaces", "-o", "name", kubeconfig=b.kubeconfig_path,
+                          cache_dir=tmp_path / "kc", timeout=30)
         assert out.returncode == 0 and "namespace/default" in out.stdout
 
 

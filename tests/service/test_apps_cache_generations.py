@@ -20,10 +20,8 @@ MEMBER_ID = 7102
 
 
 @pytest.fixture
-def org(container_factory, config):
-    container_factory(OrgService, config).start()
-    with ServiceRpcProxy("org", config) as proxy:
-        yield proxy
+def org(serve, config):
+    return serve(OrgService, config)
 
 
 @pytest.fixture

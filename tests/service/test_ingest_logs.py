@@ -55,10 +55,8 @@ class LogListener:
 
 
 @pytest.fixture
-def heard(config, redis_client):
-    key = f"{config['REDIS_PREFIX']}:test:logs"
-    redis_client.delete(key)
-    return lambda: [json.loads(e) for e in redis_client.lrange(key, 0, -1)]
+def heard(heard_on):
+    return heard_on("logs")
 
 
 @pytest.fixture

@@ -43,13 +43,8 @@ class StatusListener:
 
 
 @pytest.fixture
-def heard(config, redis_client):
-    key = f"{config['REDIS_PREFIX']}:test:status"
-    redis_client.delete(key)
-
-    def events():
-        return [json.loads(e) for e in redis_client.lrange(key, 0, -1)]
-    return events
+def heard(heard_on):
+    return heard_on("status")
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 from sqlalchemy import select
 
-from shared import outbox, tracing
+from shared import outbox
 from shared.db import Database
 from shared.events import EventPublisher, handle_event
 from shared.logging import CallContext
@@ -39,20 +39,6 @@ class TracedListener:
 
 
 @pytest.fixture
-def spans(monkeypatch):
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr(tracing, "ENABLED", True)
-    monkeypatch.setattr(tracing, "_tracer", provider.get_tracer("test"))
-    return exporter
-
-
-@pytest.fixture
 def outbox_table(db_engine):
     table = outbox.model_for("tracednotes").__table__
     table.create(db_engine, checkfirst=True)
@@ -61,7 +47,7 @@ def outbox_table(db_engine):
 
 
 def test_a_relayed_event_joins_the_trace_of_the_rpc_that_staged_it(
-        container_factory, config, db_engine, outbox_table, spans, monkeypatch):
+        container_factory, config, db_engine, outbox_table, span_exporter, monkeypatch):
     container_factory(TracedListener, config).start()
     notes = container_factory(TracedNotes, {**config, "OUTBOX_RELAY_SECONDS": 0.3})
     notes.start()
@@ -79,7 +65,7 @@ def test_a_relayed_event_joins_the_trace_of_the_rpc_that_staged_it(
         time.sleep(0.1)
     assert tag in TracedListener.seen, "the relay sent it"
     time.sleep(0.2)
-    finished = {s.name: s for s in spans.get_finished_spans()}
+    finished = {s.name: s for s in span_exporter.get_finished_spans()}
     staged, handled = finished["tracednotes.add"], finished["tracedlistener.on_note"]
     assert handled.context.trace_id == staged.context.trace_id
     assert handled.parent.span_id == staged.context.span_id

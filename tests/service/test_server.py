@@ -24,14 +24,8 @@ Y1, Y2 = date.today().year + 4, date.today().year + 5
 
 
 @pytest.fixture
-def clean_tables(db_engine):
-    def wipe():
-        with db_engine.begin() as conn:
-            for table in ("server_expiry_reminders", "server_servers", "server_cloud_accounts"):
-                conn.execute(text(f"DELETE FROM {table}"))
-    wipe()
-    yield
-    wipe()
+def clean_tables(empty_tables):
+    empty_tables("server_expiry_reminders", "server_servers", "server_cloud_accounts")
 
 
 @pytest.fixture
@@ -75,46 +69,45 @@ def all_servers(server, **filters):
 
 
 def test_sync_imports_every_page_of_every_region_and_a_second_sync_keeps_notes(
-        container_factory, server_config, clean_tables, ecs):
-    container_factory(ServerService, server_config).start()
-    with ServiceRpcProxy("server", server_config) as server:
-        account = server.create_cloud_account({
-            "name": "team-aliyun", "provider": "aliyun", "access_key_id": KEY_ID,
-            "access_key_secret": SECRET, "regions": ["cn-hangzhou", "cn-shanghai"]})
-        assert server.sync_cloud_account(account["id"])["last_sync_status"] == "syncing"
-        synced = wait_for_sync(server, account["id"])
-        assert synced["last_sync_status"] == "ok", synced
-        assert synced["last_sync_count"] == 8 and synced["last_sync_error"] is None
+        serve, server_config, clean_tables, ecs):
+    server = serve(ServerService, server_config)
+    account = server.create_cloud_account({
+        "name": "team-aliyun", "provider": "aliyun", "access_key_id": KEY_ID,
+        "access_key_secret": SECRET, "regions": ["cn-hangzhou", "cn-shanghai"]})
+    assert server.sync_cloud_account(account["id"])["last_sync_status"] == "syncing"
+    synced = wait_for_sync(server, account["id"])
+    assert synced["last_sync_status"] == "ok", synced
+    assert synced["last_sync_count"] == 8 and synced["last_sync_error"] is None
 
-        servers = {s["instance_id"]: s for s in all_servers(server)}
-        assert sorted(servers) == [f"i-hz{i:03d}" for i in range(5)] + [f"i-sh{i:03d}" for i in range(3)]
-        hz0 = servers["i-hz000"]
-        assert (hz0["name"], hz0["ip"], hz0["region"], hz0["cpu"], hz0["memory_gb"], hz0["provider"]) == \
-            ("hz-0", "47.96.0.10", "cn-hangzhou", 2, 4.0, "aliyun")
-        assert hz0["expires_at"] == f"{Y1}-01-15T16:00:00Z"
-        sh1 = servers["i-sh001"]
-        assert sh1["ip"] == "172.16.1.11" and sh1["expires_at"] is None  # pay-as-you-go
-        # every page was asked for, region by region (page size 2 → 3 + 2 pages)
-        pages = sorted((r.query["RegionId"], int(r.query["PageNumber"])) for r in ecs.accepted_requests)
-        assert pages == [("cn-hangzhou", 1), ("cn-hangzhou", 2), ("cn-hangzhou", 3),
-                         ("cn-shanghai", 1), ("cn-shanghai", 2)]
+    servers = {s["instance_id"]: s for s in all_servers(server)}
+    assert sorted(servers) == [f"i-hz{i:03d}" for i in range(5)] + [f"i-sh{i:03d}" for i in range(3)]
+    hz0 = servers["i-hz000"]
+    assert (hz0["name"], hz0["ip"], hz0["region"], hz0["cpu"], hz0["memory_gb"], hz0["provider"]) == \
+        ("hz-0", "47.96.0.10", "cn-hangzhou", 2, 4.0, "aliyun")
+    assert hz0["expires_at"] == f"{Y1}-01-15T16:00:00Z"
+    sh1 = servers["i-sh001"]
+    assert sh1["ip"] == "172.16.1.11" and sh1["expires_at"] is None  # pay-as-you-go
+    # every page was asked for, region by region (page size 2 → 3 + 2 pages)
+    pages = sorted((r.query["RegionId"], int(r.query["PageNumber"])) for r in ecs.accepted_requests)
+    assert pages == [("cn-hangzhou", 1), ("cn-hangzhou", 2), ("cn-hangzhou", 3),
+                     ("cn-shanghai", 1), ("cn-shanghai", 2)]
 
-        server.update_server(hz0["id"], {"notes": "primary database", "owner": "alice"})
-        ecs.regions["cn-hangzhou"][0].update({"InstanceName": "hz-0-renamed",
-                                              "ExpiredTime": f"{Y2}-01-15T16:00Z"})
-        server.sync_cloud_account(account["id"])
-        assert wait_for_sync(server, account["id"])["last_sync_status"] == "ok"
+    server.update_server(hz0["id"], {"notes": "primary database", "owner": "alice"})
+    ecs.regions["cn-hangzhou"][0].update({"InstanceName": "hz-0-renamed",
+                                          "ExpiredTime": f"{Y2}-01-15T16:00Z"})
+    server.sync_cloud_account(account["id"])
+    assert wait_for_sync(server, account["id"])["last_sync_status"] == "ok"
 
-        again = {s["instance_id"]: s for s in all_servers(server)}
-        assert len(again) == 8 and len(all_servers(server)) == 8  # updated, not duplicated
-        hz0 = again["i-hz000"]
-        assert hz0["id"] == servers["i-hz000"]["id"]
-        assert hz0["name"] == "hz-0-renamed" and hz0["expires_at"] == f"{Y2}-01-15T16:00:00Z"
-        assert (hz0["notes"], hz0["owner"]) == ("primary database", "alice")
+    again = {s["instance_id"]: s for s in all_servers(server)}
+    assert len(again) == 8 and len(all_servers(server)) == 8  # updated, not duplicated
+    hz0 = again["i-hz000"]
+    assert hz0["id"] == servers["i-hz000"]["id"]
+    assert hz0["name"] == "hz-0-renamed" and hz0["expires_at"] == f"{Y2}-01-15T16:00:00Z"
+    assert (hz0["notes"], hz0["owner"]) == ("primary database", "alice")
 
-        listed = server.list_cloud_accounts()
-        assert SECRET not in json.dumps(listed) and SECRET not in json.dumps(account)
-        assert all("access_key_secret" not in a for a in listed["items"])
+    listed = server.list_cloud_accounts()
+    assert SECRET not in json.dumps(listed) and SECRET not in json.dumps(account)
+    assert all("access_key_secret" not in a for a in listed["items"])
 
 
 @pytest.mark.parametrize("key_id, secret, code", [
@@ -122,68 +115,65 @@ def test_sync_imports_every_page_of_every_region_and_a_second_sync_keeps_notes(
     ("LTAI5tUnknownKey", SECRET, "InvalidAccessKeyId.NotFound"),
 ])
 def test_sync_with_bad_keys_shows_the_providers_error_on_the_account(
-        container_factory, server_config, clean_tables, ecs, key_id, secret, code):
-    container_factory(ServerService, server_config).start()
-    with ServiceRpcProxy("server", server_config) as server:
-        account = server.create_cloud_account({
-            "name": "bad-keys", "provider": "aliyun", "access_key_id": key_id,
-            "access_key_secret": secret, "regions": ["cn-hangzhou"]})
-        server.sync_cloud_account(account["id"])
-        synced = wait_for_sync(server, account["id"])
-        assert synced["last_sync_status"] == "failed"
-        assert code in synced["last_sync_error"]
-        assert synced["last_sync_at"] is not None
-        assert server.list_servers()["items"] == []
+        serve, server_config, clean_tables, ecs, key_id, secret, code):
+    server = serve(ServerService, server_config)
+    account = server.create_cloud_account({
+        "name": "bad-keys", "provider": "aliyun", "access_key_id": key_id,
+        "access_key_secret": secret, "regions": ["cn-hangzhou"]})
+    server.sync_cloud_account(account["id"])
+    synced = wait_for_sync(server, account["id"])
+    assert synced["last_sync_status"] == "failed"
+    assert code in synced["last_sync_error"]
+    assert synced["last_sync_at"] is not None
+    assert server.list_servers()["items"] == []
     assert len(ecs.received) == 1  # a refusal is not retried; it will not change by waiting
 
 
-def test_sync_that_times_out_is_retried_then_recorded(container_factory, server_config, clean_tables, ecs):
+def test_sync_that_times_out_is_retried_then_recorded(serve, server_config, clean_tables, ecs):
     ecs.hang_next(10, seconds=2.0)  # CLOUD_TIMEOUT_SECONDS is 1 in tests
-    container_factory(ServerService, server_config).start()
-    with ServiceRpcProxy("server", server_config) as server:
-        account = server.create_cloud_account({
-            "name": "slow", "access_key_id": KEY_ID, "access_key_secret": SECRET,
-            "regions": ["cn-hangzhou"]})
-        server.sync_cloud_account(account["id"])
-        synced = wait_for_sync(server, account["id"])
+    server = serve(ServerService, server_config)
+    account = server.create_cloud_account({
+        "name": "slow", "access_key_id": KEY_ID, "access_key_secret": SECRET,
+        "regions": ["cn-hangzhou"]})
+    server.sync_cloud_account(account["id"])
+    synced = wait_for_sync(server, account["id"])
     assert synced["last_sync_status"] == "failed"
     assert "timed out" in synced["last_sync_error"].lower()
     assert len(ecs.received) == server_config["CLOUD_ATTEMPTS"]
 
 
-def test_servers_crud_search_paging_and_validation(container_factory, config, clean_tables):
-    container_factory(ServerService, config).start()
-    with ServiceRpcProxy("server", config) as server:
-        made = [server.create_server({"name": f"web-{i}", "ip": f"10.0.0.{i}", "owner": "bob",
-                                      "expires_at": (date.today() + timedelta(days=i * 10)).isoformat()})
-                for i in range(5)]
-        assert made[0]["provider"] == "manual" and made[0]["ip"] == "10.0.0.0"
-        first = server.list_servers(limit=2)
-        assert [s["name"] for s in first["items"]] == ["web-0", "web-1"] and first["next_cursor"]
-        second = server.list_servers(limit=2, cursor=first["next_cursor"])
-        assert [s["name"] for s in second["items"]] == ["web-2", "web-3"]
-        assert [s["name"] for s in server.list_servers(q="web-4")["items"]] == ["web-4"]
-        soon = server.list_servers(expiring_within_days=15)["items"]
-        assert [s["name"] for s in soon] == ["web-0", "web-1"]
+def test_servers_crud_search_paging_and_validation(serve, config, clean_tables):
+    server = serve(ServerService, config)
+    made = [server.create_server({"name": f"web-{i}", "ip": f"10.0.0.{i}", "owner": "bob",
+                                  "expires_at": (date.today() + timedelta(days=i * 10)).isoformat()})
+            for i in range(5)]
+    assert made[0]["provider"] == "manual" and made[0]["ip"] == "10.0.0.0"
+    first = server.list_servers(limit=2)
+    assert [s["name"] for s in first["items"]] == ["web-0", "web-1"] and first["next_cursor"]
+    second = server.list_servers(limit=2, cursor=first["next_cursor"])
+    assert [s["name"] for s in second["items"]] == ["web-2", "web-3"]
+    assert [s["name"] for s in server.list_servers(q="web-4")["items"]] == ["web-4"]
+    soon = server.list_servers(expiring_within_days=15)["items"]
+    assert [s["name"] for s in soon] == ["web-0", "web-1"]
 
-        changed = server.update_server(made[1]["id"], {"notes": "renew by card", "cpu": 8})
-        assert changed["notes"] == "renew by card" and changed["cpu"] == 8 and changed["name"] == "web-1"
-        assert server.get_server(made[1]["id"])["cpu"] == 8
+    changed = server.update_server(made[1]["id"], {"notes": "renew by card", "cpu": 8})
+    assert changed["notes"] == "renew by card" and changed["cpu"] == 8 and changed["name"] == "web-1"
+    assert server.get_server(made[1]["id"])["cpu"] == 8
 
-        for bad, field in [({"name": "x", "ip": "999.1.1.1"}, "ip"), ({"ip": "10.0.0.9"}, "name"),
-                           ({"name": "x", "ip": "10.0.0.9", "cpu": -1}, "cpu"),
-                           ({"name": "x", "ip": "10.0.0.9", "expires_at": "soon"}, "expires_at"),
-                           ({"name": "x", "ip": "10.0.0.9", "colour": "red"}, "colour")]:
-            with pytest.raises(Invalid) as caught:
-                server.create_server(bad)
-            assert caught.value.details["field"] == field
+    for bad, field in [({"name": "x", "ip": "999.1.1.1"}, "ip"), ({"ip": "10.0.0.9"}, "name"),
+                       ({"name": "x", "ip": "10.0.0.9", "cpu": -1}, "cpu"),
+                       ({"name": "x", "ip": "10.0.0.9", "expires_at": "soon"}, "expires_at"),
+                       ({"name": "x", "ip": "10.0.0.9", "colour": "red"}, "colour")]:
         with pytest.raises(Invalid) as caught:
-            server.list_servers(limit=500)
-        assert caught.value.details["field"] == "limit"
+            server.create_server(bad)
+        assert caught.value.details["field"] == field
+    with pytest.raises(Invalid) as caught:
+        server.list_servers(limit=500)
+    assert caught.value.details["field"] == "limit"
 
-        server.delete_server(made[0]["id"])
-        with pytest.raises(NotFound):
-            server.get_server(made[0]["id"])
+    server.delete_server(made[0]["id"])
+    with pytest.raises(NotFound):
+        server.get_server(made[0]["id"])
 
 
 def run_on(container, method, *args):
@@ -337,7 +327,7 @@ def test_expiry_filter_and_daily_scan_follow_the_services_clock(
 
 
 def test_a_large_account_imports_250_instances_over_pages_in_two_regions_and_resyncs_idempotently(
-        container_factory, config, clean_tables):
+        serve, config, clean_tables):
     """The issue's acceptance figure: 250 instances, ECS's page size of 100 (3 pages in
     the larger region), two regions; a second sync changes nothing, a changed expiry updates."""
     fake = FakeECS({KEY_ID: SECRET}).start()
@@ -350,31 +340,30 @@ def test_a_large_account_imports_250_instances_over_pages_in_two_regions_and_res
             fake.add("cn-beijing", instance(f"i-bj{i:04d}", "cn-beijing", name=f"bj-{i}",
                                             private_ip=f"10.1.0.{i + 1}", expired_time=f"{Y1}-06-01T16:00Z"))
         cfg = {**config, "ALIYUN_ECS_ENDPOINT": f"127.0.0.1:{fake.port}", "ALIYUN_ECS_PROTOCOL": "http"}
-        container_factory(ServerService, cfg).start()
-        with ServiceRpcProxy("server", cfg) as server:
-            account = server.create_cloud_account({
-                "name": "big-aliyun", "provider": "aliyun", "access_key_id": KEY_ID,
-                "access_key_secret": SECRET, "regions": ["cn-hangzhou", "cn-beijing"]})
-            server.sync_cloud_account(account["id"])
-            first = wait_for_sync(server, account["id"], timeout=60)
-            assert first["last_sync_status"] == "ok" and first["last_sync_count"] == 250
-            pages = sorted((r.query["RegionId"], int(r.query["PageNumber"])) for r in fake.accepted_requests)
-            assert pages == [("cn-beijing", 1), ("cn-hangzhou", 1), ("cn-hangzhou", 2)]  # 3 pages, 2 regions
-            before = {s["instance_id"]: s for s in server.list_servers(limit=200)["items"]}
-            before.update({s["instance_id"]: s for s in server.list_servers(
-                limit=200, cursor=server.list_servers(limit=200)["next_cursor"])["items"]})
-            assert len(before) == 250
+        server = serve(ServerService, cfg)
+        account = server.create_cloud_account({
+            "name": "big-aliyun", "provider": "aliyun", "access_key_id": KEY_ID,
+            "access_key_secret": SECRET, "regions": ["cn-hangzhou", "cn-beijing"]})
+        server.sync_cloud_account(account["id"])
+        first = wait_for_sync(server, account["id"], timeout=60)
+        assert first["last_sync_status"] == "ok" and first["last_sync_count"] == 250
+        pages = sorted((r.query["RegionId"], int(r.query["PageNumber"])) for r in fake.accepted_requests)
+        assert pages == [("cn-beijing", 1), ("cn-hangzhou", 1), ("cn-hangzhou", 2)]  # 3 pages, 2 regions
+        before = {s["instance_id"]: s for s in server.list_servers(limit=200)["items"]}
+        before.update({s["instance_id"]: s for s in server.list_servers(
+            limit=200, cursor=server.list_servers(limit=200)["next_cursor"])["items"]})
+        assert len(before) == 250
 
-            fake.regions["cn-beijing"][7]["ExpiredTime"] = f"{Y2}-02-01T16:00Z"
-            server.sync_cloud_account(account["id"])
-            assert wait_for_sync(server, account["id"], timeout=60)["last_sync_status"] == "ok"
-            after = {s["instance_id"]: s for s in server.list_servers(limit=200)["items"]}
-            after.update({s["instance_id"]: s for s in server.list_servers(
-                limit=200, cursor=server.list_servers(limit=200)["next_cursor"])["items"]})
-            assert len(after) == 250
-            changed = {k for k in after if after[k]["expires_at"] != before[k]["expires_at"]}
-            assert changed == {"i-bj0007"}
-            assert after["i-bj0007"]["expires_at"] == f"{Y2}-02-01T16:00:00Z"
-            assert {k: v["id"] for k, v in after.items()} == {k: v["id"] for k, v in before.items()}
+        fake.regions["cn-beijing"][7]["ExpiredTime"] = f"{Y2}-02-01T16:00Z"
+        server.sync_cloud_account(account["id"])
+        assert wait_for_sync(server, account["id"], timeout=60)["last_sync_status"] == "ok"
+        after = {s["instance_id"]: s for s in server.list_servers(limit=200)["items"]}
+        after.update({s["instance_id"]: s for s in server.list_servers(
+            limit=200, cursor=server.list_servers(limit=200)["next_cursor"])["items"]})
+        assert len(after) == 250
+        changed = {k for k in after if after[k]["expires_at"] != before[k]["expires_at"]}
+        assert changed == {"i-bj0007"}
+        assert after["i-bj0007"]["expires_at"] == f"{Y2}-02-01T16:00:00Z"
+        assert {k: v["id"] for k, v in after.items()} == {k: v["id"] for k, v in before.items()}
     finally:
         fake.stop()

@@ -22,13 +22,9 @@ def test_log_lines_are_json_with_the_workers_call_id_and_extras():
     assert line["time"].endswith("Z")
 
 
-def test_log_lines_carry_the_trace_id_while_tracing_is_on(monkeypatch):
-    from opentelemetry.sdk.trace import TracerProvider
-
+def test_log_lines_carry_the_trace_id_while_tracing_is_on(span_exporter):
     from shared import tracing
 
-    monkeypatch.setattr(tracing, "ENABLED", True)
-    monkeypatch.setattr(tracing, "_tracer", TracerProvider().get_tracer("test"))
     record = logging.makeLogRecord({"name": "mae.cluster", "levelno": logging.INFO, "levelname": "INFO",
                                     "msg": "applied"})
     with tracing.span("cluster.on_apply_requested", only_in_trace=False) as span:

@@ -1,7 +1,6 @@
 """Tracing: off by default and then inert; when on, context goes out and comes back in headers."""
 from __future__ import annotations
 
-import pytest
 from opentelemetry import trace
 
 from shared import tracing
@@ -24,22 +23,7 @@ def test_off_by_default_installs_nothing_and_adds_nothing(monkeypatch):
         assert span is None
 
 
-@pytest.fixture
-def tracer(monkeypatch):
-    """Tracing on for this test only, with spans kept in memory (no global provider)."""
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr(tracing, "ENABLED", True)
-    monkeypatch.setattr(tracing, "_tracer", provider.get_tracer("test"))
-    return exporter
-
-
-def test_a_span_context_travels_as_nameko_headers_and_is_continued(tracer):
+def test_a_span_context_travels_as_nameko_headers_and_is_continued(span_exporter):
     with tracing.span("gateway request", only_in_trace=False) as parent:
         client = tracing.start_client_span("deploy.deploy_version")
         headers = tracing.message_headers(tracing.headers_for(client))
@@ -49,33 +33,33 @@ def test_a_span_context_travels_as_nameko_headers_and_is_continued(tracer):
     received = {key[len("nameko."):]: value for key, value in headers.items()}
     child = tracing._tracer.start_span("deploy handles", context=tracing._parent(received))
     child.end()
-    spans = {s.name: s for s in tracer.get_finished_spans()}
+    spans = {s.name: s for s in span_exporter.get_finished_spans()}
     assert spans["deploy handles"].context.trace_id == parent.get_span_context().trace_id
     assert spans["deploy handles"].parent.span_id == spans["deploy.deploy_version"].context.span_id
     assert spans["deploy.deploy_version"].parent.span_id == parent.get_span_context().span_id
 
 
-def test_spans_without_a_trace_are_not_started_for_stray_calls(tracer):
+def test_spans_without_a_trace_are_not_started_for_stray_calls(span_exporter):
     with tracing.span("k8s GET") as span:
         assert span is None
-    assert tracer.get_finished_spans() == ()
+    assert span_exporter.get_finished_spans() == ()
 
 
-def test_an_error_marks_the_client_span(tracer):
+def test_an_error_marks_the_client_span(span_exporter):
     with tracing.span("root", only_in_trace=False):
         client = tracing.start_client_span("org.get_role")
         tracing.end_span(client, TimeoutError("no answer"))
-    [span] = [s for s in tracer.get_finished_spans() if s.name == "org.get_role"]
+    [span] = [s for s in span_exporter.get_finished_spans() if s.name == "org.get_role"]
     assert span.status.status_code == trace.StatusCode.ERROR
 
 
-def test_a_domain_answer_is_not_an_error_on_the_client_span(tracer):
+def test_a_domain_answer_is_not_an_error_on_the_client_span(span_exporter):
     from shared.errors import NotFound, Unavailable
 
     with tracing.span("root", only_in_trace=False):
         tracing.end_span(tracing.start_client_span("org.get_app"), NotFound("No such app.", {}))
         tracing.end_span(tracing.start_client_span("deploy.get_record"), Unavailable("No answer.", {}))
-    spans = {s.name: s for s in tracer.get_finished_spans()}
+    spans = {s.name: s for s in span_exporter.get_finished_spans()}
     assert spans["org.get_app"].status.status_code == trace.StatusCode.UNSET
     assert spans["org.get_app"].attributes["error.type"] == "NotFound"
     assert spans["deploy.get_record"].status.status_code == trace.StatusCode.ERROR
