@@ -45,7 +45,8 @@ PERMISSIONS: dict[str, str] = {
     # deploy records and their logs
     "records.read": "viewer",
     # CI hand-off: the link holds the CI's credentials
-    "ci.link": "maintainer",
+    "ci.link": "maintainer",          # and unlink
+    "ci.get": "viewer",
     "ci.builds": "viewer",
     "ci.build": "developer",
 }

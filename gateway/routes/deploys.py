@@ -44,14 +44,31 @@ ENV_PAIR = obj(["name"], name=ENV_NAME, value=ENV_VALUE)
 ENV_LIST = {"type": "array", "items": ENV_PAIR, "maxItems": 200}
 ENV_IN = {"anyOf": [{"type": "object", "additionalProperties": ENV_VALUE, "maxProperties": 200,
                      "propertyNames": ENV_NAME}, ENV_LIST, {"type": "null"}]}
+# What answers show of env: a viewer of the app gets each value as null (developers and up see them).
+ENV_SHOWN = {"type": "array", "items": obj(["name"], name=ENV_NAME, value={"type": ["string", "number", "null"]})}
 STRINGS = nullable({"type": "array", "items": {"type": "string", "maxLength": 4096}, "maxItems": 100})
+SECRET_ENV_NAME = {**ENV_NAME, "maxLength": 253}
+# Write-only (services/deploy/domain/secret_env.py): taken as NAME: value, answered as the names.
+SECRET_ENV_IN = nullable({
+    "type": "object", "maxProperties": 100, "propertyNames": SECRET_ENV_NAME,
+    "additionalProperties": {"type": ["string", "null"], "maxLength": 65536},
+    "description": "Environment variables whose values are write-only: sealed at rest, delivered to the "
+                   "pods through a Kubernetes Secret MAE renders beside the Deployment (the built-in "
+                   "template reads it with envFrom), never shown in answers, previews, records or logs. "
+                   "Values are text of at most 64 KiB (512 KiB in all); a name may not also be in 'env'. "
+                   "On PATCH the object is merged (JSON merge patch): a name with a value is set, a name "
+                   "with null is removed, names not given are kept; 'secret_env': null removes them all."})
+SECRET_ENV_OUT = {"type": "array", "items": SECRET_ENV_NAME,
+                  "description": "The names of the version's secret_env, sorted; never a value."}
 VERSION_BODY = dict(name=LABEL, image={"type": "string", "maxLength": 255},
                     port={"type": "integer", "minimum": 1, "maximum": 65535},
                     replicas=nullable({"type": "integer", "minimum": 0, "maximum": 50}), env=ENV_IN,
+                    secret_env=SECRET_ENV_IN,
                     command=STRINGS, args=STRINGS, resources=nullable(ANY_OBJ),
                     health_path=nullable({"type": "string", "maxLength": 1024}),
                     template=TEMPLATE_NAME, values=nullable(ANY_OBJ), description=DESCRIPTION)
-VERSION = obj(["name", "image", "port"], name=LABEL, image=STR, port=INT, replicas=INT, env=ENV_LIST,
+VERSION = obj(["name", "image", "port"], name=LABEL, image=STR, port=INT, replicas=INT, env=ENV_SHOWN,
+              secret_env=SECRET_ENV_OUT,
               command={"type": "array", "items": STR}, args={"type": "array", "items": STR},
               resources=ANY_OBJ, health_path=STR, template=NLABEL, values=ANY_OBJ, description=STR,
               service=STR, app=STR, created_by=STR, created_at=STR, updated_at=NSTR, deleted_at=NSTR,
@@ -70,6 +87,14 @@ INGRESS_BODY = obj(["name", "host", "routes"], name=LABEL, host={"type": "string
                                   {"type": "object", "maxProperties": 0}, {"type": "null"}]},
                    routes={"type": "array", "items": ROUTE_BODY, "minItems": 1, "maxItems": 50},
                    template=TEMPLATE_NAME, values=nullable(ANY_OBJ), description=DESCRIPTION)
+# What a template sees: services/deploy/domain/rendering.py says it in full.
+TEMPLATE_VARIABLES = (
+    "Jinja2 (sandboxed). A version template sees app, namespace, service, version, name, image, port, "
+    "replicas, env ([{name, value}]), command, args, resources, health_path, labels, selector, values, "
+    "secret_env_name (the Secret MAE renders beside the Deployment for the version's secret_env, \"\" "
+    "when it has none) and secret_env_keys (its names; never a value): when the version has secret_env "
+    "the pods must read that Secret (envFrom secretRef, env valueFrom secretKeyRef or a secret volume). "
+    "An ingress template sees app, namespace, name, host, tls, routes, labels, values.")
 FIELD = obj(["name", "type"], name=STR, type=STR, default={}, description=STR)
 FIELD_BODY = obj(["name"], name={"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]*$"},
                  type={"type": "string", "enum": ["string", "integer", "number", "boolean", "object", "list"]},
@@ -96,6 +121,18 @@ def once(answer: dict):
     if answer.get("replayed"):
         return 202, {"Idempotent-Replayed": "true"}, answer
     return 202, answer
+
+
+def shown_to(role: str, version: dict) -> dict:
+    """A version as ``role`` may see it: a viewer sees which variables it sets, not their
+    values (a value may be a credential someone put in plain ``env``); the same fields and
+    shapes otherwise. ``secret_env`` is names only for everyone."""
+    if role != "viewer" or not isinstance(version, dict) or not isinstance(version.get("env"), list):
+        return version
+    return {**version, "env": [{"name": item.get("name"), "value": None} for item in version["env"]
+                               if isinstance(item, dict)]}
+
+
 RECORD_QUERY = PAGING + [{"name": n, "in": "query", "required": False,
                           "schema": {"anyOf": [LABEL, {"const": ""}]}} for n in ("service", "version")]
 
@@ -164,14 +201,15 @@ class DeployRoutes:
     @route("GET", "/api/v1/apps/<app>/services/<svc>", summary="A service, with each version's status per cluster",
            tags=TAGS, auth=True, responses=json_response(SERVICE), errors=[401, 404])
     def get_service(self, request, app, svc):
-        require_app_role(self, request, app, "services.get")
-        return self.deploy.get_service(app, svc)
+        _, role = require_app_role(self, request, app, "services.get")
+        service = self.deploy.get_service(app, svc)
+        return {**service, "versions": [shown_to(role, v) for v in service.get("versions") or []]}
 
     @route("DELETE", "/api/v1/apps/<app>/services/<svc>", summary="Delete a service without versions",
            tags=TAGS, auth=True, responses={204: {"description": "Deleted"}}, errors=[401, 403, 404, 409])
     def delete_service(self, request, app, svc):
         caller, _ = require_app_role(self, request, app, "services.delete")
-        self.deploy.delete_service(app, svc, caller.actor)
+        self.deploy.delete_service(app, svc, caller.actor, caller.source_ip)
         return 204, None
 
     # -- versions ---------------------------------------------------------------------
@@ -179,27 +217,30 @@ class DeployRoutes:
            tags=TAGS, auth=True, body=obj(["name", "image", "port"], **VERSION_BODY),
            responses=json_response(VERSION, 201, "Created"), errors=[400, 401, 403, 404, 409, 422])
     def create_version(self, request, app, svc):
-        caller, _ = require_app_role(self, request, app, "versions.create")
-        return 201, self.deploy.create_version(app, svc, read_object(request), caller.actor)
+        caller, role = require_app_role(self, request, app, "versions.create")
+        return 201, shown_to(role, self.deploy.create_version(app, svc, read_object(request), caller.actor,
+                                                              caller.source_ip))
 
     @route("GET", "/api/v1/apps/<app>/services/<svc>/versions", summary="The service's versions", tags=TAGS,
            auth=True, query=PAGING, responses=json_response(page_of(VERSION)), errors=[401, 404, 422])
     def list_versions(self, request, app, svc):
-        require_app_role(self, request, app, "versions.list")
-        return self.deploy.list_versions(app, svc, request.args.get("limit"), request.args.get("cursor"))
+        _, role = require_app_role(self, request, app, "versions.list")
+        found = self.deploy.list_versions(app, svc, request.args.get("limit"), request.args.get("cursor"))
+        return {**found, "items": [shown_to(role, v) for v in found.get("items") or []]}
 
     @route("GET", "/api/v1/apps/<app>/services/<svc>/versions/<ver>", summary="A version and where it runs",
            tags=TAGS, auth=True, responses=json_response(VERSION), errors=[401, 404])
     def get_version(self, request, app, svc, ver):
-        require_app_role(self, request, app, "versions.get")
-        return self.deploy.get_version(app, svc, ver)
+        _, role = require_app_role(self, request, app, "versions.get")
+        return shown_to(role, self.deploy.get_version(app, svc, ver))
 
     @route("PATCH", "/api/v1/apps/<app>/services/<svc>/versions/<ver>", summary="Change a version's config",
            tags=TAGS, auth=True, body=obj([], **{k: v for k, v in VERSION_BODY.items() if k != "name"}),
            responses=json_response(VERSION), errors=[400, 401, 403, 404, 422])
     def update_version(self, request, app, svc, ver):
-        caller, _ = require_app_role(self, request, app, "versions.update")
-        return self.deploy.update_version(app, svc, ver, read_object(request), caller.actor)
+        caller, role = require_app_role(self, request, app, "versions.update")
+        return shown_to(role, self.deploy.update_version(app, svc, ver, read_object(request), caller.actor,
+                                                         caller.source_ip))
 
     @route("DELETE", "/api/v1/apps/<app>/services/<svc>/versions/<ver>",
            summary="Delete a version; a delete record removes it from the clusters it ran on", tags=TAGS,
@@ -281,7 +322,7 @@ class DeployRoutes:
     @route("POST", "/api/v1/apps/<app>/templates", summary="Add a template (refused unless it renders allowed "
            "objects from sample values)", tags=TAGS, auth=True,
            body=obj(["name", "kind", "body"], name=LABEL, kind={"type": "string", "enum": ["version", "ingress"]},
-                    body={"type": "string", "maxLength": 65536},
+                    body={"type": "string", "maxLength": 65536, "description": TEMPLATE_VARIABLES},
                     fields=nullable({"type": "array", "items": FIELD_BODY, "maxItems": 50})),
            responses=json_response(TEMPLATE, 201, "Created"), errors=[400, 401, 403, 404, 409, 422])
     def create_template(self, request, app):

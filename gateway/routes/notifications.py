@@ -39,8 +39,8 @@ class NotificationRoutes:
                     events=EVENTS, enabled={"type": "boolean"}),
            responses=json_response(CHANNEL, 201, "Created"), errors=[400, 401, 403, 404, 422])
     def create_channel(self, request, app):
-        require_app_role(self, request, app, "channels.create")
-        return 201, self.notify.create_channel(app, read_object(request))
+        caller, _ = require_app_role(self, request, app, "channels.create")
+        return 201, self.notify.create_channel(app, read_object(request), caller.actor, caller.source_ip)
 
     @route("GET", "/api/v1/apps/<app>/channels", summary="The application's channels (never a secret)",
            tags=TAGS, auth=True, responses=json_response(page_of(CHANNEL)), errors=[401, 404])
@@ -51,8 +51,8 @@ class NotificationRoutes:
     @route("DELETE", "/api/v1/apps/<app>/channels/<int:channel_id>", summary="Remove a channel", tags=TAGS,
            auth=True, responses={204: {"description": "Deleted"}}, errors=[401, 403, 404])
     def delete_channel(self, request, app, channel_id):
-        require_app_role(self, request, app, "channels.delete")
-        self.notify.delete_channel(app, channel_id)
+        caller, _ = require_app_role(self, request, app, "channels.delete")
+        self.notify.delete_channel(app, channel_id, caller.actor, caller.source_ip)
         return 204, None
 
     @route("POST", "/api/v1/apps/<app>/channels/<int:channel_id>/test",

@@ -24,7 +24,7 @@ from services.cluster.logship import LogShipper
 from services.cluster.mke import ClusterClient, ClusterError, engine
 from services.cluster.mke.kinds import kind_of
 from services.cluster.models import Cluster, ProcessedEvent
-from shared import redact
+from shared import redact, secret_delivery
 from shared.audit import AuditLog
 from shared.errors import AlreadyExists, BadRequest, Invalid, NotFound, Unavailable
 from shared.events import EventPublisher, handle_event
@@ -215,9 +215,18 @@ class ClusterService(ServiceBase):
         # More attempts than an interactive call gets (0.5, 1, 2, 4 s apart): an API server
         # that restarts for a few seconds must not fail a deploy (the fault suite saw one fail
         # after 1.5 s); a cluster that stays away still fails it, visibly, within ~10 s.
+        manifests = request.get("manifests") or []
+        if action == "apply":
+            try:  # a version's Secret: its values come sealed with the request (shared/secret_delivery.py)
+                manifests = secret_delivery.fill(self.secrets, request)
+            except secret_delivery.Undeliverable as exc:
+                error = {"reason": "SecretEnvUnavailable", "code": 422, "message": f"Nothing was applied: {exc}."}
+                callback.log("error", error["message"])
+                callback.done({"ok": False, "objects": [], "error": error})
+                return
         client = self._client(cluster, attempts=int(self.config.get("CLUSTER_APPLY_ATTEMPTS", 5)))
         run = engine.apply if action == "apply" else engine.delete
-        result = run(client, request.get("manifests") or [], callback, request.get("namespace"))
+        result = run(client, manifests, callback, request.get("namespace"))
         log.info("%s on %s: ok=%s", action, cluster.name, result["ok"],
                  extra={"request_id": request.get("request_id"), "cluster": cluster.name})
 

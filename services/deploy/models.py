@@ -44,7 +44,8 @@ class Service(Base):
 class Version(Base):
     """A version of a service: a Deployment + a Service on each cluster it is deployed to.
 
-    ``config`` is the checked config (image, port, replicas, env, ...).
+    ``config`` is the checked config (image, port, replicas, env, ...); ``secret_env``
+    is kept apart from it, sealed (a CI build's copy of the config does not carry it).
     ``deleted_at`` is set once a delete record was made; the row stays for history.
     """
 
@@ -57,6 +58,10 @@ class Version(Base):
     service: Mapped[str] = mapped_column(String(63))
     name: Mapped[str] = mapped_column(String(63))
     config: Mapped[dict] = mapped_column(JSON)
+    # secret_env (domain/secret_env.py): the values sealed, bound to this row's id, and the
+    # names in clear; both null when the version has none (and once it is deleted).
+    secret_env_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
+    secret_env_keys: Mapped[list | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     created_by: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(Time, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(Time, default=utcnow, onupdate=utcnow)

@@ -6,8 +6,8 @@ records) goes through the service's outbox, in the transaction that decided it.
 """
 from __future__ import annotations
 
-import json
 import logging
+from secrets import token_urlsafe
 
 from nameko.dependency_providers import Config
 from nameko.timer import timer
@@ -15,21 +15,22 @@ from sqlalchemy import select
 
 from services.deploy import metrics as deploy_metrics
 from services.deploy.batching import batch_handler
-from services.deploy.domain import catalog, ci_links, diff, lifecycle, manifests, names, once, policy, records, rendering
+from services.deploy.domain import (catalog, ci_links, diff, lifecycle, manifests, names, once, policy, records,
+                                    rendering, secret_env)
 from services.deploy.domain.ci import PROVIDERS
 from services.deploy.domain.ci import version_name as ci_version_name
 from services.deploy.domain.templates import TemplateRefused
-from services.deploy.models import ProcessedEvent, Record, Service, Version
+from services.deploy.models import CILink, ProcessedEvent, Record, Service, Version
 from shared import redact
 from shared.audit import AuditLog
-from shared.errors import AlreadyExists, BadRequest, Invalid, NotFound, Unauthorized
+from shared.errors import AlreadyExists, Invalid, NotFound, Unauthorized
 from shared.events import EventPublisher, handle_event
 from shared.idempotency import first_delivery
 from shared.keys import Keys
 from shared.outbound import Outbound
 from shared.paging import page
 from shared.rpc import ServiceRpc
-from shared.secretbox import Secrets
+from shared.secretbox import SecretBoxError, Secrets
 from shared.service import ServiceBase, rpc
 from shared.timeutil import parse_rfc3339, utcnow
 
@@ -90,14 +91,20 @@ class DeployService(ServiceBase):
                 "versions": [{**catalog.version_dict(v), "clusters": running.get(v.name, [])} for v in versions]}
 
     @rpc
-    def delete_service(self, app, name, actor):
+    def delete_service(self, app, name, actor, source_ip=None):
         catalog.delete_service(self.db, app, name)
+        link = ci_links.delete_link(self.db, app, name)  # a later service of that name starts unlinked
+        if link is not None:
+            self.audit.record(actor["username"], "ci_unlinked", f"app:{app}/service:{name}",
+                              {**ci_links.changes(link), "link_id": link.id, "why": "service deleted"}, source_ip)
 
     # -- versions ------------------------------------------------------------------
     @rpc
-    def create_version(self, app, service, data, actor):
-        return catalog.version_dict(catalog.create_version(self.db, app, service, data, actor["username"],
-                                                                   self._policy(app)))
+    def create_version(self, app, service, data, actor, source_ip=None):
+        version = catalog.create_version(self.db, app, service, data, actor["username"], self._policy(app),
+                                         box=self.secrets)
+        self._audit_secret_env(actor, version, ([], None), source_ip)
+        return catalog.version_dict(version)
 
     @rpc
     def list_versions(self, app, service, limit=None, cursor=None):
@@ -112,9 +119,24 @@ class DeployService(ServiceBase):
         return version
 
     @rpc
-    def update_version(self, app, service, name, data, actor):
-        return catalog.version_dict(catalog.update_version(self.db, app, service, name, data,
-                                                                   self._policy(app)))
+    def update_version(self, app, service, name, data, actor, source_ip=None):
+        current = catalog.get_version(self.db, app, service, name)
+        before = (secret_env.names_of(current), current.secret_env_sealed)
+        version = catalog.update_version(self.db, app, service, name, data, self._policy(app), box=self.secrets)
+        self._audit_secret_env(actor, version, before, source_ip)
+        return catalog.version_dict(version)
+
+    def _audit_secret_env(self, actor, version, before, source_ip) -> None:
+        """A change of a version's secret_env is audited by name: which were added or removed,
+        and that the set changed — never a value."""
+        names_before, sealed_before = before
+        if version.secret_env_sealed == sealed_before:
+            return
+        after = secret_env.names_of(version)
+        self.audit.record(actor["username"], "version_secret_env_changed",
+                          f"app:{version.app}/service:{version.service}/version:{version.name}",
+                          {"names": after, "added": sorted(set(after) - set(names_before)),
+                           "removed": sorted(set(names_before) - set(after))}, source_ip)
 
     @rpc
     def version_clusters(self, app, service, name):
@@ -127,6 +149,7 @@ class DeployService(ServiceBase):
         version = catalog.get_version(self.db, app, service, name)
         clusters = records.clusters_of_version(self.db, app, service, name)
         version.deleted_at = utcnow()
+        secret_env.forget(version)  # its sealed secrets go now; the delete record removes its Secret
         record_id = None
         if clusters:
             latest = self._latest_manifests(app, service, name)
@@ -189,7 +212,7 @@ class DeployService(ServiceBase):
         template = catalog.resolve_template(self.db, app, "version", version.config.get("template"))
         try:
             return rendering.render_version(template, app, service, name, version.config,
-                                            self._policy(app, clusters))
+                                            self._policy(app, clusters), secret_env.shape(version, service, name))
         except TemplateRefused as exc:
             raise rendering.refusal(exc, "The version does not render:", {"field": "template"})
 
@@ -270,6 +293,13 @@ class DeployService(ServiceBase):
                 policy.check(objects, ctx)
         except policy.PolicyRefused as exc:
             raise rendering.refusal(exc, "", {"record_id": source.id})
+        if source.subject == "version":  # its Secret carries the version's values as they are now
+            try:
+                version = catalog.get_version(self.db, source.app, source.service, source.version)
+            except NotFound:
+                version = None
+            secret = secret_env.shape(version, source.service, source.version)
+            stored = {cluster: secret_env.refresh(objects, secret) for cluster, objects in stored.items()}
         record, outbox = records.create_record(
             self.db, app=source.app, action="rollback", subject=source.subject, clusters=clusters,
             actor=actor["username"],
@@ -357,7 +387,8 @@ class DeployService(ServiceBase):
         """Stage the outbox's events in this transaction (shared.outbox): they leave once it
         commits, and the relay sends them if this process dies before that."""
         for request in outbox.apply_requests:
-            self.events.publish("apply_requested", request)
+            # a version's Secret gets its values here, sealed for this request alone
+            self.events.publish("apply_requested", secret_env.attach(self.db, self.secrets, request))
         if outbox.lines:
             self.events.publish("log", {"lines": outbox.lines})
         for record, kind, data in records.finished_events(self.db, outbox.finished):
@@ -371,11 +402,41 @@ class DeployService(ServiceBase):
     @rpc
     def link_ci(self, app, service, data, actor, source_ip=None):
         catalog.get_service(self.db, app, service)
+        before = ci_links.changes(self.db.scalar(select(CILink).where(CILink.app == app,
+                                                                      CILink.service == service)))
         link = ci_links.save_link(self.db, self.secrets, app, service, data, actor["username"],
                                   guard=self.outbound)
-        self.audit.record(actor["username"], "ci_linked", f"app:{app}/service:{service}",
-                          {"provider": link.provider, "repo": link.repo}, source_ip)
+        after = ci_links.changes(link)
+        # Never the token nor the webhook secret: that they were set, and what else changed.
+        details = {**after, "link_id": link.id, "token_set": True,
+                   "webhook_secret_set": bool((data or {}).get("webhook_secret"))}
+        if before:
+            details["changed"] = sorted(k for k in after if after[k] != before.get(k))
+        self.audit.record(actor["username"], "ci_link_changed" if before else "ci_linked",
+                          f"app:{app}/service:{service}", details, source_ip)
         return ci_links.link_dict(link)
+
+    @rpc
+    def get_ci_link(self, app, service):
+        catalog.get_service(self.db, app, service)
+        return ci_links.link_dict(ci_links.get_link(self.db, app, service))
+
+    @rpc
+    def unlink_ci(self, app, service, actor, source_ip=None):
+        catalog.get_service(self.db, app, service)
+        link = ci_links.delete_link(self.db, app, service)
+        if link is None:
+            raise NotFound(f"Service {service!r} is not linked to a CI repository.", {"service": service})
+        self.audit.record(actor["username"], "ci_unlinked", f"app:{app}/service:{service}",
+                          {**ci_links.changes(link), "link_id": link.id}, source_ip)
+
+    @timer(interval=24 * 3600, eager=True)
+    def reseal_ci_links(self):
+        """At start: re-seal CI secrets migration 0019 left bound to names (it had no key)."""
+        changed = ci_links.reseal_legacy(self.db, self.secrets)
+        self.db.commit()
+        if changed:
+            log.info("re-sealed CI link secrets to their link ids", extra={"links": changed})
 
     @rpc
     def list_builds(self, app, service):
@@ -390,36 +451,46 @@ class DeployService(ServiceBase):
         return ci_links.provider_for(link, self.secrets, guard=self.outbound).trigger(link.repo, ref.strip()).to_dict()
 
     @rpc
-    def ci_webhook(self, provider, headers, body, path):
-        """A CI's signed webhook: a finished tag build becomes a version (and a deploy)."""
+    def ci_webhook(self, provider, headers, body, path, link_id=None):
+        """A CI's signed webhook at one link's address: checked against that link's secret
+        only, and a finished tag build of that link's repository becomes a version of that
+        link's service (and a deploy). Everything else is refused the same way."""
         if provider not in PROVIDERS:
             raise NotFound(f"There is no CI provider called {provider!r}.", {"provider": provider})
-        try:
-            repo = ((json.loads(body) or {}).get("repo") or {}).get("slug") or ""
-        except (ValueError, AttributeError):
-            raise BadRequest("The webhook body is not JSON.")
-        links = ci_links.links_for_repo(self.db, provider, repo)
-        if not links:
-            raise Unauthorized("No service is linked to this repository, so nothing can vouch for the webhook.")
-        secrets = [ci_links.webhook_secret(link, self.secrets) for link in links]
-        event = PROVIDERS[provider].parse_webhook(headers, body.encode(), secrets, path=path)
+        if link_id is None:
+            # The shared address of old (POST /hooks/ci/<provider>) named no link: a body's
+            # repository slug chose the links, and any link to a slug vouched for all of them.
+            # It now refuses everything, before reading the body (docs/architecture.md).
+            raise Unauthorized(
+                "This address takes no webhooks any more: post to the link's own webhook_url "
+                f"(/api/v1/hooks/ci/{provider}/<link id>, answered when the service is linked).",
+                {"webhook_url": f"/api/v1/hooks/ci/{provider}/<link id>"})
+        link = ci_links.link_for_webhook(self.db, provider, link_id)
+        secret = None
+        if link is not None:
+            try:
+                secret = ci_links.webhook_secret(link, self.secrets)
+            except SecretBoxError:
+                log.warning("a CI link's webhook secret does not open; re-link it", extra={"link_id": link.id})
+        # No such link (or one of another provider, or one whose secret does not open): the
+        # same check against a secret nobody has, so the answer is the same 401 as a bad signature.
+        event = PROVIDERS[provider].parse_webhook(headers, body.encode(), [secret or token_urlsafe(32)], path=path)
+        if secret is None:
+            raise Unauthorized("The webhook signature does not match.")
         build = event.build if event else None
-        if build is None or not build.finished:
+        if build is None or not build.finished or event.repo != link.repo:
             return {"result": "ignored"}
-        outcome = "duplicate"
-        for link in links:
-            row = ci_links.record_build(self.db, link, build)
-            if row is None:
-                continue
-            outcome = "recorded"
-            if build.status == "success" and build.tag:
-                self._version_from_build(link, build, row)
-            elif build.status != "success":
-                self.events.publish("build_failed", {
-                    "app": link.app, "service": link.service, "ref": build.ref, "image": None,
-                    "build_number": build.number, "status": build.status, "link": build.link,
-                    "reason": f"the {link.provider} build {build.number} of {build.ref} ended {build.status}"})
-        return {"result": outcome}
+        row = ci_links.record_build(self.db, link, build)
+        if row is None:
+            return {"result": "duplicate"}
+        if build.status == "success" and build.tag:
+            self._version_from_build(link, build, row)
+        elif build.status != "success":
+            self.events.publish("build_failed", {
+                "app": link.app, "service": link.service, "ref": build.ref, "image": None,
+                "build_number": build.number, "status": build.status, "link": build.link,
+                "reason": f"the {link.provider} build {build.number} of {build.ref} ended {build.status}"})
+        return {"result": "recorded"}
 
     def _version_from_build(self, link, build, row):
         """The tag's image as a new version, configured like the service's latest one."""
@@ -432,6 +503,8 @@ class DeployService(ServiceBase):
         try:
             version = catalog.create_version(self.db, link.app, link.service, config, actor["username"],
                                              self._policy(link.app))
+            self.db.flush()  # its id binds the seal
+            secret_env.inherit(self.secrets, version, latest)
         except (Invalid, AlreadyExists) as exc:
             row.error = exc.message
             self.events.publish("build_failed", {

@@ -12,6 +12,7 @@ from services.notify.domain.targets import DeliveryError, NotAllowedError
 from sqlalchemy import delete
 
 from services.notify.models import Channel, Delivery, ProcessedEvent
+from shared.audit import AuditLog
 from shared.errors import Unavailable, UrlNotAllowed
 from shared.events import handle_event
 from shared.idempotency import first_delivery
@@ -45,13 +46,17 @@ class NotifyService(ServiceBase):
 
     config = Config()
     secrets = Secrets()
+    audit = AuditLog()
     # Every channel URL is checked with it at save and (resolved again) at each send.
     outbound = Outbound()
 
     # -- channels -------------------------------------------------------------
     @rpc
-    def create_channel(self, app: str | None, data: dict) -> dict:
-        return channels.to_dict(channels.create(self.db, self.secrets, app, data or {}, self.outbound))
+    def create_channel(self, app: str | None, data: dict, actor: dict | None = None,
+                       source_ip: str | None = None) -> dict:
+        channel = channels.create(self.db, self.secrets, app, data or {}, self.outbound)
+        self._audit(actor, "channel_created", channel, source_ip)
+        return channels.to_dict(channel)
 
     @rpc
     def list_channels(self, app: str | None) -> dict:
@@ -59,8 +64,18 @@ class NotifyService(ServiceBase):
                 "next_cursor": None}
 
     @rpc
-    def delete_channel(self, app: str | None, channel_id: int) -> None:
+    def delete_channel(self, app: str | None, channel_id: int, actor: dict | None = None,
+                       source_ip: str | None = None) -> None:
+        channel = channels.get(self.db, app, channel_id)
+        self._audit(actor, "channel_deleted", channel, source_ip)
         channels.delete(self.db, app, channel_id)
+
+    def _audit(self, actor: dict | None, action: str, channel, source_ip: str | None) -> None:
+        """An audit entry for a channel change (sent after the commit, through the outbox):
+        who, which channel, its name, type and events — never its URL (a bot's URL is its
+        credential) nor its secret; the URL's host alone says where it posts."""
+        self.audit.record((actor or {}).get("username"), action, channels.audit_target(channel),
+                          channels.audit_details(channel), source_ip)
 
     @rpc
     def send_test(self, app: str | None, channel_id: int) -> dict:

@@ -8,6 +8,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from services.org.domain import apps as domain
+from services.org import schemas
 from services.org.domain import policy as app_policy
 from services.org.models import Application, Member
 from shared.audit import AuditLog
@@ -66,8 +67,8 @@ class OrgService(ServiceBase):
         domain.check_may_create(self.db, actor, self.config.get("APP_CREATORS"), self.config.get("APPS_PER_USER"))
         app = domain.create_app(self.db, data, actor["id"], actor["username"],
                                 reserved=self.config.get("RESERVED_NAMESPACES") or (), taken_on=taken_on)
-        self.events.publish("application_created", {"name": app.name, "display_name": app.display_name,
-                                                    "app_id": app.id, "policy": app_policy.view(app.policy)})
+        self.events.publish(schemas.APPLICATION_CREATED, schemas.application_created(
+            app.name, app.display_name, app.id, app_policy.view(app.policy)))
         self.audit.record(actor["username"], "app_created", f"app:{app.name}", {}, source_ip)
         self._changed()
         return domain.app_dict(app, "owner")
@@ -106,7 +107,7 @@ class OrgService(ServiceBase):
         app.policy = app_policy.check(data, app.policy)
         new = app_policy.view(app.policy)
         if new != old:
-            self.events.publish("app_policy_changed", {"app": app.name, "app_id": app.id, "policy": new})
+            self.events.publish(schemas.APP_POLICY_CHANGED, schemas.app_policy_changed(app.name, app.id, new))
             self.audit.record(actor["username"], "app_policy_changed", f"app:{name}", {"old": old, "new": new},
                               source_ip)
         self._changed()
@@ -141,7 +142,7 @@ class OrgService(ServiceBase):
     def delete_app(self, name, actor, source_ip=None):
         app = domain.get_app(self.db, name)
         self.db.delete(app)
-        self.events.publish("application_deleted", {"name": name, "app_id": app.id})
+        self.events.publish(schemas.APPLICATION_DELETED, schemas.application_deleted(name, app.id))
         self.audit.record(actor["username"], "app_deleted", f"app:{name}", {}, source_ip)
         self._changed()
         return None

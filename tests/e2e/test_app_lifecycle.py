@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.fakes.drone import FakeDrone
+from tests.fakes.drone import FakeDrone, build_payload, send_webhook
 from tests.waiting import waiter
 
 wait_for = waiter(timeout=60.0, interval=0.3)
@@ -19,7 +19,7 @@ def drone():
         yield fake
 
 
-def test_a_later_app_of_the_same_name_inherits_nothing(login, clusters, drone):
+def test_a_later_app_of_the_same_name_inherits_nothing(login, clusters, drone, stack):
     first = login(f"life-first-{uuid.uuid4().hex[:4]}")
     later = login(f"life-later-{uuid.uuid4().hex[:4]}")
     app = f"life-{uuid.uuid4().hex[:6]}"
@@ -38,10 +38,12 @@ def test_a_later_app_of_the_same_name_inherits_nothing(login, clusters, drone):
     assert first.post(f"/apps/{app}/ingresses", json={
         "name": "www", "host": f"{app}.example.com",
         "routes": [{"path": "/", "service": "web", "version": "v1"}]}).status_code == 201
+    old_hook_secret = "hook-" + uuid.uuid4().hex
     link = first.put(f"/apps/{app}/services/web/ci", json={
         "provider": "drone", "server": drone.base_url, "repo": drone.repo, "token": TOKEN,
-        "image": "registry.local/team/web", "webhook_secret": "hook-" + uuid.uuid4().hex})
+        "image": "registry.local/team/web", "webhook_secret": old_hook_secret})
     assert link.status_code == 200, link.text
+    old_link = link.json()
     channel = first.post(f"/apps/{app}/channels", json={
         "name": "team-bot", "type": "webhook", "url": "http://127.0.0.1:9/hook", "events": ["deploy.failed"]})
     assert channel.status_code == 201, channel.text
@@ -75,6 +77,28 @@ def test_a_later_app_of_the_same_name_inherits_nothing(login, clusters, drone):
     assert later.get(f"/apps/{app}/services/web/builds").status_code == 404
     for path in (f"/apps/{app}/services/web/versions", f"/apps/{app}/services", "/templates"):
         assert secret_value not in later.get(path).text
+    assert later.get(f"/apps/{app}/services/web/ci").status_code == 404
+
+    # The later team links the same service to the same repository, with its own secret: a
+    # new link (its own id, to which its secrets are sealed); the old link's address and the
+    # old secret vouch for nothing any more.
+    new_secret = "hook-" + uuid.uuid4().hex
+    relinked = later.put(f"/apps/{app}/services/web/ci", json={
+        "provider": "drone", "server": drone.base_url, "repo": drone.repo, "token": TOKEN,
+        "image": "registry.local/later/web", "webhook_secret": new_secret})
+    assert relinked.status_code == 200, relinked.text
+    assert relinked.json()["id"] != old_link["id"]
+    assert relinked.json()["webhook_url"] != old_link["webhook_url"]
+    build = drone.add_build(5, "success", "refs/tags/inherited")
+    payload = build_payload(drone.repo, build)
+    for url, secret in ((old_link["webhook_url"], old_hook_secret), (old_link["webhook_url"], new_secret),
+                        (relinked.json()["webhook_url"], old_hook_secret)):
+        refused = send_webhook(stack.url + url, payload, secret)
+        assert refused.status_code == 401, (url, refused.text)
+    assert later.get(f"/apps/{app}/services/web/versions").json()["items"] == []
+    taken = send_webhook(stack.url + relinked.json()["webhook_url"], payload, new_secret)
+    assert taken.status_code == 202 and taken.json()["result"] == "recorded", taken.text
+    assert later.get(f"/apps/{app}/services/web/versions/inherited").json()["image"] == "registry.local/later/web:inherited"
 
 
 def test_an_ingress_host_belongs_to_one_app(login, admin, clusters):

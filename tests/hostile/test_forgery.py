@@ -148,7 +148,7 @@ def linked(admin, drone, deployed):
         "provider": "drone", "server": drone.base_url, "repo": drone.repo + "-other", "token": TOKEN,
         "image": "registry.local/team/other", "webhook_secret": OTHER_SECRET})
     assert other.status_code == 200, other.text
-    return APP
+    return {"app": APP, "url": link.json()["webhook_url"], "other_url": other.json()["webhook_url"]}
 
 
 def ci_state(admin):
@@ -158,30 +158,42 @@ def ci_state(admin):
 
 
 def test_forged_webhooks_are_401_and_change_nothing(admin, stack, drone, linked):
-    url = stack.url + "/api/v1/hooks/ci/drone"
+    url = stack.url + linked["url"]
     before = ci_state(admin)
     build = drone.add_build(100, "success", "refs/tags/v9.9.9")
     payload = build_payload(drone.repo, build)
+    link_id = int(linked["url"].rsplit("/", 1)[1])
     attempts = {
         "unsigned": requests.post(url, json=payload, timeout=15),
         "wrong secret": send_webhook(url, payload, "not-" + SECRET),
         "another link's secret": send_webhook(url, payload, OTHER_SECRET),
+        "another link's secret at its address, for this repo": send_webhook(
+            stack.url + linked["other_url"], payload, OTHER_SECRET),
         "tampered": send_webhook(url, payload, SECRET, tamper=True),
         "stale date": send_webhook(url, payload, SECRET, date="Wed, 01 Jan 2020 00:00:00 GMT"),
         "future date": send_webhook(url, payload, SECRET, date="Fri, 01 Jan 2100 00:00:00 GMT"),
-        "unlinked repository": send_webhook(url, build_payload("evil/repo", build), SECRET),
+        "unknown link": send_webhook(f"{stack.url}/api/v1/hooks/ci/drone/{link_id + 10**6}", payload, SECRET),
+        "not a link id": send_webhook(f"{stack.url}/api/v1/hooks/ci/drone/{link_id}x", payload, SECRET),
+        "the shared address of old": send_webhook(stack.url + "/api/v1/hooks/ci/drone", payload, SECRET),
     }
     for how, answer in attempts.items():
-        assert answer.status_code == 401, (how, answer.status_code, answer.text)
-        assert answer.json()["error"]["message"], how
-    assert requests.post(stack.url + "/api/v1/hooks/ci/../../etc/passwd", json=payload,
-                         timeout=15).status_code == 404
-    assert requests.post(stack.url + "/api/v1/hooks/ci/jenkins", json=payload, timeout=15).status_code == 404
+        expected = 202 if how.startswith("another link's secret at") else 401
+        assert answer.status_code == expected, (how, answer.status_code, answer.text)
+        if expected == 401:
+            assert answer.json()["error"]["message"], how
+    # the other link acknowledged a build of a repository it does not serve, and did nothing
+    assert attempts["another link's secret at its address, for this repo"].json()["result"] == "ignored"
+    # a wrong secret, another link's secret and an unknown link: one answer, word for word
+    assert (attempts["wrong secret"].json() == attempts["another link's secret"].json()
+            == attempts["unknown link"].json() == attempts["not a link id"].json())
+    for path in ("/api/v1/hooks/ci/../../etc/passwd", "/api/v1/hooks/ci/jenkins",
+                 f"/api/v1/hooks/ci/jenkins/{link_id}", f"/api/v1/hooks/ci/drone/{link_id}/x"):
+        assert requests.post(stack.url + path, json=payload, timeout=15).status_code == 404, path
     assert ci_state(admin) == before
 
 
 def test_a_replayed_webhook_changes_nothing(admin, stack, drone, linked):
-    url = stack.url + "/api/v1/hooks/ci/drone"
+    url = stack.url + linked["url"]
     build = drone.add_build(101, "success", "refs/tags/v3.0.0")
     payload = build_payload(drone.repo, build)
     first = send_webhook(url, payload, SECRET)

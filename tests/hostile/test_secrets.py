@@ -125,9 +125,14 @@ def journey(stack, admin, clusters):
     listed = user.get("/tokens").json()["items"]
     user.delete(f"/tokens/{listed[0]['id']}")
 
-    # A deploy, whose outcome is announced to the channels (and fails to reach them).
+    # A deploy, whose outcome is announced to the channels (and fails to reach them), of a
+    # version with a secret_env value (write-only: only the Secret on the cluster has it).
+    given["version secret_env value"] = planted("secret-env")
     assert api.post(f"/apps/{app}/services/web/versions", json={
-        "name": "v1", "image": "nginx:1.27", "port": 80, "env": {"MODE": "prod"}}).status_code == 201
+        "name": "v1", "image": "nginx:1.27", "port": 80, "env": {"MODE": "prod"},
+        "secret_env": {"DB_PASSWORD": given["version secret_env value"]}}).status_code == 201
+    api.get(f"/apps/{app}/services/web/versions/v1")
+    api.post(f"/apps/{app}/services/web/versions/v1/preview", json={"clusters": ["test"]})
     sent = api.post(f"/apps/{app}/services/web/versions/v1/deploy", json={"clusters": ["test"]})
     assert sent.status_code == 202, sent.text
     record_id = sent.json()["record_id"]
@@ -135,6 +140,7 @@ def journey(stack, admin, clusters):
                       lambda r: r["status"] in ("succeeded", "failed"), timeout=90)
     assert record["status"] == "succeeded", record
     api.get(f"/records/{record_id}/logs")
+    api.post(f"/apps/{app}/services/web/versions/v1/preview", json={"clusters": ["test"]})  # the live Secret
     deliveries = wait_for(lambda: api.get(f"/apps/{app}/deliveries").json()["items"],
                           lambda items: len([d for d in items if d["status"] == "failed"]) >= 3, timeout=60)
     assert len([d for d in deliveries if d["status"] == "failed"]) >= 3, deliveries

@@ -13,7 +13,6 @@ import pytest
 from nameko.dependency_providers import Config
 from nameko.standalone.events import event_dispatcher
 from nameko.rpc import rpc
-from nameko.standalone.rpc import ServiceRpcProxy
 from sqlalchemy import text
 
 from services.deploy.service import DeployService
@@ -65,14 +64,13 @@ def deploy_config(config):
 
 
 @pytest.fixture
-def deploy(container_factory, deploy_config, redis_client):
+def deploy(serve, container_factory, deploy_config, redis_client):
     global PREFIX
     PREFIX = deploy_config["REDIS_PREFIX"]
-    container_factory(DeployService, deploy_config).start()
+    proxy = serve(DeployService, deploy_config)
     container_factory(ClusterSide, deploy_config).start()
     container_factory(OrgSide, deploy_config).start()
-    with ServiceRpcProxy("deploy", deploy_config) as proxy:
-        yield proxy
+    return proxy
 
 
 @pytest.fixture

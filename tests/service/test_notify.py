@@ -19,21 +19,13 @@ SECRET = "SECf3b1-channel-secret-7d2a"
 
 
 @pytest.fixture
-def clean_tables(db_engine):
-    def wipe():
-        with db_engine.begin() as conn:
-            conn.execute(text("DELETE FROM notify_deliveries"))
-            conn.execute(text("DELETE FROM notify_channels"))
-    wipe()
-    yield
-    wipe()
+def clean_tables(empty_tables):
+    empty_tables("notify_deliveries", "notify_channels")
 
 
 @pytest.fixture
-def notify(container_factory, config, clean_tables):
-    container_factory(NotifyService, config).start()
-    with ServiceRpcProxy("notify", config) as proxy:
-        yield proxy
+def notify(serve, config, clean_tables):
+    return serve(NotifyService, config)
 
 
 @pytest.fixture
@@ -242,23 +234,21 @@ def test_channel_crud_never_returns_the_secret(notify, config, fakes):
     assert notify.list_channels("shop")["items"] == []
 
 
-def test_two_notify_replicas_deliver_a_redelivered_event_once(container_factory, config, clean_tables, fakes):
+def test_two_notify_replicas_deliver_a_redelivered_event_once(serve, config, clean_tables, fakes):
     """Both replicas consume the same queue; the event arrives twice (as after a redelivery)
     and each copy may land on a different replica at the same moment: one delivery."""
-    for _ in range(2):
-        container_factory(NotifyService, config).start()
+    notify = serve(NotifyService, config, replicas=2)
     hook = fakes(FakeWebhook(secret=SECRET))
-    with ServiceRpcProxy("notify", config) as notify:
-        notify.create_channel("shop", {"name": "hook", "type": "webhook", "url": hook.url,
-                                       "secret": SECRET, "events": ["deploy.failed"]})
-        event = deploy_failed()
-        dispatch = event_dispatcher(config)
-        for _ in range(4):
-            dispatch("deploy", "failed", event)
-        wait_delivery(notify, "shop", event["event_id"])
-        eventlet.sleep(1.0)  # let every copy reach a replica
-        assert len(hook.received) == 1
-        assert len([d for d in notify.list_deliveries("shop")["items"] if d["event_id"] == event["event_id"]]) == 1
+    notify.create_channel("shop", {"name": "hook", "type": "webhook", "url": hook.url,
+                                   "secret": SECRET, "events": ["deploy.failed"]})
+    event = deploy_failed()
+    dispatch = event_dispatcher(config)
+    for _ in range(4):
+        dispatch("deploy", "failed", event)
+    wait_delivery(notify, "shop", event["event_id"])
+    eventlet.sleep(1.0)  # let every copy reach a replica
+    assert len(hook.received) == 1
+    assert len([d for d in notify.list_deliveries("shop")["items"] if d["event_id"] == event["event_id"]]) == 1
 
 
 def test_a_channel_url_is_sealed_at_rest_and_still_reaches_the_bot(notify, config, fakes, db_engine):

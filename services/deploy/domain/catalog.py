@@ -6,7 +6,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.deploy.domain import config as checks
-from services.deploy.domain import rendering, templates
+from services.deploy.domain import rendering, secret_env, templates
 from services.deploy.domain.templates import TemplateRefused
 from services.deploy.models import HostOwner, Ingress, Service, Template, Version
 from shared.errors import AlreadyExists, Conflict, Forbidden, HostTaken, Invalid, NotFound
@@ -54,7 +54,9 @@ def delete_service(db: Session, app: str, name: str) -> None:
 # -- versions --------------------------------------------------------------------
 
 def version_dict(version: Version) -> dict:
+    """A version as answers show it: ``secret_env`` is its names only, never a value."""
     return {"name": version.name, "app": version.app, "service": version.service, **version.config,
+            "secret_env": secret_env.names_of(version),
             "created_by": version.created_by, "created_at": rfc3339(version.created_at),
             "updated_at": rfc3339(version.updated_at),
             "deleted_at": rfc3339(version.deleted_at)}
@@ -69,44 +71,74 @@ def get_version(db: Session, app: str, service: str, name: str, include_deleted:
     return version
 
 
-def _check_renders(db: Session, app: str, service: str, version: str, config: dict, ctx=None) -> None:
+def _check_renders(db: Session, app: str, service: str, version: str, config: dict, ctx=None,
+                   secret: dict | None = None) -> None:
     """A version whose template does not render, or renders what the policy refuses, is
     refused now, not at deploy time."""
     template = resolve_template(db, app, "version", config.get("template"))
     try:
-        rendering.render_version(template, app, service, version, config, ctx)
+        rendering.render_version(template, app, service, version, config, ctx, secret)
     except TemplateRefused as exc:
         raise rendering.refusal(exc, f"The version does not render with template {template['name']!r}:",
                                 {"field": "template", "template": template["name"]})
 
 
-def create_version(db: Session, app: str, service_name: str, data, actor: str, ctx=None) -> Version:
+def _split_secret_env(data):
+    """``(the body without secret_env, its checked set or None when absent)``."""
+    if isinstance(data, dict) and secret_env.FIELD in data:
+        data = dict(data)
+        return data, secret_env.check(data.pop(secret_env.FIELD))
+    return data, None
+
+
+def create_version(db: Session, app: str, service_name: str, data, actor: str, ctx=None,
+                   box=None) -> Version:
+    """``box`` (the secret box) seals a body's ``secret_env``."""
     service = get_service(db, app, service_name)
+    data, secrets = _split_secret_env(data)
     config = checks.check_version(data)
     name = config.pop("name")
     existing = db.scalar(select(Version).where(Version.service_id == service.id, Version.name == name))
     if existing is not None and existing.deleted_at is None:
         raise AlreadyExists(f"Version {name!r} of {service_name!r} exists already.",
                             {"service": service_name, "version": name})
-    _check_renders(db, app, service_name, name, config, ctx)
-    if existing is not None:  # a deleted version's name is free again
+    secrets = secrets or {}
+    secret_env.check_apart(config["env"], secrets)
+    _check_renders(db, app, service_name, name, config, ctx, secret_env.shape(None, service_name, name, secrets))
+    if existing is not None:  # a deleted version's name is free again (its secrets went with it)
         existing.config, existing.deleted_at, existing.created_by = config, None, actor
         existing.created_at = existing.updated_at = utcnow()
-        db.flush()
-        return existing
-    version = Version(service_id=service.id, app=app, service=service_name, name=name, config=config,
-                      created_by=actor)
-    db.add(version)
+        secret_env.forget(existing)
+        version = existing
+    else:
+        version = Version(service_id=service.id, app=app, service=service_name, name=name, config=config,
+                          created_by=actor)
+        db.add(version)
+    db.flush()  # the row's id first: the secrets are sealed bound to it
+    if secrets:
+        secret_env.store(box, version, secrets)
     db.flush()
     return version
 
 
-def update_version(db: Session, app: str, service: str, name: str, data, ctx=None) -> Version:
+def update_version(db: Session, app: str, service: str, name: str, data, ctx=None, box=None) -> Version:
+    """``secret_env`` is merged like a JSON merge patch (values cannot be read back, so a
+    change names only what changes): a name with a value is set, a name with null is
+    removed, names not given are kept; ``"secret_env": null`` removes them all."""
     version = get_version(db, app, service, name)
+    raw = data.get(secret_env.FIELD) if isinstance(data, dict) else None
+    data, secrets = _split_secret_env(data)
+    if secrets is not None and isinstance(raw, dict):
+        kept = {k: v for k, v in secret_env.values(box, version).items() if k not in raw}
+        secrets = {**kept, **secrets}
     changes = checks.check_version(data, partial=True)
     config = {**version.config, **changes}
-    _check_renders(db, app, service, name, config, ctx)
+    keys = set(secrets) if secrets is not None else set(secret_env.names_of(version))
+    secret_env.check_apart(config.get("env") or [], keys)
+    _check_renders(db, app, service, name, config, ctx,
+                   secret_env.shape(version, service, name, sorted(keys) if secrets is not None else None))
     version.config = config
+    secret_env.store(box, version, secrets)
     version.updated_at = utcnow()
     db.flush()
     return version

@@ -1,8 +1,18 @@
 """Links between a service and its CI repository, and the builds MAE has seen.
 
 Plain SQLAlchemy, no nameko. The CI token and the webhook secret are sealed
-with the secret box, bound to the link's row, and never leave this module in
-clear except to call the CI.
+with the secret box, bound to the link's row id (``ci-link:<id>:<what>``), and
+never leave this module in clear except to call the CI or check a webhook: a
+later link of the same app and service names has another id and cannot open them.
+
+Rows sealed before migration 0019 were bound to the app and service *names*. The
+migration re-seals them when it has the key; when it has not, it marks them
+(``LEGACY`` prefix) and they are re-sealed on first read (and by the deploy
+service's start-up sweep). Only a marked value is ever opened with a name context.
+
+Each link has its own webhook address, ``/api/v1/hooks/ci/<provider>/<link id>``
+(``webhook_url``): a webhook there is checked against that link's secret only and
+acts for that link only.
 """
 from __future__ import annotations
 
@@ -16,13 +26,60 @@ from services.deploy.domain.ci import PROVIDERS, Build, CIProvider, check_repo
 from services.deploy.models import CIBuild, CILink, Version
 from shared import outbound
 from shared.errors import Invalid, NotFound
+from shared.secretbox import SecretBoxError
 from shared.timeutil import rfc3339
 
 IMAGE_REPO = re.compile(r"^[a-z0-9]+([._/:-][a-z0-9]+)*\Z")
 
 
-def _context(app: str, service: str, what: str) -> str:
+# What migration 0019 puts before a value still sealed with the old, name-bound context.
+LEGACY = "name-bound:"
+WHATS = {"token": "token_sealed", "webhook": "webhook_secret_sealed"}
+
+
+def _context(link_id: int, what: str) -> str:
+    return f"ci-link:{int(link_id)}:{what}"
+
+
+def _legacy_context(app: str, service: str, what: str) -> str:
+    """The context of rows sealed before migration 0019 (by app and service name)."""
     return f"ci:{app}/{service}:{what}"
+
+
+def _seal(box, link: CILink, what: str, plain: str) -> None:
+    setattr(link, WHATS[what], box.encrypt(plain, _context(link.id, what)))
+
+
+def _open(box, link: CILink, what: str) -> str:
+    """The clear value of one of the link's secrets; a value migration 0019 marked as
+    name-bound is opened with the old context once and re-sealed to the link's id."""
+    sealed = getattr(link, WHATS[what]) or ""
+    if sealed.startswith(LEGACY):
+        plain = box.decrypt(sealed[len(LEGACY):], _legacy_context(link.app, link.service, what))
+        _seal(box, link, what, plain)
+        return plain
+    return box.decrypt(sealed, _context(link.id, what))
+
+
+def reseal_legacy(db: Session, box) -> int:
+    """Re-seal every value still marked name-bound (migration 0019 without the key);
+    the number of links changed. Values that do not open are left for a person to re-link."""
+    changed = 0
+    for link in db.scalars(select(CILink).where(
+            CILink.token_sealed.startswith(LEGACY) | CILink.webhook_secret_sealed.startswith(LEGACY))):
+        try:
+            for what in WHATS:
+                _open(box, link, what)
+        except SecretBoxError:
+            continue
+        changed += 1
+    db.flush()
+    return changed
+
+
+def webhook_path(provider: str, link_id: int) -> str:
+    """Where this link's CI posts its webhooks (relative to the API's origin)."""
+    return f"/api/v1/hooks/ci/{provider}/{int(link_id)}"
 
 
 def _text(data: dict, field: str, required: bool = True, limit: int = 500) -> str | None:
@@ -60,23 +117,45 @@ def save_link(db: Session, box, app: str, service: str, data: dict, actor: str,
     if link is None and not webhook_secret:
         raise Invalid("'webhook_secret' is required: the CI server's webhook signing secret "
                       "(DRONE_WEBHOOK_SECRET).", {"field": "webhook_secret"})
+    if webhook_secret and (not isinstance(webhook_secret, str) or len(webhook_secret) < 16):
+        raise Invalid("'webhook_secret' must be at least 16 characters.", {"field": "webhook_secret"})
     if link is None:
-        link = CILink(app=app, service=service)
+        # The row first: its id is what the secrets are bound to.
+        link = CILink(app=app, service=service, token_sealed="", webhook_secret_sealed="")
         db.add(link)
     link.provider, link.server, link.repo, link.image = provider, server, repo, image
     link.auto_deploy_env = env
-    link.token_sealed = box.encrypt(token, _context(app, service, "token"))
-    if webhook_secret:
-        if not isinstance(webhook_secret, str) or len(webhook_secret) < 16:
-            raise Invalid("'webhook_secret' must be at least 16 characters.", {"field": "webhook_secret"})
-        link.webhook_secret_sealed = box.encrypt(webhook_secret, _context(app, service, "webhook"))
     link.updated_by = actor
+    db.flush()
+    _seal(box, link, "token", token)
+    if webhook_secret:
+        _seal(box, link, "webhook", webhook_secret)
+    elif link.webhook_secret_sealed.startswith(LEGACY):
+        _open(box, link, "webhook")
     db.flush()
     return link
 
 
+def changes(link: CILink | None) -> dict:
+    """What an audit entry says of a link: never its token or webhook secret."""
+    if link is None:
+        return {}
+    return {"provider": link.provider, "server": link.server, "repo": link.repo, "image": link.image,
+            "auto_deploy_env": link.auto_deploy_env}
+
+
+def delete_link(db: Session, app: str, service: str) -> CILink | None:
+    """Remove the service's link (and, by cascade, its builds); the removed link or ``None``."""
+    link = db.scalar(select(CILink).where(CILink.app == app, CILink.service == service))
+    if link is not None:
+        db.delete(link)
+        db.flush()
+    return link
+
+
 def link_dict(link: CILink) -> dict:
-    return {"app": link.app, "service": link.service, "provider": link.provider, "server": link.server,
+    return {"id": link.id, "webhook_url": webhook_path(link.provider, link.id),
+            "app": link.app, "service": link.service, "provider": link.provider, "server": link.server,
             "repo": link.repo, "image": link.image, "auto_deploy_env": link.auto_deploy_env,
             "updated_by": link.updated_by, "updated_at": rfc3339(link.updated_at)}
 
@@ -90,16 +169,21 @@ def get_link(db: Session, app: str, service: str) -> CILink:
 
 def provider_for(link: CILink, box, guard: "outbound.Guard | None" = None) -> CIProvider:
     """The link's CI, whose every call goes through ``guard`` (default: this process's)."""
-    token = box.decrypt(link.token_sealed, _context(link.app, link.service, "token"))
-    return PROVIDERS[link.provider](link.server, token, guard=guard)
+    return PROVIDERS[link.provider](link.server, _open(box, link, "token"), guard=guard)
 
 
 def webhook_secret(link: CILink, box) -> str:
-    return box.decrypt(link.webhook_secret_sealed, _context(link.app, link.service, "webhook"))
+    return _open(box, link, "webhook")
 
 
-def links_for_repo(db: Session, provider: str, repo: str) -> list[CILink]:
-    return list(db.scalars(select(CILink).where(CILink.provider == provider, CILink.repo == repo)))
+def link_for_webhook(db: Session, provider: str, link_id) -> CILink | None:
+    """The link a webhook address names, or ``None`` — for an id that is not a number, is
+    unknown, or is a link of another provider alike (the caller answers all three the same)."""
+    text = str(link_id or "")
+    if not text.isdigit() or len(text) > 18:
+        return None
+    link = db.get(CILink, int(text))
+    return link if link is not None and link.provider == provider else None
 
 
 def record_build(db: Session, link: CILink, build: Build) -> CIBuild | None:

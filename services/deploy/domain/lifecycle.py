@@ -1,7 +1,8 @@
 """What a deleted application leaves behind in the deploy service: nothing a later
 application of the same name could see or use.
 
-On ``org.application_deleted`` the app's services, versions (their env values with them),
+On ``org.application_deleted`` the app's services, versions (their env values and sealed
+secret_env with them: the rows go),
 ingresses (and their hosts, free for others again), templates, CI links (and their sealed
 secrets) and builds are deleted; its
 deploy records stay for audit, marked with the deleted app's id (``deleted_app_id``) and

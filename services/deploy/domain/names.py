@@ -21,6 +21,11 @@ def object_name(service: str, version: str) -> str:
     return f"{name[:54].rstrip('-')}-{digest}"
 
 
+def secret_env_name(service: str, version: str) -> str:
+    """The Secret that carries a version's secret_env to its pods (domain/secret_env.py)."""
+    return f"{object_name(service, version)}-secret-env"
+
+
 def version_labels(app: str, service: str, version: str) -> dict:
     return {MANAGED_BY: "mae", APP: app, SERVICE: service, VERSION: version}
 

@@ -5,13 +5,19 @@ What a template sees (all plain data):
 * version: ``app``, ``namespace``, ``service``, ``version``, ``name`` (the
   Deployment/Service name), ``image``, ``port``, ``replicas``, ``env`` (list of
   ``{name, value}``), ``command``, ``args``, ``resources``, ``health_path``,
-  ``labels`` (MAE's), ``selector`` (pod labels the Deployment selects by), ``values``;
+  ``labels`` (MAE's), ``selector`` (pod labels the Deployment selects by), ``values``,
+  ``secret_env_name`` (the Secret MAE renders beside the Deployment for the version's
+  ``secret_env``, or ``""`` when it has none) and ``secret_env_keys`` (its names, sorted;
+  never a value). When the version has secret_env the pods must read that Secret
+  (``envFrom: [{secretRef: {name: ...}}]``, ``env[].valueFrom.secretKeyRef`` or a
+  ``secret`` volume), or the version is refused; MAE adds the Secret itself and a
+  checksum annotation on the pod template (``domain/secret_env.py``);
 * ingress: ``app``, ``namespace``, ``name``, ``host``, ``tls`` (``{secret_name}`` or
   null), ``routes`` (``{path, service, version, port, backend}``), ``labels``, ``values``.
 """
 from __future__ import annotations
 
-from services.deploy.domain import manifests, names, policy, templates
+from services.deploy.domain import manifests, names, policy, secret_env, templates
 from services.deploy.domain.templates import TemplateRefused
 from shared.errors import Invalid, PolicyViolation
 
@@ -21,7 +27,8 @@ SAMPLE_VERSION = {"image": "registry.example.com/sample:1.0", "port": 8080, "rep
                   "health_path": "/healthz"}
 
 
-def version_context(app: str, service: str, version: str, config: dict, values: dict) -> dict:
+def version_context(app: str, service: str, version: str, config: dict, values: dict,
+                    secret: dict | None = None) -> dict:
     return {
         "app": app, "namespace": app, "service": service, "version": version,
         "name": names.object_name(service, version),
@@ -32,6 +39,8 @@ def version_context(app: str, service: str, version: str, config: dict, values: 
         "labels": names.version_labels(app, service, version),
         "selector": names.selector(app, service, version),
         "values": values,
+        "secret_env_name": secret["name"] if secret else "",
+        "secret_env_keys": list(secret["keys"]) if secret else [],
     }
 
 
@@ -44,14 +53,20 @@ def ingress_context(app: str, ingress: dict, values: dict, service_port: int = 8
 
 
 def render_version(template: dict, app: str, service: str, version: str, config: dict,
-                   ctx: policy.Context | None = None) -> list[dict]:
-    """``template`` is ``{"body", "fields"}``; raises ``TemplateRefused`` (``PolicyRefused`` when
-    the workload policy refuses an object, under ``ctx``: baseline, any env by default) or
-    ``Invalid`` (values)."""
+                   ctx: policy.Context | None = None, secret: dict | None = None) -> list[dict]:
+    """``template`` is ``{"body", "fields"}``; ``secret`` what ``secret_env.shape`` says of the
+    version's secret_env (names and a checksum, never values). Raises ``TemplateRefused``
+    (``PolicyRefused`` when the workload policy refuses an object, under ``ctx``: baseline,
+    any env by default) or ``Invalid`` (values)."""
     values = templates.resolve_values(template["fields"], config.get("values"))
-    text = templates.render(template["body"], version_context(app, service, version, config, values))
-    objects = manifests.check(manifests.parse(text), app, names.version_labels(app, service, version))
+    text = templates.render(template["body"], version_context(app, service, version, config, values, secret))
+    parsed = manifests.parse(text)
+    if secret:  # MAE's own Secret, checked like the rest (a template's object of its name is refused)
+        parsed.append(secret_env.manifest(app, secret))
+    objects = manifests.check(parsed, app, names.version_labels(app, service, version))
     manifests.check_version_objects(objects, names.object_name(service, version))
+    if secret:
+        secret_env.wire(objects, secret)
     policy.check(objects, ctx)
     return manifests.ordered(objects)
 

@@ -119,6 +119,8 @@ def refused_reason(error: dict) -> str:
         return f"An object of the same name exists on the cluster and is not MAE's: {message}"
     if reason in ("Unreachable", "Timeout"):
         return f"The cluster could not be reached ({reason.lower()}): {message}"
+    if reason == "SecretEnvUnavailable":  # MAE's own refusal (shared/secret_delivery.py), not the cluster's
+        return f"MAE could not deliver the version's secret_env: {message}"
     if reason == "Unauthorized":
         return f"The cluster rejected MAE's credentials; an admin must update the cluster's token ({message})"
     return f"The cluster's API server refused the change ({reason}): {message}"

@@ -155,6 +155,17 @@ def mask_url(url: str) -> str:
                        urlencode(query, safe="*"), ""))
 
 
+def audit_target(channel: Channel) -> str:
+    return f"app:{channel.app}/channel:{channel.id}" if channel.app else f"platform/channel:{channel.id}"
+
+
+def audit_details(channel: Channel) -> dict:
+    """What an audit entry says of a channel: never the URL's path or query (a bot's
+    access token), its user info, nor the signing secret."""
+    return {"name": channel.name, "type": channel.type, "host": urlsplit(channel.url_masked or "").hostname,
+            "events": list(channel.events or []), "enabled": channel.enabled, "has_secret": bool(channel.secret)}
+
+
 def to_dict(channel: Channel) -> dict:
     """A channel without its secret (and with its URL's token masked)."""
     return {
