@@ -1,4 +1,4 @@
-"""Notification channels and deliveries of an application (MUMS)."""
+"""Notification channels and deliveries of an application (the notify service)."""
 from __future__ import annotations
 
 from gateway.auth import require_app_role

@@ -1,4 +1,4 @@
-"""Entrypoints of the notify service (notification channels, subscriptions and deliveries (MUMS)). Kept thin: logic lives in `domain`."""
+"""Entrypoints of the notify service (notification channels, subscriptions and deliveries; the seed design's "MUMS"). Kept thin: logic lives in `domain`."""
 from __future__ import annotations
 
 import logging

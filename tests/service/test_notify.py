@@ -1,4 +1,4 @@
-"""MUMS on real MariaDB/RabbitMQ: events in, signed Feishu/DingTalk/webhook requests out to local stand-ins."""
+"""The notify service on real MariaDB/RabbitMQ: events in, signed Feishu/DingTalk/webhook requests out to local stand-ins."""
 import json
 import time
 

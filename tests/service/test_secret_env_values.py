@@ -6,37 +6,29 @@ from __future__ import annotations
 import base64
 import json
 
+import uuid
+
 import pytest
-from sqlalchemy import BigInteger, create_engine
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Session
 
 from gateway.routes.deploys import shown_to
 from services.deploy.domain import catalog, manifests, policy, rendering, secret_env, templates
 from services.deploy.domain.templates import TemplateRefused
-from services.deploy.models import Base, Record, Service, Version
+from services.deploy.models import Record, Service
 from shared import redact, secret_delivery
 from shared.errors import Conflict, Invalid
 from shared.secretbox import SecretBox, SecretBoxError, generate_key
 
+APP = "shop-" + uuid.uuid4().hex[:6]  # rows of its own in the shared database
 VALUE = "hunter2-" + "s3cr3t-value-7f1c"
 OTHER = "correct-horse-battery-staple-42"
 
 
-@compiles(BigInteger, "sqlite")
-def _sqlite_bigint(type_, compiler, **kw):
-    return "INTEGER"  # SQLite numbers rows only for INTEGER PRIMARY KEY
-
-
 @pytest.fixture
-def db():
-    engine = create_engine("sqlite://")
-    Base.metadata.create_all(engine, tables=[Service.__table__, Version.__table__, Record.__table__])
-    with Session(engine) as session:
-        session.add(Service(app="shop", name="web", description=""))
-        session.flush()
-        yield session
-    engine.dispose()
+def db(db_session):
+    """The run's MariaDB, everything rolled back after the test."""
+    db_session.add(Service(app=APP, name="web", description=""))
+    db_session.flush()
+    return db_session
 
 
 @pytest.fixture
@@ -45,12 +37,12 @@ def box():
 
 
 def create(db, box, name="v1", **extra):
-    return catalog.create_version(db, "shop", "web", {"name": name, "image": "nginx:1.25", "port": 80, **extra},
+    return catalog.create_version(db, APP, "web", {"name": name, "image": "nginx:1.25", "port": 80, **extra},
                                   "alice", box=box)
 
 
 def update(db, box, name="v1", **data):
-    return catalog.update_version(db, "shop", "web", name, data, box=box)
+    return catalog.update_version(db, APP, "web", name, data, box=box)
 
 
 def refusal(call) -> Invalid:
@@ -107,7 +99,7 @@ def test_values_are_sealed_bound_to_the_row_id_and_answers_name_them_only(db, bo
     assert version.secret_env_keys == ["API_KEY", "DB_PASSWORD"]
     plain = json.loads(box.decrypt(version.secret_env_sealed, f"deploy-version:{version.id}:secret_env"))
     assert plain == {"DB_PASSWORD": VALUE, "API_KEY": OTHER}
-    for context in (f"deploy-version:{version.id + 1}:secret_env", "deploy-version:shop/web/v1:secret_env", ""):
+    for context in (f"deploy-version:{version.id + 1}:secret_env", f"deploy-version:{APP}/web/v1:secret_env", ""):
         with pytest.raises(SecretBoxError):
             box.decrypt(version.secret_env_sealed, context)
     shown = catalog.version_dict(version)
@@ -165,12 +157,12 @@ SECRET = {"name": "web-v1-secret-env", "keys": ["API_KEY", "DB_PASSWORD"], "chec
 
 
 def test_the_default_template_reads_mae_s_opaque_secret_which_passes_the_policy():
-    objects = rendering.render_version(DEFAULT, "shop", "web", "v1", CONFIG, policy.Context(), SECRET)
+    objects = rendering.render_version(DEFAULT, APP, "web", "v1", CONFIG, policy.Context(), SECRET)
     secret = next(o for o in objects if o["kind"] == "Secret")
     assert secret["type"] == "Opaque" and secret["metadata"]["name"] == "web-v1-secret-env"
-    assert secret["metadata"]["namespace"] == "shop"
+    assert secret["metadata"]["namespace"] == APP
     assert secret["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "mae"
-    assert secret["metadata"]["labels"]["mae.io/app"] == "shop"
+    assert secret["metadata"]["labels"]["mae.io/app"] == APP
     assert secret["stringData"] == {"API_KEY": "<sealed>", "DB_PASSWORD": "<sealed>"}
     assert secret_delivery.is_marked(secret)
     deployment = manifests.deployment_of(objects)
@@ -178,7 +170,7 @@ def test_the_default_template_reads_mae_s_opaque_secret_which_passes_the_policy(
     assert pod["metadata"]["annotations"]["mae.io/secret-env-checksum"] == "c" * 32
     assert pod["spec"]["containers"][0]["envFrom"] == [{"secretRef": {"name": "web-v1-secret-env"}}]
     assert [o["kind"] for o in objects][0] == "Secret"  # applied before the Deployment that reads it
-    plain = rendering.render_version(DEFAULT, "shop", "web", "v1", CONFIG, policy.Context(), None)
+    plain = rendering.render_version(DEFAULT, APP, "web", "v1", CONFIG, policy.Context(), None)
     assert [o["kind"] for o in plain] == ["Service", "Deployment"]
     assert "envFrom" not in manifests.deployment_of(plain)["spec"]["template"]["spec"]["containers"][0]
 
@@ -193,18 +185,18 @@ def custom(pod_env: str = "") -> dict:
 
 def test_a_user_template_gets_the_names_and_must_read_the_secret():
     with pytest.raises(TemplateRefused, match="do not read Secret 'web-v1-secret-env'"):
-        rendering.render_version(custom(), "shop", "web", "v1", CONFIG, None, SECRET)
+        rendering.render_version(custom(), APP, "web", "v1", CONFIG, None, SECRET)
     keyed = custom("          env:\n{% for key in secret_env_keys %}"
                    "            - name: {{ key }}\n              valueFrom:\n                secretKeyRef:\n"
                    "                  name: {{ secret_env_name }}\n                  key: {{ key }}\n{% endfor %}")
-    objects = rendering.render_version(keyed, "shop", "web", "v1", CONFIG, None, SECRET)
+    objects = rendering.render_version(keyed, APP, "web", "v1", CONFIG, None, SECRET)
     env = manifests.deployment_of(objects)["spec"]["template"]["spec"]["containers"][0]["env"]
     assert [e["name"] for e in env] == ["API_KEY", "DB_PASSWORD"]
     # without secret_env the same template renders (no keys), and saving it checks the names it uses
-    rendering.render_version(keyed, "shop", "web", "v1", CONFIG, None, None)
-    rendering.check_with_samples("version", keyed["body"], [], "shop")
+    rendering.render_version(keyed, APP, "web", "v1", CONFIG, None, None)
+    rendering.check_with_samples("version", keyed["body"], [], APP)
     # an empty set (all removed) does not need reading
-    rendering.render_version(custom(), "shop", "web", "v1", CONFIG, None, {**SECRET, "keys": []})
+    rendering.render_version(custom(), APP, "web", "v1", CONFIG, None, {**SECRET, "keys": []})
 
 
 def test_a_template_cannot_render_a_secret_of_the_same_name_nor_a_token_secret():
@@ -212,22 +204,22 @@ def test_a_template_cannot_render_a_secret_of_the_same_name_nor_a_token_secret()
                    "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ secret_env_name }}\n"
                    "stringData: {X: stolen}\n")
     with pytest.raises(TemplateRefused, match="rendered twice"):
-        rendering.render_version(clash, "shop", "web", "v1", CONFIG, None, SECRET)
+        rendering.render_version(clash, APP, "web", "v1", CONFIG, None, SECRET)
     token = custom("---\napiVersion: v1\nkind: Secret\ntype: kubernetes.io/service-account-token\n"
                    "metadata:\n  name: tok\n")
     with pytest.raises(policy.PolicyRefused):
-        rendering.render_version(token, "shop", "web", "v1", CONFIG, None, None)
+        rendering.render_version(token, APP, "web", "v1", CONFIG, None, None)
 
 
 # -- delivery ----------------------------------------------------------------------------
 
-def request_for(objects, request_id="7:test:1", namespace="shop") -> dict:
+def request_for(objects, request_id="7:test:1", namespace=APP) -> dict:
     return {"request_id": request_id, "record_id": 7, "cluster": "test", "namespace": namespace,
             "action": "apply", "manifests": objects}
 
 
 def test_values_travel_sealed_for_one_request_and_are_filled_just_before_the_apply(box):
-    objects = manifests.stamp_record(rendering.render_version(DEFAULT, "shop", "web", "v1", CONFIG, None, SECRET), 7)
+    objects = manifests.stamp_record(rendering.render_version(DEFAULT, APP, "web", "v1", CONFIG, None, SECRET), 7)
     stored = json.dumps(objects)
     assert VALUE not in stored and base64.b64encode(VALUE.encode()).decode() not in stored
     request = secret_delivery.seal(box, request_for(objects), "web-v1-secret-env",
@@ -249,17 +241,17 @@ def test_values_travel_sealed_for_one_request_and_are_filled_just_before_the_app
         secret_delivery.fill(box, request_for(objects))
     with pytest.raises(secret_delivery.Undeliverable):
         secret_delivery.fill(SecretBox(generate_key()), request)
-    plain = rendering.render_version(DEFAULT, "shop", "web", "v1", CONFIG, None, None)
+    plain = rendering.render_version(DEFAULT, APP, "web", "v1", CONFIG, None, None)
     assert secret_delivery.fill(box, request_for(plain)) == plain
 
 
 def test_attach_uses_the_version_s_values_as_they_are_now_and_nothing_once_it_is_gone(db, box):
     version = create(db, box, secret_env={"DB_PASSWORD": VALUE})
-    record = Record(app="shop", action="deploy", subject="version", service="web", version="v1", status="pending")
+    record = Record(app=APP, action="deploy", subject="version", service="web", version="v1", status="pending")
     db.add(record)
     db.flush()
     secret = secret_env.shape(version, "web", "v1")
-    objects = rendering.render_version(DEFAULT, "shop", "web", "v1", CONFIG, None, secret)
+    objects = rendering.render_version(DEFAULT, APP, "web", "v1", CONFIG, None, secret)
     request = {**request_for(objects, f"{record.id}:test:1"), "record_id": record.id}
     attached = secret_env.attach(db, box, request)
     assert VALUE not in json.dumps(attached)
@@ -277,7 +269,7 @@ def test_attach_uses_the_version_s_values_as_they_are_now_and_nothing_once_it_is
 
 
 def test_a_rollback_takes_today_s_names_and_checksum_and_is_refused_once_the_secrets_are_gone():
-    old = rendering.render_version(DEFAULT, "shop", "web", "v1", CONFIG, None, SECRET)
+    old = rendering.render_version(DEFAULT, APP, "web", "v1", CONFIG, None, SECRET)
     now = {"name": SECRET["name"], "keys": ["TOKEN"], "checksum": "d" * 32}
     fresh = secret_env.refresh(old, now)
     secret = next(o for o in fresh if o["kind"] == "Secret")
@@ -288,14 +280,14 @@ def test_a_rollback_takes_today_s_names_and_checksum_and_is_refused_once_the_sec
     assert next(o for o in old if o["kind"] == "Secret")["stringData"] != secret["stringData"]  # a copy
     with pytest.raises(Conflict):
         secret_env.refresh(old, None)
-    plain = rendering.render_version(DEFAULT, "shop", "web", "v1", CONFIG, None, None)
+    plain = rendering.render_version(DEFAULT, APP, "web", "v1", CONFIG, None, None)
     assert secret_env.refresh(plain, None) == plain
 
 
 # -- what people see ------------------------------------------------------------------------
 
 def test_previews_show_no_value_and_tell_a_changed_secret_by_its_checksum():
-    secret = next(o for o in rendering.render_version(DEFAULT, "shop", "web", "v1", CONFIG, None, SECRET)
+    secret = next(o for o in rendering.render_version(DEFAULT, APP, "web", "v1", CONFIG, None, SECRET)
                   if o["kind"] == "Secret")
     assert redact.desired(secret)["data"] == {"API_KEY": "<redacted>", "DB_PASSWORD": "<redacted>"}
     assert "stringData" not in redact.desired(secret)

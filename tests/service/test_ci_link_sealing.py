@@ -2,33 +2,26 @@
 webhook address names that link only; audit details never carry a secret or a bot token."""
 from __future__ import annotations
 
+import uuid
+
 import pytest
-from sqlalchemy import BigInteger, create_engine, select
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from services.deploy.domain import ci_links
-from services.deploy.models import Base, CIBuild, CILink
+from services.deploy.models import CILink
 from services.notify.domain import channels
 from services.notify.models import Channel
 from shared.outbound import Guard
 from shared.secretbox import SecretBox, SecretBoxError, generate_key
 
+APP = "shop-" + uuid.uuid4().hex[:6]  # rows of its own in the shared database
 TOKEN, SECRET = "drone-token-0123456789", "hook-secret-0123456789abcdef"
 
 
-@compiles(BigInteger, "sqlite")
-def _sqlite_bigint(type_, compiler, **kw):
-    return "INTEGER"  # SQLite numbers rows only for INTEGER PRIMARY KEY
-
-
 @pytest.fixture
-def db():
-    engine = create_engine("sqlite://")
-    Base.metadata.create_all(engine, tables=[CILink.__table__, CIBuild.__table__])
-    with Session(engine) as session:
-        yield session
-    engine.dispose()
+def db(db_session):
+    """The run's MariaDB, everything rolled back after the test."""
+    return db_session
 
 
 @pytest.fixture
@@ -39,7 +32,7 @@ def box():
 GUARD = Guard(resolver=lambda host, port: ["93.184.216.34"])
 
 
-def link(db, box, app="shop", service="web", **extra) -> CILink:
+def link(db, box, app=APP, service="web", **extra) -> CILink:
     return ci_links.save_link(db, box, app, service, {
         "provider": "drone", "server": "https://drone.example.com", "repo": "team/web", "token": TOKEN,
         "image": "registry.example.com/team/web", "webhook_secret": SECRET, **extra}, "alice", guard=GUARD)
@@ -52,7 +45,7 @@ def test_secrets_are_sealed_to_the_link_id_not_the_names(db, box):
     assert box.decrypt(made.webhook_secret_sealed, f"ci-link:{made.id}:webhook") == SECRET
     for sealed, what in ((made.token_sealed, "token"), (made.webhook_secret_sealed, "webhook")):
         with pytest.raises(SecretBoxError):
-            box.decrypt(sealed, f"ci:shop/web:{what}")
+            box.decrypt(sealed, f"ci:{APP}/web:{what}")
     assert ci_links.webhook_secret(made, box) == SECRET
     assert ci_links.provider_for(made, box, guard=GUARD).token == TOKEN
 
@@ -61,7 +54,7 @@ def test_a_later_link_of_the_same_names_cannot_open_the_old_secrets(db, box):
     old = link(db, box)
     link(db, box, service="api")   # SQLite would hand the highest id out again; MySQL does not
     stolen = (old.token_sealed, old.webhook_secret_sealed)
-    assert ci_links.delete_link(db, "shop", "web") is not None
+    assert ci_links.delete_link(db, APP, "web") is not None
     later = link(db, box, token="later-token-0123", webhook_secret="later-secret-0123456789")
     assert later.id != old.id
     later.token_sealed, later.webhook_secret_sealed = stolen   # the old ciphertexts, copied over
@@ -73,7 +66,7 @@ def test_a_later_link_of_the_same_names_cannot_open_the_old_secrets(db, box):
 
 def test_relinking_keeps_the_id_and_the_webhook_secret_unless_given(db, box):
     first = link(db, box)
-    again = ci_links.save_link(db, box, "shop", "web", {
+    again = ci_links.save_link(db, box, APP, "web", {
         "provider": "drone", "server": "https://drone.example.com", "repo": "team/other", "token": "new-token-1",
         "image": "registry.example.com/team/web"}, "bob", guard=GUARD)
     assert again.id == first.id and ci_links.webhook_secret(again, box) == SECRET
@@ -82,8 +75,8 @@ def test_relinking_keeps_the_id_and_the_webhook_secret_unless_given(db, box):
 
 def test_values_marked_name_bound_by_migration_0019_are_resealed_on_first_read(db, box):
     made = link(db, box)
-    made.token_sealed = ci_links.LEGACY + box.encrypt(TOKEN, "ci:shop/web:token")
-    made.webhook_secret_sealed = ci_links.LEGACY + box.encrypt(SECRET, "ci:shop/web:webhook")
+    made.token_sealed = ci_links.LEGACY + box.encrypt(TOKEN, f"ci:{APP}/web:token")
+    made.webhook_secret_sealed = ci_links.LEGACY + box.encrypt(SECRET, f"ci:{APP}/web:webhook")
     db.flush()
     assert ci_links.webhook_secret(made, box) == SECRET
     assert not made.webhook_secret_sealed.startswith(ci_links.LEGACY)
@@ -95,7 +88,7 @@ def test_values_marked_name_bound_by_migration_0019_are_resealed_on_first_read(d
 
 def test_an_unmarked_value_is_never_opened_with_a_name_context(db, box):
     made = link(db, box)
-    made.webhook_secret_sealed = box.encrypt(SECRET, "ci:shop/web:webhook")   # name-bound, not marked
+    made.webhook_secret_sealed = box.encrypt(SECRET, f"ci:{APP}/web:webhook")   # name-bound, not marked
     with pytest.raises(SecretBoxError):
         ci_links.webhook_secret(made, box)
 
@@ -122,15 +115,15 @@ def test_a_short_webhook_secret_is_refused_before_anything_is_written(db, box):
 
     with pytest.raises(Invalid):
         link(db, box, webhook_secret="short")
-    assert db.scalars(select(CILink)).all() == []
+    assert db.scalars(select(CILink).where(CILink.app == APP)).all() == []
 
 
 def test_channel_audit_details_carry_no_token_or_secret():
     bot = "https://open.feishu.cn/open-apis/bot/v2/hook/0123456789abcdef-token"
-    channel = Channel(id=7, app="shop", name="ops", type="feishu", url="v1.sealed", secret="v1.sealed-secret",
+    channel = Channel(id=7, app=APP, name="ops", type="feishu", url="v1.sealed", secret="v1.sealed-secret",
                       url_masked=channels.mask_url(bot), events=["deploy.failed"], enabled=True)
     details = channels.audit_details(channel)
-    assert channels.audit_target(channel) == "app:shop/channel:7"
+    assert channels.audit_target(channel) == f"app:{APP}/channel:7"
     assert details["host"] == "open.feishu.cn" and details["has_secret"] is True
     assert "0123456789abcdef" not in str(details) and "0123" not in str(details) and "sealed" not in str(details)
     channel.app = None
