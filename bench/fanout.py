@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import fresh_backends  # noqa: E402
 from bench.rpc_floor import free_port  # noqa: E402
 from scripts.stack import Stack, admin_token  # noqa: E402
-from services.cluster.service import FANOUT_CONCURRENCY  # noqa: E402
+from services.cluster.domain.fanout import FANOUT_CONCURRENCY  # noqa: E402
 
 APPS = int(os.environ.get("BENCH_APPS", 1000))
 DB = "mae_bench_fanout"

@@ -27,6 +27,7 @@ from nameko.messaging import Publisher
 
 from shared import metrics, outbox, tracing
 from shared.db import Database, after_commit, pending_after_commit
+from shared.retry import backoff_delay
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,9 @@ class EventPublisher(EventDispatcher):
         if self.database is not None and publishers and publishers[0] is self:
             self.container.spawn_managed_thread(self._relay_forever)
 
-    def _send(self, source: str, event_type: str, body: dict, trace: dict | None = None) -> None:
+    def send_now(self, source: str, event_type: str, body: dict, trace: dict | None = None) -> None:
+        """Publish on the broker at once, outside any transaction (the outbox relay, and
+        callers that keep their own outbox row and clear it once this returned)."""
         self.publisher.publish(body, exchange=get_event_exchange(source, self.container.config),
                                routing_key=event_type, extra_headers=tracing.message_headers(trace or {}))
 
@@ -83,7 +86,7 @@ class EventPublisher(EventDispatcher):
         while True:
             eventlet.sleep(self.relay_seconds)
             try:
-                sent = outbox.relay(self.database.engine, self.service, self._send)
+                sent = outbox.relay(self.database.engine, self.service, self.send_now)
             except Exception as exc:  # the database or broker is down: the rows wait
                 log.warning("outbox relay failed: %s", exc)
                 continue
@@ -166,7 +169,7 @@ class ReliableEventHandler(EventHandler):
             attempt = self._attempts.get(key, 0) + 1 if key else 1
             if key:
                 self._attempts[key] = attempt
-            delay = min(MAX_RETRY_DELAY, 0.2 * 2 ** (attempt - 1))
+            delay = backoff_delay(attempt - 1, 0.2, MAX_RETRY_DELAY)
             metrics.EVENT_REQUEUES.labels(self.container.service_name, self.method_name).inc()
             log.warning("event handler failed; requeueing",
                         extra={"event_id": key, "attempt": attempt, "delay_s": delay})

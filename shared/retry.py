@@ -13,12 +13,19 @@ from typing import Callable, Iterator, TypeVar
 T = TypeVar("T")
 
 
+def backoff_delay(n: int, base: float = 0.5, cap: float = 30.0, jitter: float = 0.0) -> float:
+    """The pause after the ``n``-th failure (0-based): base·2ⁿ, capped, ±jitter (a fraction)."""
+    delay = min(cap, base * (2 ** min(n, 64)))
+    if jitter:
+        delay *= 1 + random.uniform(-jitter, jitter)
+    return max(0.0, delay)
+
+
 def backoff_delays(attempts: int, base: float = 0.5, cap: float = 30.0,
                    jitter: float = 0.2) -> Iterator[float]:
     """The pauses between ``attempts`` tries: base, 2·base, 4·base … capped, ±jitter."""
     for n in range(max(0, attempts - 1)):
-        delay = min(cap, base * (2 ** n))
-        yield max(0.0, delay * (1 + random.uniform(-jitter, jitter)))
+        yield backoff_delay(n, base, cap, jitter)
 
 
 def retry_call(fn: Callable[[], T], *, attempts: int = 3, base: float = 0.5, cap: float = 30.0,

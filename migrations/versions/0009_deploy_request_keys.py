@@ -1,4 +1,4 @@
-"""deploy: Idempotency-Key of the requests that create a record (domain/once.py).
+"""deploy: Idempotency-Key of the requests that create a record (domain/request_keys.py).
 
 Revision ID: 0009
 Revises: 0007

@@ -7,7 +7,7 @@ from sqlalchemy.dialects.mysql import DATETIME
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.idempotency import processed_events_model
+from shared.processed_events import processed_events_model
 from shared.timeutil import utcnow
 
 

@@ -13,7 +13,7 @@ from services.auth.models import AuditEntry, BlacklistEntry, ProcessedEvent, Tok
 from shared.audit import AUDIT_SOURCE
 from shared.errors import BadRequest, NotFound
 from shared.events import handle_event
-from shared.idempotency import first_delivery
+from shared.processed_events import first_delivery
 from shared.keys import Keys
 from shared.paging import page
 from shared.service import ServiceBase, rpc

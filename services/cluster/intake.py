@@ -19,21 +19,22 @@ then; should the process die first, the outbox relay sends them. So a 202 means
 from __future__ import annotations
 
 import logging
-import random
 import time
 from dataclasses import dataclass, field
 
 from eventlet.event import Event
-from eventlet.queue import Empty, LightQueue
+from eventlet.queue import LightQueue
 from nameko.extensions import DependencyProvider
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.cluster.domain import registry, reports
 from services.cluster.models import Cluster
 from shared import outbox
+from shared.batching import Window, consume_forever
 from shared.db import Database, retryable
 from shared.events import EventPublisher, envelope
+from shared.retry import backoff_delay
 from shared.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -79,16 +80,9 @@ class ReportIntake(DependencyProvider):
 
     # -- the committer --------------------------------------------------------------
     def _commit_forever(self):
-        while True:
-            group = [self.waiting.get()]
-            count = len(group[0].reports)
-            while len(group) < MAX_INTAKES and count < MAX_REPORTS:
-                try:
-                    group.append(self.waiting.get_nowait())
-                except Empty:
-                    break
-                count += len(group[-1].reports)
-            self._commit(group)
+        consume_forever(self.waiting, self._commit,
+                        Window(MAX_REPORTS, 0, weigh=lambda intake: len(intake.reports), max_items=MAX_INTAKES),
+                        "report intakes")
 
     def _commit(self, group: list[Intake]) -> None:
         for attempt in range(1, ATTEMPTS + 1):
@@ -99,7 +93,7 @@ class ReportIntake(DependencyProvider):
                 break
             except Exception as exc:
                 if attempt < ATTEMPTS and retryable(exc):
-                    time.sleep(random.uniform(0.005, 0.05) * attempt)
+                    time.sleep(backoff_delay(attempt - 1, base=0.02, cap=0.2, jitter=0.75))
                     continue
                 if len(group) > 1:  # one intake's trouble must not fail the others: each on its own
                     for intake in group:
@@ -158,25 +152,18 @@ class ReportIntake(DependencyProvider):
 
     # -- the announcer --------------------------------------------------------------
     def _announce_forever(self):
-        service = self.container.service_name
-        table = outbox.model_for(service).__table__
-        while True:
-            events = self.outgoing.get()
-            while True:  # what else committed meanwhile goes out in the same round
-                try:
-                    events += self.outgoing.get_nowait()
-                except Empty:
-                    break
-            sent = []
-            for event in events:
-                try:
-                    self.events._send("cluster", "resource_status", event)
-                    sent.append(event["event_id"])
-                except Exception as exc:  # the outbox relay sends it
-                    log.warning("announcing reports failed; left to the outbox relay: %s", exc)
-            if sent:
-                try:
-                    with self.database.engine.begin() as conn:
-                        conn.execute(delete(table).where(table.c.event_id.in_(sent)))
-                except Exception as exc:
-                    log.warning("could not clear sent announcements (they will be sent again): %s", exc)
+        # What else committed meanwhile goes out in the same round.
+        consume_forever(self.outgoing, self._announce, Window(MAX_REPORTS, 0), "report announcements")
+
+    def _announce(self, rounds: list[list[dict]]) -> None:
+        sent = []
+        for event in (e for events in rounds for e in events):
+            try:
+                self.events.send_now("cluster", "resource_status", event)
+                sent.append(event["event_id"])
+            except Exception as exc:  # the outbox relay sends it
+                log.warning("announcing reports failed; left to the outbox relay: %s", exc)
+        try:
+            outbox.forget_many(self.database.engine, self.container.service_name, sent)
+        except Exception as exc:
+            log.warning("could not clear sent announcements (they will be sent again): %s", exc)

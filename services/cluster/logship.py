@@ -23,12 +23,12 @@ from __future__ import annotations
 import logging
 import uuid
 
-import eventlet
-from eventlet.queue import Empty, LightQueue
+from eventlet.queue import LightQueue
 from nameko.events import EventDispatcher
-from sqlalchemy import delete
 
+from services.cluster import schemas
 from shared import outbox
+from shared.batching import Window, consume_forever
 from shared.db import Database, after_commit
 from shared.events import envelope, now_rfc3339
 
@@ -46,14 +46,14 @@ def events_for(lines: list[dict], size: int = LINES_PER_EVENT) -> list[dict]:
     for start in range(0, len(lines), size):
         event_id = uuid.uuid4().hex
         chunk = [{**line, "line_id": f"{event_id}:{i}"} for i, line in enumerate(lines[start:start + size])]
-        out.append(envelope("cluster", "log", {"lines": chunk}, event_id))
+        out.append(envelope("cluster", schemas.LOG, schemas.log_lines(chunk), event_id))
     return out
 
 
 def merge(events: list[dict], size: int = LINES_PER_EVENT) -> list[dict]:
     """Staged events → as few events as ``size`` allows; lines keep their ``line_id``."""
     lines = [line for event in events for line in event["data"]["lines"]]
-    return [envelope("cluster", "log", {"lines": lines[i:i + size]}) for i in range(0, len(lines), size)]
+    return [envelope("cluster", schemas.LOG, schemas.log_lines(lines[i:i + size])) for i in range(0, len(lines), size)]
 
 
 class LogShipper(EventDispatcher):
@@ -102,28 +102,12 @@ class LogShipper(EventDispatcher):
 
     # -- the shipper -----------------------------------------------------------------
     def _ship_forever(self):
-        while True:
-            batch = [self.queue.get()]
-            lines = len(batch[0]["data"]["lines"])
-            deadline = eventlet.hubs.get_hub().clock() + self.flush_seconds
-            while lines < self.lines_per_event:
-                remaining = deadline - eventlet.hubs.get_hub().clock()
-                if remaining <= 0:
-                    break
-                try:
-                    event = self.queue.get(timeout=remaining)
-                except Empty:
-                    break
-                batch.append(event)
-                lines += len(event["data"]["lines"])
-            try:
-                self._ship(batch)
-            except Exception as exc:  # the outbox relay sends what is left
-                log.warning("shipping %d log event(s) failed; left to the outbox relay: %s", len(batch), exc)
+        # A failed batch stays in the outbox, which the relay sends.
+        consume_forever(self.queue, self._ship, Window(self.lines_per_event, self.flush_seconds,
+                                                       weigh=lambda event: len(event["data"]["lines"])),
+                        "staged log events (left to the outbox relay)")
 
     def _ship(self, staged: list[dict]) -> None:
         for event in merge(staged, self.lines_per_event):
             self.publisher.publish(event, exchange=self.exchange, routing_key="log")
-        table = outbox.model_for(self.service).__table__
-        with self.database.engine.begin() as conn:
-            conn.execute(delete(table).where(table.c.event_id.in_([e["event_id"] for e in staged])))
+        outbox.forget_many(self.database.engine, self.service, [e["event_id"] for e in staged])

@@ -1,9 +1,16 @@
-"""Message shapes of the cluster service: what a registration and an operator report must look like.
+"""Message shapes of the cluster service: what a registration and an operator report must
+look like, and the events it publishes, each built by one function here.
 
-The report shape is the data of ``cluster.resource_status`` in docs/contracts.md.
+Published (envelope from ``shared.events``, source ``cluster``; docs/contracts.md):
+
+* ``apply_result`` — ``ApplyResult``: what an apply or delete asked by the deploy service did;
+* ``registered`` — ``Registered``: a cluster was registered (its namespaces are made);
+* ``resource_status`` — ``ResourceStatus``: operator reports, ``reports: [...]``;
+* ``log`` — ``LogLines``: log lines of applies, ``lines: [...]``.
 """
 from __future__ import annotations
 
+from typing import TypedDict
 from urllib.parse import urlsplit
 
 from shared import reportorder
@@ -12,6 +19,53 @@ from shared.names import check_label
 
 ENVS = ("test", "prod")
 MAX_REPORTS_PER_BATCH = 500
+
+APPLY_RESULT, REGISTERED, RESOURCE_STATUS, LOG = "apply_result", "registered", "resource_status", "log"
+
+
+class ApplyResult(TypedDict, total=False):
+    request_id: str | None
+    record_id: int | None
+    cluster: str | None
+    namespace: str | None
+    action: str | None
+    ok: bool
+    objects: list[dict]
+    error: dict | None
+
+
+class Registered(TypedDict):
+    name: str
+    env: str
+
+
+class ResourceStatus(TypedDict):
+    cluster: str
+    reports: list[dict]
+
+
+class LogLines(TypedDict):
+    lines: list[dict]
+
+
+def apply_result(request: dict, result: dict) -> ApplyResult:
+    """The answer to a ``deploy.apply_requested`` ``request``: its identity and the engine's ``result``."""
+    return {"request_id": request.get("request_id"), "record_id": request.get("record_id"),
+            "cluster": request.get("cluster"), "namespace": request.get("namespace"),
+            "action": request.get("action"), **result}
+
+
+def registered(name: str, env: str) -> Registered:
+    return {"name": name, "env": env}
+
+
+def resource_status(cluster: str, reports: list[dict]) -> ResourceStatus:
+    """Reports of one cluster, each carrying the cluster's name."""
+    return {"cluster": cluster, "reports": [{**r, "cluster": cluster} for r in reports]}
+
+
+def log_lines(lines: list[dict]) -> LogLines:
+    return {"lines": lines}
 
 
 def registration(data) -> dict:

@@ -1,34 +1,30 @@
-"""Entrypoints of the cluster service (MKE): registry, apply/delete, namespaces, operator reports.
+"""Entrypoints of the cluster service: registry, apply/delete, namespaces, operator reports.
 
-Kept thin: validation in ``schemas``, the registry, namespaces and reports in
-``domain``, everything that talks to a cluster in ``mke``. One client per
-cluster is cached in the process (``_clients``), rebuilt when the stored
-credentials change.
+Kept thin: validation and event shapes in ``schemas``; the registry, namespaces,
+apply requests and reports in ``domain``; everything that talks to a cluster in
+``mke`` (the service's Kubernetes engine), whose clients — one per cluster, rebuilt
+when its stored credentials change — are the ``clients`` dependency.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 
-import eventlet
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 from sqlalchemy import select
 
 from services.cluster import metrics as cluster_metrics
 from services.cluster import schemas
-from services.cluster.domain import defences, namespaces, registry, reports
+from services.cluster.domain import applying, fanout, namespaces, registry, reports
 from services.cluster.intake import ReportIntake
 from services.cluster.logship import LogShipper
-from services.cluster.mke import ClusterClient, ClusterError, engine
-from services.cluster.mke.kinds import kind_of
+from services.cluster.mke.clients import ClusterClients
 from services.cluster.models import Cluster, ProcessedEvent
-from shared import redact, secret_delivery
 from shared.audit import AuditLog
-from shared.errors import AlreadyExists, BadRequest, Invalid, NotFound, Unavailable
+from shared.errors import AlreadyExists, BadRequest
 from shared.events import EventPublisher, handle_event
-from shared.idempotency import first_delivery
+from shared.processed_events import first_delivery
 from shared.keys import Keys
 from shared.rpc import ServiceRpc
 from shared.secretbox import Secrets
@@ -41,35 +37,6 @@ log = logging.getLogger(__name__)
 # How often each replica probes clusters, retries namespaces and republishes
 # reports left unpublished (only one replica does a cluster's round at a time).
 TEND_SECONDS = float(os.environ.get("CLUSTER_TEND_SECONDS", "10"))
-# Concurrent namespace requests per cluster during a fan-out.
-FANOUT_CONCURRENCY = 8
-# How often a cluster's namespaces are compared with what MAE made (NAMESPACE_HEAL_SECONDS):
-# three paged LISTs per cluster, so not every tend.
-HEAL_SECONDS = 300.0
-
-_clients: dict[str, tuple[str, ClusterClient]] = {}
-
-
-class _Publishing:
-    """The seed's callback interface (done / log / delete) turned into bus events.
-
-    Log lines are batched (``logship``): staged with the result in the worker's
-    transaction, shipped after the commit merged with other workers' lines."""
-
-    def __init__(self, events, request: dict, lines):
-        self.events, self.request, self.lines = events, request, lines
-
-    def log(self, level: str, line: str) -> None:
-        self.lines.add(self.request.get("record_id"), self.request.get("cluster"), level, line)
-
-    def _result(self, result: dict) -> None:
-        r = self.request
-        self.lines.flush()
-        self.events.publish("apply_result", {
-            "request_id": r.get("request_id"), "record_id": r.get("record_id"), "cluster": r.get("cluster"),
-            "namespace": r.get("namespace"), "action": r.get("action"), **result})
-
-    done = delete = _result
 
 
 class ClusterService(ServiceBase):
@@ -82,31 +49,7 @@ class ClusterService(ServiceBase):
     intake = ReportIntake()
     audit = AuditLog()
     org = ServiceRpc("org")
-
-    # ------------------------------------------------------------ clients
-    def _client(self, cluster: Cluster, **options) -> ClusterClient:
-        fingerprint = hashlib.sha256(
-            f"{cluster.server}|{cluster.token_sealed}|{cluster.ca_cert}|{sorted(options.items())}".encode()
-        ).hexdigest()
-        key = f"{cluster.name}|{sorted(options)}"
-        cached = _clients.get(key)
-        if cached and cached[0] == fingerprint:
-            return cached[1]
-        if cached:
-            cached[1].close()
-        server, ca, token = registry.credentials(self.secrets, cluster)
-        client = ClusterClient(cluster.name, server, ca, token, **self._client_options(**options))
-        _clients[key] = (fingerprint, client)
-        return client
-
-    def _client_options(self, **overrides) -> dict:
-        cfg = self.config
-        options = {"connect_timeout": float(cfg.get("CLUSTER_CONNECT_TIMEOUT", 5)),
-                   "read_timeout": float(cfg.get("CLUSTER_READ_TIMEOUT", 20)),
-                   "attempts": int(cfg.get("CLUSTER_ATTEMPTS", 3)),
-                   "backoff": float(cfg.get("CLUSTER_BACKOFF", 0.5))}
-        options.update(overrides)
-        return options
+    clients = ClusterClients()
 
     # ----------------------------------------------------------- registry
     @rpc
@@ -116,17 +59,9 @@ class ClusterService(ServiceBase):
         if registry.exists(self.db, data["name"]):  # before asking the cluster anything
             raise AlreadyExists(f"A cluster called {data['name']!r} is registered already.",
                                 {"cluster": data["name"]})
-        probe = ClusterClient(data["name"], data["server"], data["ca_cert"], data["token"],
-                              **self._client_options(attempts=2))
-        try:
-            version = probe.check()
-        except ClusterError as exc:
-            raise Invalid(f"The cluster refused these credentials: {exc.reason}: {exc.message}",
-                          {"cluster": data["name"], "reason": exc.reason, "code": exc.code})
-        finally:
-            probe.close()
+        version = registry.verify(self.clients, data)
         cluster, report_token = registry.create(self.db, self.secrets, data)
-        self.events.publish("registered", {"name": cluster.name, "env": cluster.env})
+        self.events.publish(schemas.REGISTERED, schemas.registered(cluster.name, cluster.env))
         self.audit.record((actor or {}).get("username"), "cluster_registered", f"cluster:{cluster.name}",
                           {"env": cluster.env, "server": cluster.server}, source_ip)
         log.info("cluster registered", extra={"cluster": cluster.name, "env": cluster.env})
@@ -152,8 +87,7 @@ class ClusterService(ServiceBase):
     def delete_cluster(self, name, actor=None, source_ip=None):
         cluster = registry.get(self.db, name)
         registry.remove(self.db, cluster)
-        for key in [k for k in _clients if k.startswith(f"{name}|")]:
-            _clients.pop(key)[1].close()
+        self.clients.forget(name)
         self.audit.record((actor or {}).get("username"), "cluster_deleted", f"cluster:{name}", {}, source_ip)
         return None
 
@@ -194,7 +128,7 @@ class ClusterService(ServiceBase):
 
     def _announce(self, cluster: str, accepted: list[dict]) -> None:
         for event_id, data in reports.batch_events(cluster, accepted):
-            self.events.publish("resource_status", data, event_id=event_id)
+            self.events.publish(schemas.RESOURCE_STATUS, data, event_id=event_id)
 
     # -------------------------------------------------------- apply/delete
     @handle_event("deploy", "apply_requested")
@@ -202,54 +136,13 @@ class ClusterService(ServiceBase):
         # Not deduplicated: a redelivered request is applied again (apply is idempotent)
         # and answered again, as docs/contracts.md says.
         request = event.get("data") or {}
-        callback = _Publishing(self.events, request, self.log_lines)
-        action = request.get("action")
-        cluster = self.db.scalar(select(Cluster).where(Cluster.name == request.get("cluster")))
-        if cluster is None or action not in ("apply", "delete"):
-            error = {"reason": "NotFound", "code": 404,
-                     "message": f"Cluster {request.get('cluster')!r} is not registered."} if cluster is None else \
-                {"reason": "Invalid", "code": 422, "message": f"Unknown action {action!r}."}
-            callback.log("error", error["message"])
-            callback.done({"ok": False, "objects": [], "error": error})
-            return
-        # More attempts than an interactive call gets (0.5, 1, 2, 4 s apart): an API server
-        # that restarts for a few seconds must not fail a deploy (the fault suite saw one fail
-        # after 1.5 s); a cluster that stays away still fails it, visibly, within ~10 s.
-        manifests = request.get("manifests") or []
-        if action == "apply":
-            try:  # a version's Secret: its values come sealed with the request (shared/secret_delivery.py)
-                manifests = secret_delivery.fill(self.secrets, request)
-            except secret_delivery.Undeliverable as exc:
-                error = {"reason": "SecretEnvUnavailable", "code": 422, "message": f"Nothing was applied: {exc}."}
-                callback.log("error", error["message"])
-                callback.done({"ok": False, "objects": [], "error": error})
-                return
-        client = self._client(cluster, attempts=int(self.config.get("CLUSTER_APPLY_ATTEMPTS", 5)))
-        run = engine.apply if action == "apply" else engine.delete
-        result = run(client, manifests, callback, request.get("namespace"))
-        log.info("%s on %s: ok=%s", action, cluster.name, result["ok"],
-                 extra={"request_id": request.get("request_id"), "cluster": cluster.name})
+        callback = applying.Publishing(self.events, request, self.log_lines)
+        applying.run_request(self.db, self.clients, self.secrets, self.config, request, callback)
 
     @rpc
     def live_objects(self, cluster, namespace, manifests):
         """For each manifest, the object as the cluster has it now (or None)."""
-        found = registry.get(self.db, cluster)
-        client = self._client(found)
-        answer = []
-        for manifest in manifests or []:
-            try:
-                kind = kind_of(manifest)
-                name = (manifest.get("metadata") or {}).get("name")
-                live = client.get(kind, namespace if kind.namespaced else None, name)
-            except KeyError:
-                live = None
-            except ClusterError as exc:
-                raise Unavailable(f"Cluster {cluster!r} did not answer: {exc.reason}: {exc.message}",
-                                  {"cluster": cluster, "reason": exc.reason})
-            if live:
-                (live.get("metadata") or {}).pop("managedFields", None)
-            answer.append(redact.live(live, manifest))  # a Secret's values never leave this service
-        return answer
+        return applying.live_objects(self.db, self.clients, cluster, namespace, manifests)
 
     # ---------------------------------------------------------- namespaces
     @rpc
@@ -259,22 +152,7 @@ class ClusterService(ServiceBase):
         namespace turns out to exist there, the fan-out refuses to adopt it, visibly."""
         if not isinstance(name, str) or not name:
             return []
-        clusters = list(self.db.scalars(select(Cluster).where(Cluster.reachable.is_not(False))))
-        self.db.commit()
-        taken = []
-
-        def probe(cluster):
-            try:
-                if namespaces.exists(self._client(cluster, attempts=1), name):
-                    taken.append(cluster.name)
-            except ClusterError:
-                pass
-
-        pool = eventlet.GreenPool(FANOUT_CONCURRENCY)
-        for cluster in clusters:
-            pool.spawn_n(probe, cluster)
-        pool.waitall()
-        return sorted(taken)
+        return fanout.taken(self.db, self.clients, name)
 
     @handle_event("org", "application_created")
     def on_application_created(self, event):
@@ -293,11 +171,9 @@ class ClusterService(ServiceBase):
             namespaces.keep_policies(self.db, [(app_id, name, data.get("policy"))], _occurred(event))
         else:
             namespaces.forget_policy(self.db, app_id)
-        clusters = list(self.db.scalars(select(Cluster.name)))
-        namespaces.want_everywhere(self.db, name, clusters, desired, app_id)
+        namespaces.want_everywhere(self.db, name, list(self.db.scalars(select(Cluster.name))), desired, app_id)
         self.db.commit()  # the intent is safe before any cluster is asked
-        for cluster in clusters:
-            self._reconcile(cluster, names={name})
+        fanout.everywhere(self.db, self.clients, self.config, name)
 
     @handle_event("org", "app_policy_changed")
     def on_app_policy_changed(self, event):
@@ -315,10 +191,8 @@ class ClusterService(ServiceBase):
             return
         namespaces.keep_policies(self.db, [(app_id, name, data.get("policy") or {})], _occurred(event))
         namespaces.redo(self.db, name, app_id)
-        clusters = list(self.db.scalars(select(Cluster.name)))
         self.db.commit()
-        for cluster in clusters:
-            self._reconcile(cluster, names={name})
+        fanout.everywhere(self.db, self.clients, self.config, name)
 
     @handle_event("cluster", "registered")
     def on_cluster_registered(self, event):
@@ -333,90 +207,13 @@ class ClusterService(ServiceBase):
         namespaces.keep_policies(self.db, [e for e in namespaces.app_entries(apps) if e[2] is not None], asked)
         namespaces.want_on_cluster(self.db, name, apps)
         self.db.commit()
-        self._reconcile(name)
-
-    def _reconcile(self, cluster_name: str, names: set | None = None, attempts: int | None = None) -> dict:
-        """Bring the cluster's namespaces to what the rows want; stops at the first
-        transient failure (a cluster that is down is not asked a thousand times)."""
-        cluster = self.db.scalar(select(Cluster).where(Cluster.name == cluster_name))
-        if cluster is None:
-            return {}
-        rows = [(r.id, r.namespace, r.desired, r.app_id) for r in namespaces.work(self.db, cluster_name)
-                if names is None or r.namespace in names]
-        policy_of = namespaces.policies(self.db, [r[3] for r in rows if r[2] == "present"])
-        self.db.commit()
-        if not rows:
-            return {"done": 0}
-        client = self._client(cluster, **({"attempts": attempts} if attempts else {}))
-        settings = defences.Settings.from_config(self.config)
-        outcomes: list[tuple[int, str, ClusterError | None]] = []
-        stop = []
-
-        def one(row):
-            row_id, namespace, desired, app_id = row
-            if stop:
-                return
-            try:
-                namespaces.enact(client, namespace, desired, app_id,
-                                 defences.for_app(settings, policy_of.get(app_id)))
-                outcomes.append((row_id, desired, None))
-            except ClusterError as exc:
-                outcomes.append((row_id, desired, exc))
-                if exc.transient:
-                    stop.append(exc)
-
-        pool = eventlet.GreenPool(FANOUT_CONCURRENCY)
-        for row in rows:
-            pool.spawn_n(one, row)
-        pool.waitall()
-        for row_id, desired, error in outcomes:
-            namespaces.record(self.db, row_id, desired, error)
-        if stop:
-            # Rows never tried stay pending; the cluster is visibly unreachable.
-            cluster.reachable, cluster.probe_error, cluster.probed_at = False, str(stop[0])[:1000], utcnow()
-        self.db.commit()
-        return {"done": sum(1 for o in outcomes if o[2] is None), "failed": sum(1 for o in outcomes if o[2])}
+        fanout.reconcile(self.db, self.clients, self.config, name)
 
     @rpc
     def reconcile(self, name):
         """Probe one cluster, heal and retry its namespaces now (the timer does this by itself)."""
         registry.get(self.db, name)
-        return self._tend_one(name, heal=True)
-
-    def _heal_due(self, name: str) -> bool:
-        """Every NAMESPACE_HEAL_SECONDS per cluster, whichever replica tends it (0: every tend)."""
-        seconds = float(self.config.get("NAMESPACE_HEAL_SECONDS", HEAL_SECONDS) or 0)
-        if seconds <= 0:
-            return True
-        key = Keys.from_config(self.config).lock(f"cluster-heal:{name}")
-        return bool(self.redis.set(key, "1", nx=True, px=max(1, int(seconds * 1000))))
-
-    def _heal(self, cluster: Cluster) -> int | None:
-        """Compare the cluster's MAE namespaces, quotas and limit ranges with the rows that
-        are in place, and set the drifted ones back to pending (the reconcile that follows
-        puts them right). Costs three paged LISTs and one SELECT; writes only drifted rows."""
-        name = cluster.name
-        rows = namespaces.kept(self.db, name)
-        policy_of = namespaces.policies(self.db, [r[2] for r in rows])
-        self.db.commit()
-        if not rows:
-            return 0
-        try:
-            found = namespaces.survey(self._client(cluster, attempts=1))
-        except ClusterError as exc:
-            log.warning("healing namespaces skipped: %s", exc, extra={"cluster": name})
-            return None
-        drifted = namespaces.drifted(rows, found, defences.Settings.from_config(self.config), policy_of)
-        for i, (_, namespace, what) in enumerate(drifted):
-            cluster_metrics.namespace_drifted(name, what)
-            if i < 20:  # a changed default drifts every namespace: the first few say which
-                log.warning("namespace %s drifted on %s (%s): healing", namespace, name, ", ".join(what),
-                            extra={"cluster": name, "namespace": namespace})
-        if drifted:
-            log.warning("%d namespaces drifted on %s: healing", len(drifted), name, extra={"cluster": name})
-            namespaces.retry(self.db, drifted)
-            self.db.commit()
-        return len(drifted)
+        return fanout.tend(self.db, self.clients, self.redis, self.config, name, heal_now=True)
 
     # ----------------------------------------------------------------- tend
     @timer(interval=TEND_SECONDS)
@@ -427,7 +224,7 @@ class ClusterService(ServiceBase):
             if not self.redis.set(lock, "1", nx=True, ex=max(5, int(TEND_SECONDS * 3))):
                 continue  # another replica tends this one
             try:
-                self._tend_one(name)
+                fanout.tend(self.db, self.clients, self.redis, self.config, name)
             except Exception:  # one cluster's trouble must not stop the others
                 log.exception("tending cluster failed", extra={"cluster": name})
                 self.db.rollback()
@@ -435,26 +232,6 @@ class ClusterService(ServiceBase):
                 self.redis.delete(lock)
         for cluster, rows in reports.take_unpublished(self.db).items():
             self._announce(cluster, rows)
-
-    def _tend_one(self, name: str, heal: bool = False) -> dict:
-        cluster = self.db.scalar(select(Cluster).where(Cluster.name == name))
-        if cluster is None:
-            return {}
-        client = self._client(cluster, attempts=1)
-        try:
-            client.check()
-            cluster.reachable, cluster.probe_error = True, None
-        except ClusterError as exc:
-            cluster.reachable, cluster.probe_error = False, str(exc)[:1000]
-        cluster.probed_at = utcnow()
-        reachable = cluster.reachable
-        self.db.commit()
-        result = {"reachable": reachable}
-        if reachable:
-            if heal or self._heal_due(name):
-                result["drifted"] = self._heal(cluster)
-            result.update(self._reconcile(name))
-        return result
 
 
 def _occurred(event: dict):
@@ -465,4 +242,4 @@ def _occurred(event: dict):
         return utcnow()
 
 
-__all__ = ["ClusterService", "NotFound"]
+__all__ = ["ClusterService"]

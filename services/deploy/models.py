@@ -12,7 +12,7 @@ from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, 
 from sqlalchemy.dialects.mysql import DATETIME
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.idempotency import processed_events_model
+from shared.processed_events import processed_events_model
 from shared.timeutil import utcnow
 
 
@@ -133,7 +133,7 @@ class Record(Base):
 
 class RequestKey(Base):
     """An ``Idempotency-Key`` a caller sent with a request that creates a record, and the
-    answer it got (``domain/once.py``)."""
+    answer it got (``domain/request_keys.py``)."""
 
     __tablename__ = "deploy_request_keys"
     __table_args__ = (Index("ix_deploy_request_keys_created", "created_at"),)

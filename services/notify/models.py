@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.idempotency import processed_events_model
+from shared.processed_events import processed_events_model
 
 
 def utcnow() -> datetime:

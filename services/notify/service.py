@@ -15,7 +15,7 @@ from services.notify.models import Channel, Delivery, ProcessedEvent
 from shared.audit import AuditLog
 from shared.errors import Unavailable, UrlNotAllowed
 from shared.events import handle_event
-from shared.idempotency import first_delivery
+from shared.processed_events import first_delivery
 from shared.outbound import Outbound
 from shared.secretbox import Secrets
 from shared.service import ServiceBase, rpc
@@ -28,7 +28,7 @@ SWEEP_SECONDS = 30
 
 
 def _first_delivery(session, model, event: dict) -> bool:
-    """``shared.idempotency.first_delivery`` in one statement: ``INSERT IGNORE`` adds the id
+    """``shared.processed_events.first_delivery`` in one statement: ``INSERT IGNORE`` adds the id
     unless it is there (a concurrent replica's uncommitted insert of the same id makes it
     wait, then skip). The SELECT and the ORM flush it replaces were a third of this
     service's CPU per event. Ids the column cannot hold go the checked way."""

@@ -7,7 +7,7 @@ from sqlalchemy import (JSON, Date, DateTime, Float, ForeignKey, Integer, String
                         UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.idempotency import processed_events_model
+from shared.processed_events import processed_events_model
 
 
 def utcnow() -> datetime:

@@ -17,7 +17,7 @@ from shared.audit import AuditLog
 from shared.clock import Clock
 from shared.errors import Invalid
 from shared.events import EventPublisher, handle_event
-from shared.idempotency import first_delivery
+from shared.processed_events import first_delivery
 from shared.secretbox import SecretBoxError, Secrets
 from shared.service import ServiceBase, rpc
 

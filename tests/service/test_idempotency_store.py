@@ -1,4 +1,4 @@
-"""Idempotency keys remembered and recalled on MariaDB (services/deploy/domain/once.py).
+"""Idempotency keys remembered and recalled on MariaDB (services/deploy/domain/request_keys.py).
 
 The deploy service runs ``recall`` then ``remember`` in the transaction that creates the
 record (``DeployService._once``); these tests drive the same functions on the run's
@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from services.deploy.domain import once
+from services.deploy.domain import request_keys
 from services.deploy.models import RequestKey
 from shared.errors import Conflict, Invalid
 from shared.timeutil import utcnow
@@ -35,16 +35,16 @@ def actors(db_engine):
         conn.execute(delete(RequestKey).where(RequestKey.actor.in_(names)))
 
 
-def recorded(engine, actor, key, answer, print_=None):
+def recorded(engine, actor, key, answer, fingerprint=None):
     """What ``_once`` leaves committed: the key, then the record's answer on its row."""
     with Session(engine) as db:
-        row = once.remember(db, actor, key, print_ or once.fingerprint(**REQUEST), {}, utcnow())
+        row = request_keys.remember(db, actor, key, fingerprint or request_keys.fingerprint(**REQUEST), {}, utcnow())
         row.answer = answer
         db.commit()
 
 
 def test_a_new_key_recalls_nothing(actors, db_session):
-    assert once.recall(db_session, actors[0], str(uuid.uuid4()), once.fingerprint(**REQUEST)) is None
+    assert request_keys.recall(db_session, actors[0], str(uuid.uuid4()), request_keys.fingerprint(**REQUEST)) is None
 
 
 def test_the_same_caller_key_and_request_get_the_first_answer_back(db_engine, actors):
@@ -52,10 +52,10 @@ def test_the_same_caller_key_and_request_get_the_first_answer_back(db_engine, ac
     key = str(uuid.uuid4())
     recorded(db_engine, alice, key, {"record_id": 41, "status": "pending"})
     with Session(db_engine) as db:
-        answer = once.recall(db, alice, key, once.fingerprint(**dict(reversed(list(REQUEST.items())))))
+        answer = request_keys.recall(db, alice, key, request_keys.fingerprint(**dict(reversed(list(REQUEST.items())))))
         assert answer == {"record_id": 41, "status": "pending"}
         answer["status"] = "changed by the caller"  # a copy: the stored answer stays as it was
-        assert once.recall(db, alice, key, once.fingerprint(**REQUEST)) == {"record_id": 41, "status": "pending"}
+        assert request_keys.recall(db, alice, key, request_keys.fingerprint(**REQUEST)) == {"record_id": 41, "status": "pending"}
 
 
 def test_the_same_key_for_another_request_is_refused(db_engine, actors):
@@ -64,10 +64,10 @@ def test_the_same_key_for_another_request_is_refused(db_engine, actors):
     recorded(db_engine, alice, key, {"record_id": 42})
     with Session(db_engine) as db:
         with pytest.raises(Invalid) as caught:
-            once.recall(db, alice, key, once.fingerprint(**{**REQUEST, "version": "v2"}))
+            request_keys.recall(db, alice, key, request_keys.fingerprint(**{**REQUEST, "version": "v2"}))
         assert caught.value.details == {"field": "Idempotency-Key"}
         # ... and that refusal left the first answer where it was.
-        assert once.recall(db, alice, key, once.fingerprint(**REQUEST)) == {"record_id": 42}
+        assert request_keys.recall(db, alice, key, request_keys.fingerprint(**REQUEST)) == {"record_id": 42}
 
 
 def test_keys_belong_to_their_caller(db_engine, actors):
@@ -75,12 +75,12 @@ def test_keys_belong_to_their_caller(db_engine, actors):
     key = "shared-key-" + uuid.uuid4().hex
     recorded(db_engine, alice, key, {"record_id": 43})
     with Session(db_engine) as db:
-        assert once.recall(db, bob, key, once.fingerprint(**REQUEST)) is None
-        assert once.recall(db, bob, key, once.fingerprint(**{**REQUEST, "app": "other"})) is None
-    recorded(db_engine, bob, key, {"record_id": 44}, once.fingerprint(**{**REQUEST, "app": "other"}))
+        assert request_keys.recall(db, bob, key, request_keys.fingerprint(**REQUEST)) is None
+        assert request_keys.recall(db, bob, key, request_keys.fingerprint(**{**REQUEST, "app": "other"})) is None
+    recorded(db_engine, bob, key, {"record_id": 44}, request_keys.fingerprint(**{**REQUEST, "app": "other"}))
     with Session(db_engine) as db:
-        assert once.recall(db, alice, key, once.fingerprint(**REQUEST)) == {"record_id": 43}
-        assert once.recall(db, bob, key, once.fingerprint(**{**REQUEST, "app": "other"})) == {"record_id": 44}
+        assert request_keys.recall(db, alice, key, request_keys.fingerprint(**REQUEST)) == {"record_id": 43}
+        assert request_keys.recall(db, bob, key, request_keys.fingerprint(**{**REQUEST, "app": "other"})) == {"record_id": 44}
 
 
 def test_only_a_hash_of_the_key_is_stored(db_engine, actors):
@@ -90,7 +90,7 @@ def test_only_a_hash_of_the_key_is_stored(db_engine, actors):
     with Session(db_engine) as db:
         [row] = db.scalars(select(RequestKey).where(RequestKey.actor == alice)).all()
     assert row.key_hash == hashlib.sha256(key.encode()).hexdigest() != key
-    assert row.fingerprint == once.fingerprint(**REQUEST)
+    assert row.fingerprint == request_keys.fingerprint(**REQUEST)
 
 
 def test_a_twin_of_a_request_already_recorded_is_told_to_retry(db_engine, actors):
@@ -99,7 +99,7 @@ def test_a_twin_of_a_request_already_recorded_is_told_to_retry(db_engine, actors
     recorded(db_engine, alice, key, {"record_id": 46})
     with Session(db_engine) as db:
         with pytest.raises(Conflict) as caught:
-            once.remember(db, alice, key, once.fingerprint(**REQUEST), {}, utcnow())
+            request_keys.remember(db, alice, key, request_keys.fingerprint(**REQUEST), {}, utcnow())
         assert caught.value.details == {"field": "Idempotency-Key"}
 
 
@@ -109,14 +109,14 @@ def test_a_twin_racing_the_first_waits_for_it(db_engine, actors, first_commits):
     the first commits the second gets 409 (retry: it will then recall the answer), if
     the first rolls back the second records the request itself."""
     alice, _ = actors
-    key, print_ = str(uuid.uuid4()), once.fingerprint(**REQUEST)
+    key, fingerprint = str(uuid.uuid4()), request_keys.fingerprint(**REQUEST)
     first, second = Session(db_engine), Session(db_engine)
     try:
-        once.remember(first, alice, key, print_, {"record_id": 47}, utcnow())
+        request_keys.remember(first, alice, key, fingerprint, {"record_id": 47}, utcnow())
 
         def twin():
             try:
-                once.remember(second, alice, key, print_, {"record_id": 48}, utcnow())
+                request_keys.remember(second, alice, key, fingerprint, {"record_id": 48}, utcnow())
                 second.commit()
                 return "recorded"
             except Conflict:
@@ -131,7 +131,7 @@ def test_a_twin_racing_the_first_waits_for_it(db_engine, actors, first_commits):
         first.close()
         second.close()
     with Session(db_engine) as db:
-        answer = once.recall(db, alice, key, print_)
+        answer = request_keys.recall(db, alice, key, fingerprint)
     if first_commits:
         assert (outcome, answer) == ("conflict", {"record_id": 47})
     else:
@@ -141,10 +141,10 @@ def test_a_twin_racing_the_first_waits_for_it(db_engine, actors, first_commits):
 def test_keys_older_than_a_day_are_forgotten(actors, db_session):  # the session ends first
     alice, _ = actors
     now = utcnow()
-    print_ = once.fingerprint(**REQUEST)
-    once.remember(db_session, alice, "old", print_, {"record_id": 1}, now - once.KEEP - timedelta(minutes=1))
-    once.remember(db_session, alice, "recent", print_, {"record_id": 2}, now - once.KEEP + timedelta(minutes=1))
-    assert once.forget_expired(db_session, now) >= 1
+    fingerprint = request_keys.fingerprint(**REQUEST)
+    request_keys.remember(db_session, alice, "old", fingerprint, {"record_id": 1}, now - request_keys.KEEP - timedelta(minutes=1))
+    request_keys.remember(db_session, alice, "recent", fingerprint, {"record_id": 2}, now - request_keys.KEEP + timedelta(minutes=1))
+    assert request_keys.forget_expired(db_session, now) >= 1
     db_session.expire_all()
-    assert once.recall(db_session, alice, "old", print_) is None  # the key may be used afresh
-    assert once.recall(db_session, alice, "recent", print_) == {"record_id": 2}
+    assert request_keys.recall(db_session, alice, "old", fingerprint) is None  # the key may be used afresh
+    assert request_keys.recall(db_session, alice, "recent", fingerprint) == {"record_id": 2}

@@ -8,6 +8,7 @@ from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ServiceRpcProxy
 from sqlalchemy import text
 
+from services.deploy import schemas as deploy_schemas
 from services.notify.service import NotifyService
 from shared.errors import Invalid, NotFound, Unavailable
 from shared.events import envelope
@@ -99,9 +100,9 @@ def test_generic_webhook_gets_json_with_a_valid_hmac(notify, config, fakes):
     hook = fakes(FakeWebhook(secret=SECRET))
     notify.create_channel("shop", {"name": "hook", "type": "webhook", "url": hook.url,
                                    "secret": SECRET, "events": ["build.succeeded"]})
-    event = envelope("deploy", "build_succeeded", {
-        "app": "shop", "service": "api", "ref": "v1.2.4", "image": "registry/api:v1.2.4",
-        "build_number": 88, "status": "succeeded", "link": "https://ci.example/88", "reason": None})
+    event = envelope("deploy", deploy_schemas.BUILD_SUCCEEDED, deploy_schemas.build_finished(
+        app="shop", service="api", ref="v1.2.4", image="registry/api:v1.2.4", build_number=88,
+        status="succeeded", link="https://ci.example/88", reason=None))
     event_dispatcher(config)("deploy", "build_succeeded", event)
     [delivery] = wait_delivery(notify, "shop", event["event_id"])
     assert delivery["status"] == "delivered" and delivery["event"] == "build.succeeded"

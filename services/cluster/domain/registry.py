@@ -16,8 +16,9 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from services.cluster.mke.client import ClusterError
 from services.cluster.models import Cluster, ClusterNamespace, ResourceReport
-from shared.errors import AlreadyExists, NotFound, Unauthorized
+from shared.errors import AlreadyExists, Invalid, NotFound, Unauthorized
 from shared.timeutil import rfc3339, utcnow
 
 REPORT_TOKEN_PREFIX = "mae_r_"
@@ -102,3 +103,15 @@ def to_dict(cluster: Cluster) -> dict:
             "healthy": healthy(cluster), "reachable": bool(cluster.reachable),
             "probe_error": cluster.probe_error, "probed_at": rfc3339(cluster.probed_at),
             "last_report_at": rfc3339(cluster.last_report_at), "created_at": rfc3339(cluster.created_at)}
+
+
+def verify(clients, data: dict) -> dict:
+    """Ask the cluster of a registration whether its credentials work: its version, or ``Invalid``."""
+    probe = clients.probe(data["name"], data["server"], data["ca_cert"], data["token"], attempts=2)
+    try:
+        return probe.check()
+    except ClusterError as exc:
+        raise Invalid(f"The cluster refused these credentials: {exc.reason}: {exc.message}",
+                      {"cluster": data["name"], "reason": exc.reason, "code": exc.code})
+    finally:
+        probe.close()

@@ -13,6 +13,7 @@ import json
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.cluster import schemas
 from services.cluster.models import ResourceReport
 from shared import reportorder
 from shared.timeutil import utcnow
@@ -42,7 +43,7 @@ def batch_events(cluster: str, reports: list[dict]) -> list[tuple[str, dict]]:
         chunk = reports[i:i + REPORTS_PER_EVENT]
         ids = "|".join(event_id(cluster, r) for r in chunk)
         out.append((hashlib.sha256(f"batch/{ids}".encode()).hexdigest()[:32],
-                    {"cluster": cluster, "reports": [status_event(cluster, r) for r in chunk]}))
+                    schemas.resource_status(cluster, chunk)))
     return out
 
 

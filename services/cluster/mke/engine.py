@@ -1,6 +1,6 @@
 """Apply and delete lists of manifests on one cluster, and say what happened.
 
-The seed's callback interface has three functions — done, log, delete — that
+The callback interface (``Callback`` below) has three functions — done, log, delete — that
 do not mean success or failure: ``log`` is called for every line worth showing
 in a deploy record's log, and exactly one of ``done`` (after an apply) or
 ``delete`` (after a delete) is called with the result, whether it went well or

@@ -11,6 +11,7 @@ from services.deploy.domain.templates import TemplateRefused
 from services.deploy.models import HostOwner, Ingress, Service, Template, Version
 from shared.errors import AlreadyExists, Conflict, Forbidden, HostTaken, Invalid, NotFound
 from shared.names import check_label
+from shared.paging import page
 from shared.timeutil import rfc3339, utcnow
 
 
@@ -38,6 +39,20 @@ def create_service(db: Session, app: str, data, actor: str) -> Service:
     db.add(service)
     db.flush()
     return service
+
+
+def list_services(db: Session, app: str, limit=None, cursor=None) -> dict:
+    return page(db, select(Service).where(Service.app == app), Service.id, limit, cursor, service_dict)
+
+
+def service_view(db: Session, app: str, name: str, running: dict[str, list]) -> dict:
+    """The service with its live versions, each with the clusters ``running`` it
+    (``records.version_status``)."""
+    service = get_service(db, app, name)
+    versions = db.scalars(select(Version).where(Version.service_id == service.id,
+                                                Version.deleted_at.is_(None)).order_by(Version.id))
+    return {**service_dict(service),
+            "versions": [{**version_dict(v), "clusters": running.get(v.name, [])} for v in versions]}
 
 
 def delete_service(db: Session, app: str, name: str) -> None:
@@ -69,6 +84,28 @@ def get_version(db: Session, app: str, service: str, name: str, include_deleted:
         raise NotFound(f"Version {name!r} of service {service!r} was not found.",
                        {"app": app, "service": service, "version": name})
     return version
+
+
+def list_versions(db: Session, app: str, service: str, limit=None, cursor=None) -> dict:
+    get_service(db, app, service)
+    stmt = select(Version).where(Version.app == app, Version.service == service, Version.deleted_at.is_(None))
+    return page(db, stmt, Version.id, limit, cursor, version_dict)
+
+
+def secret_env_before(version: Version) -> tuple[list[str], str | None]:
+    """What ``secret_env_change`` compares a changed version with."""
+    return secret_env.names_of(version), version.secret_env_sealed
+
+
+def secret_env_change(version: Version, before: tuple[list[str], str | None]) -> dict | None:
+    """The audit details of a change of the version's secret_env — by name: which were
+    added or removed, and that the set changed; never a value. ``None``: unchanged."""
+    names_before, sealed_before = before
+    if version.secret_env_sealed == sealed_before:
+        return None
+    after = secret_env.names_of(version)
+    return {"names": after, "added": sorted(set(after) - set(names_before)),
+            "removed": sorted(set(names_before) - set(after))}
 
 
 def _check_renders(db: Session, app: str, service: str, version: str, config: dict, ctx=None,
@@ -149,6 +186,10 @@ def update_version(db: Session, app: str, service: str, name: str, data, ctx=Non
 def ingress_dict(ingress: Ingress) -> dict:
     return {"name": ingress.name, "app": ingress.app, **ingress.config, "created_by": ingress.created_by,
             "created_at": rfc3339(ingress.created_at)}
+
+
+def list_ingresses(db: Session, app: str, limit=None, cursor=None) -> dict:
+    return page(db, select(Ingress).where(Ingress.app == app), Ingress.id, limit, cursor, ingress_dict)
 
 
 def get_ingress(db: Session, app: str, name: str) -> Ingress:

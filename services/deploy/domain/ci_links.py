@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from services.deploy.domain import catalog
 from services.deploy.domain.ci import PROVIDERS, Build, CIProvider, check_repo
 from services.deploy.models import CIBuild, CILink, Version
 from shared import outbound
@@ -144,6 +145,32 @@ def changes(link: CILink | None) -> dict:
             "auto_deploy_env": link.auto_deploy_env}
 
 
+def find_link(db: Session, app: str, service: str) -> CILink | None:
+    return db.scalar(select(CILink).where(CILink.app == app, CILink.service == service))
+
+
+def link_service(db: Session, box, app: str, service: str, data: dict, actor: str,
+                 guard: "outbound.Guard | None" = None) -> tuple[CILink, str, dict]:
+    """Link (or re-link) the service: ``(link, audit action, audit details)``."""
+    catalog.get_service(db, app, service)
+    before = changes(find_link(db, app, service))
+    link = save_link(db, box, app, service, data, actor, guard=guard)
+    action, details = link_audit(before, link, data)
+    return link, action, details
+
+
+def link_audit(before: dict, link: CILink, data: dict | None) -> tuple[str, dict]:
+    """The audit action and details of saving ``link`` over a link whose ``changes`` were
+    ``before``: never the token nor the webhook secret, only that they were set, and
+    which other fields changed."""
+    after = changes(link)
+    details = {**after, "link_id": link.id, "token_set": True,
+               "webhook_secret_set": bool((data or {}).get("webhook_secret"))}
+    if before:
+        details["changed"] = sorted(k for k in after if after[k] != before.get(k))
+    return ("ci_link_changed" if before else "ci_linked"), details
+
+
 def delete_link(db: Session, app: str, service: str) -> CILink | None:
     """Remove the service's link (and, by cascade, its builds); the removed link or ``None``."""
     link = db.scalar(select(CILink).where(CILink.app == app, CILink.service == service))
@@ -172,6 +199,20 @@ def provider_for(link: CILink, box, guard: "outbound.Guard | None" = None) -> CI
     return PROVIDERS[link.provider](link.server, _open(box, link, "token"), guard=guard)
 
 
+def builds(db: Session, box, app: str, service: str, guard: "outbound.Guard | None" = None) -> list[dict]:
+    """The linked repository's recent builds, as its CI lists them."""
+    link = get_link(db, app, service)
+    return [b.to_dict() for b in provider_for(link, box, guard=guard).builds(link.repo)]
+
+
+def trigger_build(db: Session, box, app: str, service: str, ref, guard: "outbound.Guard | None" = None) -> dict:
+    """Ask the linked CI to build branch ``ref``."""
+    if not isinstance(ref, str) or not ref.strip():
+        raise Invalid("'ref' is required: the branch to build.", {"field": "ref"})
+    link = get_link(db, app, service)
+    return provider_for(link, box, guard=guard).trigger(link.repo, ref.strip()).to_dict()
+
+
 def webhook_secret(link: CILink, box) -> str:
     return _open(box, link, "webhook")
 
@@ -197,12 +238,6 @@ def record_build(db: Session, link: CILink, build: Build) -> CIBuild | None:
     except IntegrityError:
         return None
     return row
-
-
-def build_dict(row: CIBuild) -> dict:
-    return {"number": row.number, "status": row.status, "event": row.event, "ref": row.ref,
-            "link": row.link, "commit": row.commit, "version": row.version, "record_id": row.record_id,
-            "error": row.error, "received_at": rfc3339(row.created_at)}
 
 
 def latest_version(db: Session, app: str, service: str) -> Version | None:

@@ -18,6 +18,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from services.deploy.models import CILink, HostOwner, Ingress, Record, Service, Template, Version
+from shared.timeutil import parse_rfc3339, utcnow
 
 
 def forget_app(db: Session, name: str, app_id: int | None, before: datetime) -> dict:
@@ -31,3 +32,13 @@ def forget_app(db: Session, name: str, app_id: int | None, before: datetime) -> 
         update(Record).where(Record.app == name, Record.deleted_app_id.is_(None), Record.created_at <= before)
         .values(deleted_app_id=app_id or 0)).rowcount
     return counts
+
+
+def forget_deleted_app(db: Session, data: dict, occurred_at) -> dict:
+    """``forget_app`` for an ``org.application_deleted`` event: rows made before it
+    occurred (an event without a readable time: before now)."""
+    try:
+        before = parse_rfc3339(occurred_at or "")
+    except (TypeError, ValueError):
+        before = utcnow()
+    return forget_app(db, data.get("name"), data.get("app_id"), before)

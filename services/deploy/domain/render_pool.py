@@ -1,8 +1,7 @@
 """Render workers: child processes that run user templates under rlimits and a wall clock.
 
-Why a process and not a budget inside the sandbox: see ``templates``' docstring.
-
-Two sides in one module:
+Why a process and not a budget inside the sandbox: see ``templates``' docstring. Two
+sides in one module:
 
 * the worker (``python -I render_pool.py MEMORY_MB CPU_SECONDS``, started by the pool):
   imports ``templates``, then limits its own address space (``RLIMIT_AS``: what it

@@ -41,12 +41,11 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from shared.errors import Invalid
+# Re-exported: callers and tests reach a template's fields through this module.
+from services.deploy.domain.template_fields import FIELD_TYPES, check_fields, resolve_values, sample_value  # noqa: E402,F401
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 KINDS = ("version", "ingress")
-FIELD_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool,
-               "object": dict, "list": list}
 MAX_BODY = 64 * 1024
 MAX_OUTPUT = 512 * 1024
 MAX_SECONDS = 1.5  # wall clock per parse/compile/render in a worker (refused before 2 s)
@@ -290,66 +289,6 @@ def _builtin_bodies() -> frozenset[str]:
 
 
 _BUILTIN_BODIES = None
-
-
-# -- fields: what the deploy form asks for ------------------------------------------
-
-def check_fields(fields) -> list[dict]:
-    if fields in (None, []):
-        return []
-    if not isinstance(fields, list) or len(fields) > 50:
-        raise Invalid("'fields' must be a list of at most 50 {name, type, default?, description?}.",
-                      {"field": "fields"})
-    out, seen = [], set()
-    for i, field in enumerate(fields):
-        where = f"fields[{i}]"
-        if not isinstance(field, dict) or set(field) - {"name", "type", "default", "description"}:
-            raise Invalid(f"'{where}' must be {{name, type, default?, description?}}.", {"field": where})
-        name = field.get("name")
-        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
-            raise Invalid(f"'{where}.name' must be an identifier not starting with '_'.",
-                          {"field": f"{where}.name"})
-        if name in seen:
-            raise Invalid(f"The field {name!r} is declared twice.", {"field": f"{where}.name"})
-        seen.add(name)
-        kind = field.get("type", "string")
-        if kind not in FIELD_TYPES:
-            raise Invalid(f"'{where}.type' must be one of {', '.join(FIELD_TYPES)}.",
-                          {"field": f"{where}.type"})
-        default = field.get("default", sample_value(kind))
-        if not _is_type(default, kind):
-            raise Invalid(f"The default of {name!r} is not of type {kind}.", {"field": f"{where}.default"})
-        description = field.get("description", "")
-        if not isinstance(description, str) or len(description) > 500:
-            raise Invalid(f"'{where}.description' must be text of at most 500 characters.",
-                          {"field": f"{where}.description"})
-        out.append({"name": name, "type": kind, "default": default, "description": description})
-    return out
-
-
-def _is_type(value, kind: str) -> bool:
-    if kind in ("integer", "number") and isinstance(value, bool):
-        return False
-    return isinstance(value, FIELD_TYPES[kind])
-
-
-def sample_value(kind: str):
-    return {"string": "sample", "integer": 1, "number": 1, "boolean": True,
-            "object": {}, "list": []}[kind]
-
-
-def resolve_values(fields: list[dict], values: dict | None) -> dict:
-    """The template's ``values``: each field's given value or its default, type-checked."""
-    values = dict(values or {})
-    out = {}
-    for field in fields:
-        name = field["name"]
-        value = values.pop(name, field["default"])
-        if not _is_type(value, field["type"]):
-            raise Invalid(f"'values.{name}' must be of type {field['type']}.", {"field": f"values.{name}"})
-        out[name] = value
-    out.update(values)  # extra values are the template's business; they are plain data anyway
-    return out
 
 
 # -- the built-in templates ------------------------------------------------------

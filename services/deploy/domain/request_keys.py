@@ -20,6 +20,8 @@ import json
 import re
 from datetime import datetime, timedelta
 
+from typing import Callable
+
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -49,19 +51,19 @@ def fingerprint(**request) -> str:
     return _hash(json.dumps(request, sort_keys=True, default=str))
 
 
-def recall(db: Session, actor: str, key: str, print_: str) -> dict | None:
+def recall(db: Session, actor: str, key: str, fingerprint: str) -> dict | None:
     """The answer given the first time this caller sent ``key``, or None if it is new."""
     row = db.get(RequestKey, (actor, _hash(key)))
     if row is None:
         return None
-    if row.fingerprint != print_:
+    if row.fingerprint != fingerprint:
         raise Invalid("This Idempotency-Key was already used for a different request; "
                       "use a new key for a new request.", {"field": "Idempotency-Key"})
     return dict(row.answer)
 
 
-def remember(db: Session, actor: str, key: str, print_: str, answer: dict, now: datetime) -> RequestKey:
-    row = RequestKey(actor=actor, key_hash=_hash(key), fingerprint=print_, answer=answer, created_at=now)
+def remember(db: Session, actor: str, key: str, fingerprint: str, answer: dict, now: datetime) -> RequestKey:
+    row = RequestKey(actor=actor, key_hash=_hash(key), fingerprint=fingerprint, answer=answer, created_at=now)
     db.add(row)
     try:
         db.flush()
@@ -70,6 +72,24 @@ def remember(db: Session, actor: str, key: str, print_: str, answer: dict, now: 
         raise Conflict("A request with this Idempotency-Key is still being processed; "
                        "send it again in a moment to get its answer.", {"field": "Idempotency-Key"}) from None
     return row
+
+
+def answer_once(db: Session, actor: str, key, request: dict, create: Callable[[], dict], now: datetime) -> dict:
+    """``create()``'s answer, made once per caller and ``key`` (no key: made every time).
+
+    The key is written first, in the record's transaction: a concurrent twin waits on
+    its row and gets 409 instead of making a second record."""
+    key = check_key(key)
+    if key is None:
+        return create()
+    request_print = fingerprint(**request)
+    answer = recall(db, actor, key, request_print)
+    if answer is not None:
+        return {**answer, "replayed": True}
+    remembered = remember(db, actor, key, request_print, {}, now)
+    answer = create()
+    remembered.answer = answer
+    return answer
 
 
 def forget_expired(db: Session, now: datetime) -> int:

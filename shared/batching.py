@@ -1,0 +1,255 @@
+"""Batch consumers: items gathered from a queue, handed on together, retried with backoff.
+
+Three parts of MAE work this way: the deploy service's event consumers (log lines
+and status reports from the broker), the cluster service's report intake (one
+transaction for every POST waiting at that moment) and its log shipper (one
+``cluster.log`` event for the lines of many applies). Each handles a burst in
+one transaction or message instead of one per item, which is what keeps them
+cheap under load. The shape they share lives here:
+
+- ``Window``: when a batch is complete — ``size`` (by weight: an item may carry
+  many reports or lines), ``max_items`` or ``wait`` seconds after its first item;
+- ``collect`` / ``consume_forever``: batches taken from an in-process green-thread
+  queue and handed to a function, for ever;
+- ``BatchEventHandler`` (``batch_handler``): a nameko entrypoint that hands its
+  method a batch of events from the broker and acks them only after the worker's
+  transaction committed.
+"""
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections import deque
+from typing import Any, Callable
+
+import eventlet
+from eventlet.event import Event
+from eventlet.queue import Empty, LightQueue
+from kombu import Connection, Consumer, Queue, binding
+from nameko.constants import AMQP_URI_CONFIG_KEY
+from nameko.extensions import Entrypoint
+from nameko.standalone.events import get_event_exchange
+
+from shared.retry import backoff_delay
+
+log = logging.getLogger(__name__)
+
+MAX_RETRY_DELAY = 30.0  # reconnecting to the broker
+# Retrying a batch whose handler failed (the database is down): short, so the lines and
+# reports held meanwhile (this replica's prefetch) flow within seconds of its return.
+MAX_HANDLER_RETRY_DELAY = 5.0
+RETRY_BASE = 0.2
+
+
+def _weight(weigh: Callable[[Any], int], item) -> int:
+    try:
+        return max(1, int(weigh(item)))
+    except Exception:  # a malformed item weighs one; whoever handles it judges it
+        return 1
+
+
+class Window:
+    """The batch being gathered: complete at ``size`` (summed weight), at ``max_items``,
+    or ``wait`` seconds after its first item arrived."""
+
+    def __init__(self, size: int, wait: float, weigh: Callable[[Any], int] | None = None,
+                 max_items: int | None = None, clock: Callable[[], float] = time.monotonic):
+        self.size, self.wait, self.max_items, self.clock = size, wait, max_items, clock
+        self.weigh = weigh or (lambda item: 1)
+        self.items: list = []
+        self.weight = 0
+        self.first_at: float | None = None
+
+    def add(self, item, payload=None) -> None:
+        """Add ``item``, weighed by ``payload`` (the item itself unless given)."""
+        if not self.items:
+            self.first_at = self.clock()
+        self.items.append(item)
+        self.weight += _weight(self.weigh, item if payload is None else payload)
+
+    def full(self) -> bool:
+        return self.weight >= self.size or (self.max_items is not None and len(self.items) >= self.max_items)
+
+    def remaining(self) -> float:
+        """Seconds until the batch is due by time (``wait`` while it is empty)."""
+        if self.first_at is None:
+            return self.wait
+        return max(0.0, self.first_at + self.wait - self.clock())
+
+    def due(self) -> bool:
+        return bool(self.items) and (self.full() or self.remaining() <= 0)
+
+    def take(self) -> list:
+        items, self.items, self.weight, self.first_at = self.items, [], 0, None
+        return items
+
+
+def collect(queue: LightQueue, window: Window) -> list:
+    """The next batch from ``queue``: waits for a first item, then takes what follows until
+    the window is full or its time is up (``wait`` 0: only what is waiting already)."""
+    window.add(queue.get())
+    while not window.full():
+        remaining = window.remaining()
+        try:
+            window.add(queue.get(timeout=remaining) if remaining > 0 else queue.get_nowait())
+        except Empty:
+            break
+    return window.take()
+
+
+def consume_forever(queue: LightQueue, handle: Callable[[list], None], window: Window, what: str) -> None:
+    """Hand every batch of ``queue`` to ``handle``; a failing batch is logged, not retried
+    here (the handlers keep what they must in an outbox, or retry themselves)."""
+    while True:
+        batch = collect(queue, window)
+        try:
+            handle(batch)
+        except Exception as exc:
+            log.warning("handling a batch of %d %s failed: %r", len(batch), what, exc)
+
+
+class BatchEventHandler(Entrypoint):
+    """An event entrypoint that hands its method a *batch* of events, acked only after it returns.
+
+    One worker gets up to ``size`` events — or items, with ``weigh``, when events
+    carry lists of reports or lines — or what arrived within ``wait`` seconds, and
+    handles them in one transaction. Messages are acked (all at once) only after the
+    worker's transaction has committed; if the worker raises, the whole batch is
+    retried after a growing pause, so nothing is lost and a dependency outage does
+    not spin. Handlers must therefore be idempotent, as every event handler in MAE is.
+
+    Batches of one replica run one after another (or ``depth`` at a time, for
+    handlers whose batches commute); replicas compete for the queue like any nameko
+    event handler (the queue is shared by service name).
+    """
+
+    def __init__(self, bindings: list[tuple[str, str]], queue: str, size: int = 500,
+                 wait: float = 0.05, weigh=None, depth: int = 1, **kwargs):
+        self.bindings = list(bindings)
+        self.queue_name = queue
+        self.size = size
+        self.wait = wait
+        # How much of ``size`` one event uses; by default each counts one.
+        self.weigh = weigh or (lambda payload: 1)
+        # Batches handled at once (each its own worker and transaction). Above one, the
+        # next batch is read and parsed while the previous one waits for the database;
+        # only for handlers whose batches may commit in any order (acks still go out in
+        # delivery order).
+        self.depth = max(1, int(depth))
+        self._stopping = False
+        self._thread = None
+        super().__init__(**kwargs)
+
+    def setup(self):
+        config = self.container.config
+        self.amqp_uri = config[AMQP_URI_CONFIG_KEY]
+        self.queue = Queue(
+            self.queue_name, durable=True, auto_delete=False,
+            bindings=[binding(get_event_exchange(source, config), routing_key=event_type)
+                      for source, event_type in self.bindings])
+        # Exchanges are declared by their publishers too; declaring here lets the
+        # queue bind before the first publisher starts.
+        self.exchanges = [get_event_exchange(source, config) for source, _ in self.bindings]
+
+    def start(self):
+        self._stopping = False
+        self._thread = self.container.spawn_managed_thread(self._run)
+
+    def stop(self):
+        self._stopping = True
+        if self._thread is not None:
+            self._thread.wait()
+
+    def kill(self):
+        self._stopping = True
+        if self._thread is not None:
+            self._thread.kill()
+
+    # -- consuming ----------------------------------------------------------------
+    def _run(self):
+        self._failures = 0
+        while not self._stopping:
+            try:
+                self._consume()
+            except Exception as exc:  # connection lost, broker restarting: reconnect with backoff
+                self._failures += 1
+                delay = backoff_delay(self._failures, RETRY_BASE, MAX_RETRY_DELAY)
+                log.warning("batch consumer lost its connection; reconnecting",
+                            extra={"queue": self.queue_name, "error": repr(exc), "delay_s": delay})
+                eventlet.sleep(delay)
+
+    def _consume(self):
+        with Connection(self.amqp_uri, heartbeat=0) as conn:
+            channel = conn.channel()
+            for exchange in self.exchanges:
+                exchange(channel).declare()
+            self.queue(channel).declare()
+            channel.basic_qos(0, self.size * self.depth, False)
+            window = Window(self.size, self.wait, self.weigh)
+            inflight: deque = deque()  # (messages, green thread) in delivery order
+
+            def settle(block: bool) -> None:
+                """Ack (or hand back) finished batches, oldest first: acks go out in delivery
+                order, from this green thread only (the channel is not shared for writing)."""
+                while inflight and (block or inflight[0][1].dead):
+                    messages, thread = inflight.popleft()
+                    if thread.wait():
+                        channel.basic_ack(messages[-1].delivery_tag, multiple=True)
+                    else:  # stopping: another replica (or we, later) retries it
+                        for message in messages:
+                            message.requeue()
+                    block = False
+
+            consumer = Consumer(channel, [self.queue], callbacks=[lambda body, message: window.add(message, body)],
+                                accept=["json"])
+            try:
+                with consumer:
+                    # Consuming again: the next lost connection backs off from the start
+                    # (not from where the last outage left the delay).
+                    self._failures = 0
+                    while not self._stopping:
+                        timeout = window.remaining() if window.items else 0.5
+                        if inflight:
+                            timeout = min(timeout, 0.002)
+                        try:
+                            conn.drain_events(timeout=max(timeout, 0.001))
+                        except socket.timeout:
+                            pass
+                        settle(block=False)
+                        if window.due():
+                            batch = window.take()
+                            while len(inflight) >= self.depth:
+                                settle(block=True)
+                            inflight.append((batch, eventlet.spawn(self._handle, batch)))
+            finally:
+                while inflight:
+                    settle(block=True)
+
+    def _handle(self, messages) -> bool:
+        """Run the handler on ``messages`` until it succeeds (True: ack them) or the
+        entrypoint stops (False: hand them back)."""
+        attempt = 0
+        while True:
+            events = [m.payload for m in messages]
+            done = Event()
+
+            def handle_result(worker_ctx, result, exc_info):
+                done.send(exc_info)
+                return result, exc_info
+
+            self.container.spawn_worker(self, (events,), {}, context_data={}, handle_result=handle_result)
+            exc_info = done.wait()
+            if exc_info is None:
+                return True
+            delay = backoff_delay(attempt, RETRY_BASE, MAX_HANDLER_RETRY_DELAY)
+            attempt += 1
+            log.warning("batch handler failed; retrying the batch",
+                        extra={"queue": self.queue_name, "events": len(messages), "attempt": attempt,
+                               "delay_s": delay, "error": repr(exc_info[1])})
+            if self._stopping:
+                return False
+            eventlet.sleep(delay)
+
+
+batch_handler = BatchEventHandler.decorator
