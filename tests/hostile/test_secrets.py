@@ -7,6 +7,7 @@ except a handed-out token in the one answer that hands it out."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -34,24 +35,37 @@ class RecordingApi(Api):
 wait_for = poller(timeout=60.0, interval=0.5, fail=False)
 
 
-@pytest.fixture(scope="module")
-def journey(stack, admin, clusters):
-    answers: list = []
-    api = RecordingApi(stack.url, admin.token, answers)
-    given: dict[str, str] = {}      # secrets people give MAE: never shown again
-    handed: dict[str, str] = {}     # secrets MAE hands out: only in the answer that hands them out
-    handed_in: dict[str, int] = {}  # where: index into answers
+@dataclass
+class Journey:
+    """What the journey planted and heard: every answer, the secrets people gave MAE
+    (never shown again), the ones MAE handed out (only in the answer that hands them
+    out, at ``handed_in``: an index into ``answers``)."""
+    stack: object
+    api: RecordingApi
+    answers: list = field(default_factory=list)
+    given: dict[str, str] = field(default_factory=dict)
+    handed: dict[str, str] = field(default_factory=dict)
+    handed_in: dict[str, int] = field(default_factory=dict)
+    user: RecordingApi | None = None
 
-    # OAuth login: the client secret MAE holds, and the session token it hands out.
-    given["oauth client secret"] = (stack.run_dir / "oauth-client.secret").read_text().strip()
-    session = oauth_login(stack, "vault-keeper")
-    handed["session token"] = session["token"]
-    user = RecordingApi(stack.url, session["token"], answers)
-    user.get("/me")
+    def recorder(self, token: str) -> RecordingApi:
+        return RecordingApi(self.stack.url, token, self.answers)
 
-    # A cluster registered with its ServiceAccount token; MAE hands out a report token.
-    info = stack.start_sandbox("vault", 0, ready_delay=0.2)
-    given["cluster token"] = info["token"]
+
+def log_in(j: Journey) -> None:
+    """OAuth login: the client secret MAE holds, and the session token it hands out."""
+    j.given["oauth client secret"] = (j.stack.run_dir / "oauth-client.secret").read_text().strip()
+    session = oauth_login(j.stack, "vault-keeper")
+    j.handed["session token"] = session["token"]
+    j.user = j.recorder(session["token"])
+    j.user.get("/me")
+
+
+def register_a_cluster(j: Journey) -> None:
+    """A cluster registered with its ServiceAccount token; MAE hands out a report token."""
+    api = j.api
+    info = j.stack.start_sandbox("vault", 0, ready_delay=0.2)
+    j.given["cluster token"] = info["token"]
     ca = Path(info["ca_path"]).read_text()
     wrong = api.post("/clusters", json={"name": "vault", "env": "test", "server": info["url"],
                                         "ca_cert": ca, "token": info["token"] + "x"})
@@ -59,15 +73,18 @@ def journey(stack, admin, clusters):
     registered = api.post("/clusters", json={"name": "vault", "env": "test", "server": info["url"],
                                              "ca_cert": ca, "token": info["token"]})
     assert registered.status_code == 201, registered.text
-    handed["report token"] = registered.json()["report_token"]
-    handed_in["report token"] = len(answers) - 1
+    j.handed["report token"] = registered.json()["report_token"]
+    j.handed_in["report token"] = len(j.answers) - 1
     api.get("/clusters")
     api.get("/clusters/vault")
 
-    # A cloud account with its key; its sync fails (nothing listens at the ECS endpoint).
-    given["cloud key secret"] = planted("ak-secret")
+
+def add_a_cloud_account_and_servers(j: Journey) -> None:
+    """A cloud account with its key; its sync fails (nothing listens at the ECS endpoint)."""
+    api = j.api
+    j.given["cloud key secret"] = planted("ak-secret")
     account = api.post("/cloud-accounts", json={"name": "vault account", "access_key_id": "LTAI5tVault",
-                                                "access_key_secret": given["cloud key secret"],
+                                                "access_key_secret": j.given["cloud key secret"],
                                                 "regions": ["cn-hangzhou"]})
     assert account.status_code == 201, account.text
     api.post(f"/cloud-accounts/{account.json()['id']}/sync")
@@ -78,8 +95,10 @@ def journey(stack, admin, clusters):
     api.patch(f"/servers/{server.json()['id']}", json={"owner": "ops"})
     api.get("/servers")
 
-    # An application with channels whose URLs carry tokens, and signing secrets.
-    app = "vault"
+
+def add_channels(j: Journey, app: str) -> None:
+    """An application with channels whose URLs carry tokens, and signing secrets."""
+    api, given = j.api, j.given
     assert api.post("/apps", json={"name": app}).status_code == 201
     given["dingtalk access token"] = planted("dtoken")
     given["dingtalk sign secret"] = "SEC" + planted("dsign")
@@ -104,33 +123,41 @@ def journey(stack, admin, clusters):
     for channel_id in ids:
         assert api.post(f"/apps/{app}/channels/{channel_id}/test").status_code == 503
 
-    # CI: a token for the CI's API and the webhook secret.
-    given["ci token"] = planted("drone-token")
-    given["ci webhook secret"] = planted("drone-hook")
+
+def link_ci(j: Journey, app: str) -> None:
+    """CI: a token for the CI's API and the webhook secret."""
+    api = j.api
+    j.given["ci token"] = planted("drone-token")
+    j.given["ci webhook secret"] = planted("drone-hook")
     assert api.post(f"/apps/{app}/services", json={"name": "web"}).status_code == 201
     link = api.put(f"/apps/{app}/services/web/ci", json={
-        "provider": "drone", "server": "http://127.0.0.1:9", "repo": "team/vault", "token": given["ci token"],
-        "image": "registry.local/team/vault", "webhook_secret": given["ci webhook secret"]})
+        "provider": "drone", "server": "http://127.0.0.1:9", "repo": "team/vault", "token": j.given["ci token"],
+        "image": "registry.local/team/vault", "webhook_secret": j.given["ci webhook secret"]})
     assert link.status_code == 200, link.text
     api.get(f"/apps/{app}/services/web/builds")
     api.post(f"/apps/{app}/services/web/builds", json={"ref": "main"})
 
-    # Personal tokens: created (shown once), listed, used, revoked.
-    for name in ("laptop", "ci"):
-        created = user.post("/tokens", json={"name": name, "expires_in_days": 1})
-        assert created.status_code == 201, created.text
-        handed[f"personal token {name}"] = created.json()["token"]
-        handed_in[f"personal token {name}"] = len(answers) - 1
-    RecordingApi(stack.url, handed["personal token laptop"], answers).get("/me")
-    listed = user.get("/tokens").json()["items"]
-    user.delete(f"/tokens/{listed[0]['id']}")
 
-    # A deploy, whose outcome is announced to the channels (and fails to reach them), of a
-    # version with a secret_env value (write-only: only the Secret on the cluster has it).
-    given["version secret_env value"] = planted("secret-env")
+def use_personal_tokens(j: Journey) -> None:
+    """Personal tokens: created (shown once), listed, used, revoked."""
+    for name in ("laptop", "ci"):
+        created = j.user.post("/tokens", json={"name": name, "expires_in_days": 1})
+        assert created.status_code == 201, created.text
+        j.handed[f"personal token {name}"] = created.json()["token"]
+        j.handed_in[f"personal token {name}"] = len(j.answers) - 1
+    j.recorder(j.handed["personal token laptop"]).get("/me")
+    listed = j.user.get("/tokens").json()["items"]
+    j.user.delete(f"/tokens/{listed[0]['id']}")
+
+
+def deploy_with_a_secret(j: Journey, app: str) -> None:
+    """A deploy, whose outcome is announced to the channels (and fails to reach them), of a
+    version with a secret_env value (write-only: only the Secret on the cluster has it)."""
+    api = j.api
+    j.given["version secret_env value"] = planted("secret-env")
     assert api.post(f"/apps/{app}/services/web/versions", json={
         "name": "v1", "image": "nginx:1.27", "port": 80, "env": {"MODE": "prod"},
-        "secret_env": {"DB_PASSWORD": given["version secret_env value"]}}).status_code == 201
+        "secret_env": {"DB_PASSWORD": j.given["version secret_env value"]}}).status_code == 201
     api.get(f"/apps/{app}/services/web/versions/v1")
     api.post(f"/apps/{app}/services/web/versions/v1/preview", json={"clusters": ["test"]})
     sent = api.post(f"/apps/{app}/services/web/versions/v1/deploy", json={"clusters": ["test"]})
@@ -144,10 +171,28 @@ def journey(stack, admin, clusters):
     deliveries = wait_for(lambda: api.get(f"/apps/{app}/deliveries").json()["items"],
                           lambda items: len([d for d in items if d["status"] == "failed"]) >= 3, timeout=60)
     assert len([d for d in deliveries if d["status"] == "failed"]) >= 3, deliveries
-    api.get("/admin/audit", params={"limit": 200})
-    api.get(f"/apps/{app}/records")
-    api.get("/api/v1/openapi.json".replace("/api/v1", ""))
-    return {"answers": answers, "given": given, "handed": handed, "handed_in": handed_in}
+
+
+def read_everything_back(j: Journey, app: str) -> None:
+    j.api.get("/admin/audit", params={"limit": 200})
+    j.api.get(f"/apps/{app}/records")
+    j.api.get("/api/v1/openapi.json".replace("/api/v1", ""))
+
+
+@pytest.fixture(scope="module")
+def journey(stack, admin, clusters):
+    answers: list = []
+    j = Journey(stack=stack, api=RecordingApi(stack.url, admin.token, answers), answers=answers)
+    app = "vault"
+    log_in(j)
+    register_a_cluster(j)
+    add_a_cloud_account_and_servers(j)
+    add_channels(j, app)
+    link_ci(j, app)
+    use_personal_tokens(j)
+    deploy_with_a_secret(j, app)
+    read_everything_back(j, app)
+    return {"answers": j.answers, "given": j.given, "handed": j.handed, "handed_in": j.handed_in}
 
 
 def test_no_api_answer_shows_a_secret(journey):
