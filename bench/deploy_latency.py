@@ -64,6 +64,12 @@ def main() -> int:
         app = "bench"
         s.post(f"{api}/apps", json={"name": app}).raise_for_status()
         s.post(f"{api}/apps/{app}/services", json={"name": "web"}).raise_for_status()
+        # Every version stays running (one Deployment each): the default namespace quota
+        # (requests.cpu 4, i.e. 16 default-sized pods) would refuse the later ones, so the
+        # bench app gets room for all of them, as an admin would give a busy app.
+        s.put(f"{api}/apps/{app}/policy", json={"quota": {
+            "pods": str(DEPLOYS * 2), "requests.cpu": str(DEPLOYS), "requests.memory": f"{DEPLOYS}Gi",
+            "limits.cpu": str(DEPLOYS * 2), "limits.memory": f"{DEPLOYS * 2}Gi"}}).raise_for_status()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:  # the namespace reaches the cluster
             ns = s.get(f"{api}/clusters/test").json().get("namespaces", {})
