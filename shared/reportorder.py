@@ -4,10 +4,10 @@ A report describes a Deployment together with its ReplicaSets and Pods, which th
 operator learns from three watch streams. Each stream is ordered, but the streams
 are not ordered with each other: the Pod stream may deliver resourceVersion 909 (an
 old pod deleted) while the Deployment stream has not yet delivered 908 (the rollout
-complete). Stamping reports with the highest resourceVersion seen alone then gives
+complete). Stamping reports with the highest resourceVersion seen alone would give
 the stale report and the fresh one that follows the same stamp, and the fresh one
-was dropped as a duplicate: the fault suite saw a record stay ``progressing`` on a
-rollout the cluster had finished.
+would be dropped as a duplicate: a record would stay ``progressing`` on a rollout
+the cluster had finished.
 
 So a report carries, besides ``resource_version`` (the highest version seen for the
 Deployment and its parts), ``versions``: the highest version the operator has seen

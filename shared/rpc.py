@@ -29,9 +29,9 @@ class ReliableRpc(Rpc):
     went away (restarting) does not kill the service.
 
     nameko sends the reply inside the worker's thread; when that publish fails the
-    container dies ("thread exited with error") and `nameko run` exits: a RabbitMQ
-    restart took every replica of a busy service down at once (the fault suite saw
-    both cluster replicas go). Here the failure is logged instead; the request stays
+    container dies ("thread exited with error") and `nameko run` exits, so one RabbitMQ
+    restart would take every replica of a busy service down at once. Here the failure
+    is logged instead; the request stays
     unacked on the dead connection, so the broker hands it out again unless it has
     expired (callers publish requests with their timeout as expiration), and the
     caller, which hears nothing, gives up with Unavailable after its timeout.

@@ -1,8 +1,8 @@
 """notify: channel URLs are stored sealed (they carry bot access tokens); the masked form
 is kept beside them so listing channels decrypts nothing.
 
-Rows written before this revision keep their plain URL until the notify service seals
-them (it does at start; alembic has no access to the secret key).
+Rows written before this revision keep their plain URL here (sealing needs the secret
+key, which this revision does not ask for); migration 0024 seals them.
 
 Revision ID: 0008
 Revises: 0003

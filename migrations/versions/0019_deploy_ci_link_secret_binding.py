@@ -5,9 +5,10 @@ so nothing sealed for one link opens for a later link of the same names.
 With the secret key at hand (``MAE_SECRET_KEY``/``MAE_OLD_SECRET_KEYS`` or the config's
 ``SECRET_KEY``, as the migration Job has it from ``mae-secrets``) every row is re-sealed
 here. Without it (alembic run by hand, no key in the environment) each value that is
-not re-sealed is marked ``name-bound:`` instead; the deploy service re-seals marked
-values at start and on first read (``services/deploy/domain/ci_links.py``). Only a
-marked value is ever opened with the old name-bound context.
+not re-sealed is marked ``name-bound:`` instead; migration 0023 re-seals marked values
+when it runs with the key, and the deploy service does on first read
+(``services/deploy/domain/ci_links.py``). Only a marked value is ever opened with the old
+name-bound context.
 
 Downgrade does the reverse with the key; without it, it only removes the marks (values
 re-sealed to ids then no longer open for the old code: re-link those services).
@@ -15,20 +16,17 @@ re-sealed to ids then no longer open for the old code: re-link those services).
 Revision ID: 0019
 Revises: 0017
 """
-import logging
-
 import sqlalchemy as sa
 from alembic import op
+
+from migrations.sealing import CI_LINK_COLUMNS, NAME_BOUND, secret_box
 
 revision = "0019"
 down_revision = "0017"
 branch_labels = None
 depends_on = None
 
-log = logging.getLogger("alembic.runtime.migration")
-
-LEGACY = "name-bound:"
-COLUMNS = {"token": "token_sealed", "webhook": "webhook_secret_sealed"}
+LEGACY, COLUMNS = NAME_BOUND, CI_LINK_COLUMNS
 
 
 def _by_id(link_id, what):
@@ -40,20 +38,8 @@ def _by_name(app, service, what):
 
 
 def _box():
-    """The secret box, if this process has the key; else ``None``."""
-    try:
-        from shared.config import load_config
-        from shared.secretbox import SecretBox
-
-        try:
-            config = load_config()
-        except Exception:  # no config file here: the environment alone
-            config = {}
-        return SecretBox.from_config(config)
-    except Exception as exc:  # no key (SecretBoxError) or a malformed one
-        log.warning("0019: no secret key (%s); CI link secrets are marked and re-sealed by the "
-                    "deploy service", exc)
-        return None
+    return secret_box("0019", "CI link secrets are marked and re-sealed by migration 0023 (run with "
+                      "the key) or by the deploy service on first read")
 
 
 def _rows(bind):

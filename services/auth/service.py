@@ -55,14 +55,16 @@ class AuthService(ServiceBase):
     def complete_login(self, provider, code, state, source_ip=None, iss=None, device=None):
         try:
             if not state or not code:
-                raise BadRequest("The login callback needs both 'code' and 'state'.",
-                                 {login_state.AUDIT_REASON: "missing code or state"})
+                raise login_state.LoginRefused("The login callback needs both 'code' and 'state'.",
+                                               "missing code or state")
             saved = login_state.take(self.redis, self.keys, provider, state)
             nonces = login_state.RedisNonces(self.redis, self.keys)
             person = self._provider(provider).complete(code, saved, nonces, iss=iss)
-        except BadRequest as exc:
-            reason = exc.details.pop(login_state.AUDIT_REASON, None) if exc.details else None
-            self._login_failed(provider, reason or exc.message, source_ip)
+        except login_state.LoginRefused as exc:
+            self._login_failed(provider, exc.audit_reason, source_ip)
+            raise BadRequest(exc.message) from None   # the caller's answer; the reason is audited
+        except BadRequest as exc:   # the provider's refusal: its message is the reason
+            self._login_failed(provider, exc.message, source_ip)
             raise
         # Who logged in is (provider, subject); the account follows from that alone.
         user = accounts.login(self.db, provider, person, accounts.Bootstrap.from_config(self.config))

@@ -9,14 +9,16 @@ Published (envelope from ``shared.events``, source ``deploy``):
   service's own log consumer in one INSERT per batch.
 * ``succeeded`` / ``failed`` — ``RecordFinished``: a deploy record reached its end
   (``record_finished_kind`` names the event); notify tells people.
-* ``build_succeeded`` / ``build_failed`` — ``BuildFinished``: a linked CI build became a
-  version (or could not); notify tells people.
+* ``build_succeeded`` / ``build_failed`` — ``BuildFinished`` (``shared/build_event.py``, the
+  shape notify reads too): a linked CI build became a version (or could not); notify tells people.
 
 RPC answers are plain dicts from the ``domain`` modules' ``*_dict`` functions.
 """
 from __future__ import annotations
 
 from typing import Iterable, TypedDict
+
+from shared.build_event import BuildFinished
 
 APPLY_REQUESTED = "apply_requested"
 LOG = "log"
@@ -67,17 +69,6 @@ class RecordFinished(TypedDict):
     reason: str | None
     targets: list[TargetOutcome]
     created_by: str
-
-
-class BuildFinished(TypedDict):
-    app: str
-    service: str
-    ref: str
-    image: str | None
-    build_number: int | str
-    status: str
-    link: str | None
-    reason: str
 
 
 def apply_requested(record_id: int, cluster: str, attempt: int, namespace: str, action: str,

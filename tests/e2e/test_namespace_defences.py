@@ -12,6 +12,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.cluster.domain import defences
 from shared.config import ROOT, load_config
+from tests.e2e.cluster_objects import get, replace_namespace_with_theirs
 from tests.e2e.test_clusters import rpc_config
 from tests.kube import on_cluster
 from tests.waiting import waiter
@@ -20,11 +21,6 @@ wait_for = waiter(timeout=60.0, interval=0.3)
 MANAGED = "app.kubernetes.io/managed-by"
 ENFORCE = "pod-security.kubernetes.io/enforce"
 DEFAULTS = defences.for_app(defences.Settings.from_config(load_config(ROOT / "config" / "test.yaml")))
-
-
-def get(info, *args):
-    out = on_cluster(info, "get", *args, "-o", "json")
-    return json.loads(out.stdout) if out.returncode == 0 else None
 
 
 def run(info, *args, stdin=None):
@@ -174,15 +170,7 @@ def test_a_namespace_without_maes_labels_or_the_apps_id_is_never_touched(mae, ow
                       "annotations": {"mae.io/app-id": None}}}))
     run(test, "patch", "resourcequota", "mae-quota", "-n", app, "--type=merge",
         "-p", json.dumps({"spec": {"hard": {"pods": "1000"}}}))
-    for attempt in range(5):  # MAE's tend may re-create its namespace first: then again
-        run(prod, "delete", "namespace", app, "--wait=true", "--timeout=90s")
-        theirs = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": app}}
-        made = on_cluster(prod, "create", "-f", "-", stdin=json.dumps(theirs))  # create: never MAE's patched
-        if made.returncode == 0:
-            break
-        assert "AlreadyExists" in made.stderr, made.stderr
-    else:
-        pytest.fail("MAE re-created the namespace before kubectl could, five times")
+    replace_namespace_with_theirs(prod, app, timeout="90s")
     before = {name: get(info, "namespace", app) for name, info in (("test", test), ("prod", prod))}
 
     def refused(cluster):

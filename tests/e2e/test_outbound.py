@@ -7,15 +7,14 @@ visits) is not followed, and no answer to the caller — the channel test, the d
 list, the builds list and trigger — contains what the remote server said.
 """
 import json
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from tests.fakes import serve_on_allowed_port
 from tests.fakes.drone import send_webhook
+from tests.fakes.responder import Responder
 from tests.waiting import poller
 
 MARKER = "remote-body-" + uuid.uuid4().hex   # what the hostile servers say; never echoed
@@ -24,43 +23,10 @@ SECRET = "ssrf-webhook-secret-" + uuid.uuid4().hex
 wait_for = poller(timeout=30.0, interval=0.3, fail=False)
 
 
-class Remote:
-    """A server on the tests' allowed ports answering every request with ``answer``."""
-
-    def __init__(self, status: int, body: str = MARKER, headers: dict | None = None):
-        self.hits = []
-        remote = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _handle(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
-                remote.hits.append(self.path)
-                payload = body.encode()
-                self.send_response(status)
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_PUT = _handle
-
-        self.httpd = serve_on_allowed_port(Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+def Remote(status: int, body: str = MARKER, headers: dict | None = None) -> Responder:
+    """A server on the tests' allowed ports answering every request with ``status`` and ``body``."""
+    answer = (status, {**(headers or {}), "Content-Type": "application/json"}, body)
+    return Responder(lambda path: answer, serve=serve_on_allowed_port)
 
 
 @pytest.fixture(scope="module")

@@ -8,15 +8,11 @@ import uuid
 
 import pytest
 
+from tests.e2e.cluster_objects import get, replace_namespace_with_theirs
 from tests.kube import on_cluster
 from tests.waiting import waiter
 
 wait_for = waiter(timeout=40.0, interval=0.2)
-
-
-def get(info, *args):
-    out = on_cluster(info, "get", *args, "-o", "json")
-    return json.loads(out.stdout) if out.returncode == 0 else None
 
 
 def apply(info, manifest):
@@ -116,15 +112,7 @@ def test_deleting_an_app_deletes_only_the_namespaces_mae_made_for_it(mae, attack
     for info in (test, prod):
         wait_for(lambda: get(info, "namespace", name), what="the app's namespaces")
     # on prod someone replaces MAE's namespace with one of their own, same name, no mark
-    for _ in range(5):  # MAE's tend heals a deleted namespace: if it re-creates it first, again
-        assert on_cluster(prod, "delete", "namespace", name, "--wait=true", "--timeout=60s").returncode == 0
-        theirs = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-        made = on_cluster(prod, "create", "-f", "-", stdin=json.dumps(theirs))  # create: never MAE's patched
-        if made.returncode == 0:
-            break
-        assert "AlreadyExists" in made.stderr, made.stderr
-    else:
-        pytest.fail("MAE re-created the namespace before kubectl could, five times")
+    replace_namespace_with_theirs(prod, name)
     assert attacker.delete(f"/apps/{name}").status_code in (200, 204)
     wait_for(lambda: get(test, "namespace", name) is None, what="MAE's namespace deleted on test")
     survivor = get(prod, "namespace", name)  # the other one is left alone

@@ -122,9 +122,9 @@ def test_a_saved_login_is_taken_back_once(redis_client, redis_keys):
     saved = login_state.take(redis_client, redis_keys, "team", request.state)
     assert saved == {"provider": "team", "code_verifier": request.code_verifier, "console_state": "console-7f3a"}
     # A replayed callback finds nothing.
-    with pytest.raises(BadRequest) as caught:
+    with pytest.raises(login_state.LoginRefused) as caught:
         login_state.take(redis_client, redis_keys, "team", request.state)
-    assert caught.value.details == {login_state.AUDIT_REASON: "unknown, expired or reused state"}
+    assert caught.value.audit_reason == "unknown, expired or reused state"
 
 
 def test_what_a_login_keeps_is_only_what_it_has(redis_client, redis_keys):
@@ -141,17 +141,17 @@ def test_what_a_login_keeps_is_only_what_it_has(redis_client, redis_keys):
 def test_a_login_started_with_another_provider_is_refused_and_used_up(redis_client, redis_keys):
     request = provider("github").authorization_request()
     login_state.save(redis_client, redis_keys, request, "github", None)
-    with pytest.raises(BadRequest) as caught:
+    with pytest.raises(login_state.LoginRefused) as caught:
         login_state.take(redis_client, redis_keys, "team", request.state)
-    assert caught.value.details == {login_state.AUDIT_REASON: "state issued for another provider"}
+    assert caught.value.audit_reason == "state issued for another provider"
     with pytest.raises(BadRequest):  # the right provider cannot use it afterwards either
         login_state.take(redis_client, redis_keys, "github", request.state)
 
 
 def test_an_unknown_state_is_refused(redis_client, redis_keys):
-    with pytest.raises(BadRequest) as caught:
+    with pytest.raises(login_state.LoginRefused) as caught:
         login_state.take(redis_client, redis_keys, "team", "never-issued")
-    assert caught.value.details == {login_state.AUDIT_REASON: "unknown, expired or reused state"}
+    assert caught.value.audit_reason == "unknown, expired or reused state"
 
 
 def test_an_oidc_nonce_is_claimed_once_across_replicas(redis_client, redis_keys, infra):

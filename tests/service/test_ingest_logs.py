@@ -4,7 +4,6 @@ stored with multi-row INSERTs by the deploy service — on real MariaDB/RabbitMQ
 The producer is a small service named ``cluster`` with the cluster service's own
 ``LogShipper`` and outbox; the consumer is the real deploy service.
 """
-import json
 import time
 import uuid
 
@@ -18,10 +17,10 @@ from services.cluster.logship import LogShipper
 from services.deploy.service import DeployService
 from shared import outbox
 from shared.db import Database
-from shared.events import EventPublisher, handle_event
-from shared.redis import Redis
+from shared.events import EventPublisher
 from shared.service import rpc
 from tests.service.broker_faults import lose_first_publish
+from tests.service.stand_ins import event_recorder
 from tests.waiting import poller
 
 
@@ -44,14 +43,7 @@ class ApplyingCluster:
         return lines
 
 
-class LogListener:
-    name = "log_listener"
-    redis = Redis()
-    config = Config()
-
-    @handle_event("cluster", "log")
-    def on_log(self, event):
-        self.redis.rpush(f"{self.config['REDIS_PREFIX']}:test:logs", json.dumps(event))
+LogListener = event_recorder("log_listener", "cluster", "log", into="logs")
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import uuid
 
 import eventlet
 import pytest
-from nameko.dependency_providers import Config
 from nameko.standalone.rpc import ServiceRpcProxy
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -20,26 +19,18 @@ from services.cluster.domain import registry
 from services.cluster.service import ClusterService
 from shared import outbox
 from shared.errors import BadRequest, Invalid, Unauthorized
-from shared.events import EventPublisher, handle_event
-from shared.redis import Redis
+from shared.events import EventPublisher
 from shared.secretbox import SecretBox
 from shared.timeutil import rfc3339, utcnow
 from tests.service.broker_faults import lose_first_publish
+from tests.service.stand_ins import event_recorder
 from tests.waiting import poller
 
 CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
 
-class StatusListener:
-    """Stands in for the deploy service: it keeps every cluster.resource_status event it hears."""
-
-    name = "status_listener"
-    redis = Redis()
-    config = Config()
-
-    @handle_event("cluster", "resource_status")
-    def on_status(self, event):
-        self.redis.rpush(f"{self.config['REDIS_PREFIX']}:test:status", json.dumps(event))
+# Stands in for the deploy service: it keeps every cluster.resource_status event it hears.
+StatusListener = event_recorder("status_listener", "cluster", "resource_status", into="status")
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from shared.db import Database
 from shared.events import EventPublisher, handle_event
 from shared.logging import CallContext
 from shared.service import rpc
-from tests.service.broker_faults import lose_first_publish
+from tests.service.stand_ins import start_relaying
 
 
 class TracedNotes:
@@ -48,11 +48,7 @@ def outbox_table(db_engine):
 
 def test_a_relayed_event_joins_the_trace_of_the_rpc_that_staged_it(
         container_factory, config, db_engine, outbox_table, span_exporter, monkeypatch):
-    container_factory(TracedListener, config).start()
-    notes = container_factory(TracedNotes, {**config, "OUTBOX_RELAY_SECONDS": 0.3})
-    notes.start()
-    publisher = next(d for d in notes.dependencies if isinstance(d, EventPublisher))
-    lose_first_publish(publisher, monkeypatch)
+    start_relaying(container_factory, TracedNotes, TracedListener, config, monkeypatch)
     tag = "traced-" + uuid.uuid4().hex[:6]
     with ServiceRpcProxy("tracednotes", config) as proxy:
         assert proxy.add(tag) == "ok"

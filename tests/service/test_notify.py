@@ -12,9 +12,11 @@ from services.deploy import schemas as deploy_schemas
 from services.notify.service import NotifyService
 from shared.errors import Invalid, NotFound, Unavailable
 from shared.events import envelope
+from shared.migrate import upgrade
 from tests.fakes.dingtalk import FakeDingTalk
 from tests.fakes.feishu import FakeFeishu
 from tests.fakes.webhook import FakeWebhook
+from tests.migrated import database_at
 
 SECRET = "SECf3b1-channel-secret-7d2a"
 
@@ -272,26 +274,26 @@ def test_a_channel_url_is_sealed_at_rest_and_still_reaches_the_bot(notify, confi
     assert delivery["status"] == "delivered" and len(dingtalk.accepted_requests) == 1
 
 
-def test_a_plain_url_left_by_an_older_version_is_sealed_when_the_service_starts(
-        container_factory, config, clean_tables, fakes, db_engine):
+def test_a_plain_url_left_by_an_older_version_is_sealed_by_the_migration_and_delivers(
+        infra, container_factory, config, fakes, monkeypatch):
     from tests.fakes.dingtalk import ACCESS_TOKEN
 
     dingtalk = fakes(FakeDingTalk())  # a robot without signing: the row has no sealed secret
-    with db_engine.begin() as conn:  # a row as written before migration 0008: URL in plain
-        conn.execute(text("INSERT INTO notify_channels (app, name, type, url, events, enabled, created_at) "
-                          "VALUES ('shop', 'old', 'dingtalk', :url, '[\"deploy.failed\"]', 1, NOW())"),
-                     {"url": dingtalk.url})
-    container_factory(NotifyService, config).start()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with db_engine.connect() as conn:
-            url, masked = conn.execute(text("SELECT url, url_masked FROM notify_channels WHERE name = 'old'")).one()
-        if url.startswith("v1."):
-            break
-        eventlet.sleep(0.1)
-    assert ACCESS_TOKEN not in url and url.startswith("v1.") and ACCESS_TOKEN not in masked
-    with ServiceRpcProxy("notify", config) as notify:
-        event = deploy_failed()
-        event_dispatcher(config)("deploy", "failed", event)
-        [delivery] = wait_delivery(notify, "shop", event["event_id"])
+    with database_at(infra, "0008", "m0024") as (url, engine):
+        with engine.begin() as conn:  # a row as written before migration 0008: URL in plain
+            conn.execute(text("INSERT INTO notify_channels (app, name, type, url, events, enabled, created_at) "
+                              "VALUES ('shop', 'old', 'dingtalk', :url, '[\"deploy.failed\"]', 1, NOW())"),
+                         {"url": dingtalk.url})
+        monkeypatch.setenv("MAE_SECRET_KEY", config["SECRET_KEY"])   # as the migration Job has it
+        upgrade(url)
+        with engine.connect() as conn:
+            sealed, masked = conn.execute(text("SELECT url, url_masked FROM notify_channels WHERE name = 'old'")).one()
+        assert ACCESS_TOKEN not in sealed and sealed.startswith("v1.") and ACCESS_TOKEN not in masked
+        service = container_factory(NotifyService, {**config, "DB_URL": url})
+        service.start()
+        with ServiceRpcProxy("notify", config) as notify:
+            event = deploy_failed()
+            event_dispatcher(config)("deploy", "failed", event)
+            [delivery] = wait_delivery(notify, "shop", event["event_id"])
+        service.stop()   # before its database is dropped
     assert delivery["status"] == "delivered" and len(dingtalk.accepted_requests) == 1

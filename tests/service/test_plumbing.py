@@ -20,7 +20,7 @@ from shared.redis import Redis
 from shared.rpc import ServiceRpc
 from shared.service import rpc
 from shared.web import route
-from tests.service.broker_faults import lose_first_publish
+from tests.service.stand_ins import start_relaying
 
 
 class PlumbingBase(DeclarativeBase):
@@ -278,11 +278,7 @@ def test_migrations_created_every_services_tables(db_engine):
 
 def test_an_event_whose_publish_failed_after_commit_is_relayed_from_the_outbox(
         container_factory, config, db_engine, notes_table, redis_client, monkeypatch):
-    container_factory(ListenerService, config).start()
-    notes = container_factory(NotesService, {**config, "OUTBOX_RELAY_SECONDS": 0.3})
-    notes.start()
-    publisher = next(d for d in notes.dependencies if isinstance(d, EventPublisher))
-    lose_first_publish(publisher, monkeypatch)
+    start_relaying(container_factory, NotesService, ListenerService, config, monkeypatch)
     tag = "outbox-" + uuid.uuid4().hex[:6]
     with ServiceRpcProxy("notes", config) as proxy:
         assert proxy.add(tag) == "ok"

@@ -8,9 +8,6 @@ checked address is the one connected to, and no remote body reaches an error mes
 """
 import json
 import socket
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -19,6 +16,7 @@ from services.notify.domain import targets
 from shared import outbound
 from shared.errors import BadRequest, Invalid, Unavailable, UrlNotAllowed, http_status
 from shared.outbound import Guard, NotAllowed, OutboundError, TimedOut, parse_entries
+from tests.fakes.responder import Responder
 
 PUBLIC = "93.184.216.34"
 MARKER = "REMOTE-BODY-7f3a9c"   # what a remote server says; must never reach a message
@@ -256,50 +254,7 @@ def test_entries_may_be_one_string_from_the_environment():
 
 
 # -- requests through the guard ----------------------------------------------------------
-class Server:
-    """A local HTTP server answering ``respond(path) -> (status, headers, body)``."""
-
-    def __init__(self, respond, delay: float = 0.0):
-        self.hits = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _handle(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
-                server.hits.append({"method": self.command, "path": self.path,
-                                    "host": self.headers.get("Host")})
-                if delay:
-                    time.sleep(delay)
-                status, headers, body = respond(self.path)
-                body = body.encode() if isinstance(body, str) else body
-                try:
-                    self.send_response(status)
-                    for key, value in headers.items():
-                        self.send_header(key, value)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except OSError:
-                    pass
-
-            do_GET = do_POST = _handle
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+Server = Responder   # a local HTTP server answering ``respond(path) -> (status, headers, body)``
 
 
 @pytest.fixture

@@ -13,7 +13,16 @@ from shared.errors import BadRequest
 from shared.keys import Keys
 
 STATE_TTL_SECONDS = 600
-AUDIT_REASON = "audit_reason"
+
+
+class LoginRefused(BadRequest):
+    """A login callback refused before any provider was asked. ``message`` is for the person;
+    ``audit_reason`` is what the ``login_failed`` audit entry says. It does not cross RPC:
+    the auth service audits it and answers a plain ``BadRequest`` with the same message."""
+
+    def __init__(self, message: str, audit_reason: str):
+        super().__init__(message)
+        self.audit_reason = audit_reason
 
 
 def save(redis, keys: Keys, request, provider: str, console_state: str | None) -> None:
@@ -30,18 +39,18 @@ def save(redis, keys: Keys, request, provider: str, console_state: str | None) -
 
 
 def take(redis, keys: Keys, provider: str, state: str) -> dict:
-    """The saved login for ``state``, used up; BadRequest (with the reason to audit as
-    its ``details[AUDIT_REASON]``, which the service takes out before answering) when it is unknown, expired, reused or another provider's."""
+    """The saved login for ``state``, used up; ``LoginRefused`` when it is unknown, expired,
+    reused or another provider's."""
     pipe = redis.pipeline(transaction=True)
     pipe.hgetall(keys.oauth_state(state))
     pipe.delete(keys.oauth_state(state))
     saved, _ = pipe.execute()
     if not saved:
-        raise BadRequest("This login link is unknown, expired or already used; start the login again.",
-                         {AUDIT_REASON: "unknown, expired or reused state"})
+        raise LoginRefused("This login link is unknown, expired or already used; start the login again.",
+                           "unknown, expired or reused state")
     if saved["provider"] != provider:
-        raise BadRequest("This login was started with another provider; start the login again.",
-                         {AUDIT_REASON: "state issued for another provider"})
+        raise LoginRefused("This login was started with another provider; start the login again.",
+                           "state issued for another provider")
     return saved
 
 

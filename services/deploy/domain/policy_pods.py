@@ -54,6 +54,13 @@ def _sc(holder: dict) -> dict:
     return sc if isinstance(sc, dict) else {}
 
 
+def _security_contexts(spec: dict, base: str) -> Iterator[tuple[str, dict]]:
+    """The pod's security context, then each container's, with the path of each."""
+    yield f"{base}.securityContext", _sc(spec)
+    for where, c in _containers(spec, base):
+        yield f"{where}.securityContext", _sc(c)
+
+
 def _pods(find):
     """A finder over the pod spec (if the object has one) as ``find(spec, base, obj, ctx)``."""
     def run(obj: dict, ctx) -> Finding:
@@ -113,9 +120,7 @@ def apparmor(spec, base, obj, ctx):
         if str(key).startswith(APPARMOR_ANNOTATION) and value != "runtime/default" \
                 and not str(value).startswith("localhost/"):
             yield f"{meta_path}.annotations[{key}]", f"AppArmor profile {value!r} is not allowed"
-    holders = [(f"{base}.securityContext", _sc(spec))] + \
-        [(f"{where}.securityContext", _sc(c)) for where, c in _containers(spec, base)]
-    for where, sc in holders:
+    for where, sc in _security_contexts(spec, base):
         profile = sc.get("appArmorProfile")
         if isinstance(profile, dict) and profile.get("type") not in APPARMOR_TYPES:
             yield f"{where}.appArmorProfile.type", f"AppArmor profile type {profile.get('type')!r} is not allowed"
@@ -123,9 +128,7 @@ def apparmor(spec, base, obj, ctx):
 
 @_pods
 def selinux(spec, base, obj, ctx):
-    holders = [(f"{base}.securityContext", _sc(spec))] + \
-        [(f"{where}.securityContext", _sc(c)) for where, c in _containers(spec, base)]
-    for where, sc in holders:
+    for where, sc in _security_contexts(spec, base):
         options = sc.get("seLinuxOptions")
         if not isinstance(options, dict):
             continue
@@ -145,9 +148,7 @@ def proc_mount(spec, base, obj, ctx):
 
 @_pods
 def seccomp(spec, base, obj, ctx):
-    holders = [(f"{base}.securityContext", _sc(spec))] + \
-        [(f"{where}.securityContext", _sc(c)) for where, c in _containers(spec, base)]
-    for where, sc in holders:
+    for where, sc in _security_contexts(spec, base):
         profile = sc.get("seccompProfile")
         if isinstance(profile, dict) and profile.get("type") == "Unconfined":
             yield f"{where}.seccompProfile.type", "an Unconfined seccomp profile is not allowed"
@@ -163,9 +164,7 @@ def sysctls(spec, base, obj, ctx):
 
 @_pods
 def host_process(spec, base, obj, ctx):
-    holders = [(f"{base}.securityContext", _sc(spec))] + \
-        [(f"{where}.securityContext", _sc(c)) for where, c in _containers(spec, base)]
-    for where, sc in holders:
+    for where, sc in _security_contexts(spec, base):
         if (sc.get("windowsOptions") or {}).get("hostProcess"):
             yield f"{where}.windowsOptions.hostProcess", "Windows host-process containers are not allowed"
 

@@ -20,8 +20,8 @@ runs in a render worker (``render_pool``): a child process with ``RLIMIT_AS``
 (``MAX_SECONDS``, then SIGKILL) — the only bound that is complete, whatever the
 template finds. The service waits on a pipe, so its other green threads run
 meanwhile. The cost is a round trip per call: ~0.2 ms of CPU, plus a few µs per
-KB of output, against ~5 ms for compiling a template, which the worker now
-caches per body (``bench/template_render.py``). A budget inside the sandbox
+KB of output, against ~5 ms for compiling a template, which is why the worker
+caches compiled templates per body (``bench/template_render.py`` measures both). A budget inside the sandbox
 would be cheaper per render but has to find every way of allocating or looping,
 and misses those the sandbox has no hook for. What stays in-process is data of
 known size (the body's length is checked and the context serialised as JSON
