@@ -8,7 +8,9 @@
    "request sent" to "ADDED event received by the watcher" (p50/p99).
 3. Waits until the simulated controllers have rolled every Deployment out
    (ReplicaSet, Pod, kubelet readiness, status) and prints how long that took.
-4. Runs the same client against a trivial aiohttp HTTPS echo server (also a
+4. Follows one pod's ``pods/log`` (``follow=true``, ``--log-rate 20000`` simulated lines a
+   second) for two seconds and prints the lines/s one follower receives.
+5. Runs the same client against a trivial aiohttp HTTPS echo server (also a
    subprocess, also TLS) that fans every POST out to a streaming subscriber: the floor
    this machine gives any asyncio HTTPS server.  Prints the sandbox/floor ratios.
 
@@ -222,8 +224,27 @@ async def bench_sandbox(sb, n_dep: int, n_ns: int, concurrency: int) -> dict:
             await asyncio.sleep(0.25)
         res["available"] = done
         async with s.get("/api/v1/pods?limit=1") as r:
-            res["final_rv"] = int((await r.json())["metadata"]["resourceVersion"])
+            body = await r.json()
+            res["final_rv"] = int(body["metadata"]["resourceVersion"])
+            pod = body["items"][0]["metadata"]
+        res["log_lines_s"], res["log_mb_s"] = await follow_log(s, pod["namespace"], pod["name"], 2.0)
     return res
+
+
+async def follow_log(s: aiohttp.ClientSession, ns: str, name: str, seconds: float) -> tuple[float, float]:
+    """Lines (and MB) a second one ``pods/log?follow=true`` reader receives."""
+    lines = size = 0
+    t0 = time.perf_counter()
+    async with s.get(f"/api/v1/namespaces/{ns}/pods/{name}/log?follow=true&tailLines=0",
+                     timeout=aiohttp.ClientTimeout(total=seconds + 10)) as r:
+        assert r.status == 200, await r.text()
+        async for chunk in r.content.iter_any():
+            lines += chunk.count(b"\n")
+            size += len(chunk)
+            if time.perf_counter() - t0 >= seconds:
+                break
+    took = time.perf_counter() - t0
+    return lines / took, size / took / 1e6
 
 
 async def bench_echo(port: int, ca: str, n: int, concurrency: int) -> dict:
@@ -260,7 +281,7 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.2f}")
     runs_s, runs_e = [], []
     for r in range(args.rounds):
-        with start_sandbox(f"bench{r}", os.path.join(tmp, f"cluster{r}"), ready_delay=0.5) as sb:
+        with start_sandbox(f"bench{r}", os.path.join(tmp, f"cluster{r}"), ready_delay=0.5, log_rate=20000) as sb:
             runs_s.append(asyncio.run(bench_sandbox(sb, args.deployments, args.namespaces, args.concurrency)))
         echo_proc, port, ca = start_echo(os.path.join(tmp, f"echo{r}"))
         try:
@@ -292,6 +313,8 @@ def main() -> None:
     print(f"controllers: {s['available']}/{args.deployments} Deployments available {conv} "
           f"(ReplicaSet + Pod + kubelet ready-delay 0.5s + status each); "
           f"resourceVersion reached {s['final_rv']}")
+    print(f"pods/log follow: {s['log_lines_s']:.0f} lines/s ({s['log_mb_s']:.1f} MB/s) to one reader "
+          "at --log-rate 20000")
     ok = s["rate"] >= 500 and s["errors"] == 0 and s["events"] == s["writes"]
     print(f"target >= 500 writes/s with every event delivered: {'MET' if ok else 'NOT MET'}")
 

@@ -31,6 +31,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-persist", action="store_true", help="neither load nor write snapshots")
     p.add_argument("--watch-history", type=int, default=20_000,
                    help="events kept for watch resumption; older resourceVersions get 410 Gone")
+    p.add_argument("--log-rate", type=float, default=1.0,
+                   help="simulated access-log lines per second of a running container (pods/log)")
     p.add_argument("--tls-cert", help="server certificate (PEM); default: generated in the state dir")
     p.add_argument("--tls-key", help="server key (PEM), with --tls-cert")
     p.add_argument("--ca-cert", help="CA certificate (PEM) that signed --tls-cert, written to the kubeconfig")
@@ -47,7 +49,7 @@ async def _main(args: argparse.Namespace) -> None:
     sb = Sandbox(args.name, args.state_dir, port=args.port, host=args.host, token=args.token,
                  ready_delay=args.ready_delay, slow_delay=args.slow_delay, backoff=args.backoff,
                  snapshot_interval=args.snapshot_interval, persist=not args.no_persist,
-                 watch_history=args.watch_history, tls=tls)
+                 watch_history=args.watch_history, tls=tls, log_rate=args.log_rate)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -60,6 +62,8 @@ async def _main(args: argparse.Namespace) -> None:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.log_rate <= 0:
+        sys.exit("--log-rate must be greater than 0")
     logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     asyncio.run(_main(args))

@@ -22,9 +22,10 @@ import time
 
 from aiohttp import web
 
-from . import discovery, tables
+from . import discovery, podlogs, tables
 from .controllers import PACER
-from .registry import ApiError, Registry, bad_request, rfc3339
+from .eventsv1 import EventsV1
+from .registry import ApiError, Registry, bad_request
 from .resources import BY_GVR, DEPLOYMENTS, NAMESPACES, PODS, REPLICASETS, ResourceType
 from .selectors import selector_object_to_string
 from .store import Entry, TooOld, Watcher, dumps
@@ -61,9 +62,35 @@ def _wants_table(request: web.Request) -> bool:
     return "as=Table" in accept
 
 
+UNSET = object()
+
+
+def _map_watch(w: Watcher, fn, types: tuple) -> None:
+    """Make ``w`` send ``fn(object)`` instead of the stored object for events of ``types``
+    (one-row Tables for ``kubectl get -w``, the events.k8s.io view of an Event)."""
+    plain_push = w.push
+
+    def push(line: bytes) -> None:
+        try:
+            ev = json.loads(line)
+            if ev["type"] in types:
+                ev["object"] = fn(ev["object"])
+            plain_push(dumps(ev) + b"\n")
+        except (ValueError, KeyError):
+            plain_push(line)
+
+    buffered = list(w.buf)  # replay what is already buffered through the converter
+    w.buf.clear()
+    w.push = push  # type: ignore[method-assign]
+    for line in buffered:
+        push(line)
+
+
 class Api:
-    def __init__(self, registry: Registry, token: str, server_address: str, kubelet=None):
+    def __init__(self, registry: Registry, token: str, server_address: str, kubelet=None,
+                 log_interval: float = 1.0):
         self.registry = registry
+        self.log_interval = log_interval
         self.store = registry.store
         self.token = token.encode()
         self.server_address = server_address
@@ -71,6 +98,7 @@ class Api:
         self.watch_tasks: set = set()
         self.stopping = asyncio.Event()
         self.requests = 0
+        self.events_v1 = EventsV1(self)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=8 * 1024 * 1024)
@@ -148,6 +176,8 @@ class Api:
             return _not_found_path(request.path)
         method = request.method
         dry_run = q.get("dryRun") == "All"
+        if rt.storage:
+            return await self.events_v1.handle(request, ns if rt.namespaced else None, name, watch)
         if name is None:
             if method == "GET":
                 if watch:
@@ -174,16 +204,13 @@ class Api:
         if sub == "scale":
             return await self._scale(request, rt, ns, name, dry_run)
         if sub == "log":
-            return self._log(request, ns, name)
+            return await self._log(request, ns, name)
         if sub == "finalize":
             sub = None  # namespace finalize: a plain update of spec.finalizers
         if method == "GET":
             e = self.registry.get(rt, ns, name)
             if sub is None and _wants_table(request):
-                return _resp(dumps(tables.table(rt.key, [e.obj], e.obj["metadata"]["resourceVersion"],
-                                                request.query.get("includeObject", "Metadata"))))
-            if sub == "status":
-                return _obj_resp(e)
+                return self._table_response(request, rt, e)
             return _obj_resp(e)
         if method == "PUT":
             body = await self._json(request)
@@ -252,24 +279,31 @@ class Api:
         items = b",".join(e.raw if isinstance(e, Entry) else dumps(e) for e in objs_or_entries)
         return _resp(head[:-1] + b',"items":[' + items + b"]}")
 
-    def _list(self, request: web.Request, rt: ResourceType, ns: str | None):
+    def _table_response(self, request: web.Request, rt: ResourceType, e: Entry) -> web.Response:
+        return _resp(dumps(tables.table(rt.key, [e.obj], e.obj["metadata"]["resourceVersion"],
+                                        request.query.get("includeObject", "Metadata"))))
+
+    def _list(self, request: web.Request, rt: ResourceType, ns: str | None, field_selector=UNSET):
         q = request.query
+        fsel = q.get("fieldSelector") if field_selector is UNSET else field_selector
         try:
             limit = int(q.get("limit") or 0)
         except ValueError:
             raise bad_request(f"invalid limit {q.get('limit')!r}")
-        entries, rv, cont, remaining = self.registry.list(rt, ns, q.get("labelSelector"), q.get("fieldSelector"),
+        entries, rv, cont, remaining = self.registry.list(rt, ns, q.get("labelSelector"), fsel,
                                                           limit, q.get("continue"))
         if _wants_table(request):
             tbl = tables.table(rt.key, [e.obj for e in entries], str(rv), q.get("includeObject", "Metadata"), cont)
             return _resp(dumps(tbl))
-        if q.get("labelSelector") or q.get("fieldSelector"):
+        if q.get("labelSelector") or fsel:
             remaining = None  # as the real API server: only an unfiltered list counts what is left
         return self._list_body(entries, rt, str(rv), cont, remaining)
 
-    async def _watch(self, request: web.Request, rt: ResourceType, ns: str | None, name: str | None = None):
+    async def _watch(self, request: web.Request, rt: ResourceType, ns: str | None, name: str | None = None,
+                     field_selector=UNSET, convert=None):
+        """A watch; ``convert`` maps each event's object (another API's view of the same kind)."""
         q = request.query
-        fsel = q.get("fieldSelector")
+        fsel = q.get("fieldSelector") if field_selector is UNSET else field_selector
         if name is not None:
             fsel = f"metadata.name={name}" + (f",{fsel}" if fsel else "")
         lreqs, freqs = self.registry.selectors(rt, q.get("labelSelector"), fsel)
@@ -289,8 +323,12 @@ class Api:
         resp = web.StreamResponse(status=200, headers={"Content-Type": JSON, "Cache-Control": "no-cache, private"})
         resp.enable_chunked_encoding()
         try:
-            w = self.store.watch(rt.key, ns, lreqs, freqs, since) if not as_table else \
-                self._table_watch(rt, ns, lreqs, freqs, since)
+            w = self.store.watch(rt.key, ns, lreqs, freqs, since)
+            if as_table:
+                _map_watch(w, lambda obj: tables.table(rt.key, [obj], obj["metadata"].get("resourceVersion", "")),
+                           ("ADDED", "MODIFIED", "DELETED"))
+            elif convert is not None:
+                _map_watch(w, convert, ("ADDED", "MODIFIED", "DELETED", "BOOKMARK"))
         except TooOld as exc:
             await resp.prepare(request)
             status = ApiError(410, "Expired", str(exc)).status()
@@ -335,29 +373,6 @@ class Api:
             self.store.unwatch(w)
             self.watch_tasks.discard(task)
         return resp
-
-    def _table_watch(self, rt, ns, lreqs, freqs, since) -> Watcher:
-        """A watcher whose events carry one-row Tables (``kubectl get -w``)."""
-        w = self.store.watch(rt.key, ns, lreqs, freqs, since)
-        plain_push = w.push
-
-        def push(line: bytes) -> None:
-            try:
-                ev = json.loads(line)
-                obj = ev["object"]
-                if ev["type"] in ("ADDED", "MODIFIED", "DELETED"):
-                    ev["object"] = tables.table(rt.key, [obj], obj["metadata"].get("resourceVersion", ""))
-                plain_push(dumps(ev) + b"\n")
-            except (ValueError, KeyError):
-                plain_push(line)
-
-        # Replay already buffered lines through the converter.
-        buffered = list(w.buf)
-        w.buf.clear()
-        w.push = push  # type: ignore[method-assign]
-        for line in buffered:
-            push(line)
-        return w
 
     def _bookmark(self, rt: ResourceType, initial_end: bool = False) -> bytes:
         meta: dict = {"resourceVersion": str(self.store.rv)}
@@ -404,30 +419,60 @@ class Api:
         e2 = self.registry.update(rt, ns, name, obj, dry_run=dry_run)
         return _resp(dumps(self._scale_obj(e2)))
 
-    def _log(self, request: web.Request, ns: str, name: str):
-        e = self.registry.get(PODS, ns, name)
-        pod = e.obj
-        container = request.query.get("container")
-        names = [c["name"] for c in pod["spec"].get("containers") or []]
-        if container is None:
-            if len(names) > 1:
-                raise bad_request(f"a container name must be specified for pod {name}, choose one of: [{' '.join(names)}]")
-            container = names[0] if names else ""
-        elif container not in names:
-            raise bad_request(f"container {container} is not valid for pod {name}")
-        statuses = {c["name"]: c for c in (pod.get("status") or {}).get("containerStatuses") or []}
-        st = statuses.get(container) or {}
-        state = st.get("state") or {}
-        if "waiting" in state and not st.get("restartCount"):
-            reason = state["waiting"].get("reason", "ContainerCreating")
-            raise bad_request(f'container "{container}" in pod "{name}" is waiting to start: '
-                              + ("trying and failing to pull image" if "Pull" in reason else reason))
-        image = next((c.get("image") for c in pod["spec"]["containers"] if c["name"] == container), "")
-        started = (state.get("running") or {}).get("startedAt") or rfc3339()
-        lines = [f"{started} sandbox: container {container} ({image}) started on {pod['spec'].get('nodeName')}"]
-        if "crash" in image.rsplit(":", 1)[-1]:
-            lines.append(f"{started} sandbox: fatal error, exiting with status 1")
-        return _resp(("\n".join(lines) + "\n").encode(), content_type="text/plain")
+    async def _log(self, request: web.Request, ns: str, name: str) -> web.StreamResponse:
+        """``pods/log``: options checked like the API server, the run chosen and the lines
+        written like the kubelet (``podlogs.py``); ``follow`` streams until the container
+        stops (the pod is deleted), the client leaves or ``limitBytes`` is reached."""
+        if request.method != "GET":
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        pod = self.registry.get(PODS, ns, name).obj
+        try:
+            opts = podlogs.parse_options(request.query, name)
+            container = podlogs.pick_container(pod, opts.container)
+        except podlogs.LogOptionsError as exc:
+            details = {"name": name, "kind": "PodLogOptions", "causes": exc.causes} if exc.causes else None
+            raise ApiError(exc.code, exc.reason, exc.message, details) from None
+        node = pod["spec"].get("nodeName")
+        if not node:
+            return web.Response(status=204)  # not scheduled: no kubelet to ask (the API server's answer)
+        if self.kubelet is not None and node != self.kubelet.node:  # no such node: worded as the real one does
+            raise ApiError(404, "NotFound", f'pods "{node}" not found', {"name": node, "kind": "pods"})
+        try:
+            run = podlogs.select_run(pod, container, opts.previous)
+        except podlogs.LogUnavailable as exc:
+            raise bad_request(str(exc)) from None
+        if self.kubelet is not None:
+            run.start_ns = self.kubelet.start_ns(pod["metadata"]["uid"], run.container_id) or run.start_ns
+        reader = podlogs.LogReader(run, opts, self.log_interval)
+        if not opts.follow or run.end_ns is not None:
+            return _resp(reader.read(), content_type="text/plain")
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "text/plain",
+                                                       "Cache-Control": "no-cache, private"})
+        resp.enable_chunked_encoding()
+        uid = pod["metadata"]["uid"]
+        task = asyncio.current_task()
+        self.watch_tasks.add(task)
+        try:
+            await resp.prepare(request)
+            await resp.write(reader.read())
+            while not self.stopping.is_set():
+                due = reader.next_due()
+                if due is None:
+                    break
+                await asyncio.sleep(min(max(due - time.time(), 0.002), 0.25))
+                if request.transport is None or request.transport.is_closing():
+                    break
+                e = self.store.get(PODS.key, ns, name)
+                live = e is not None and e.obj["metadata"]["uid"] == uid and podlogs.still_running(e.obj, run)
+                chunk = reader.advance(ended_ns=None if live else time.time_ns())
+                if chunk:
+                    await resp.write(chunk)
+            await resp.write_eof()
+        except (ConnectionResetError, ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self.watch_tasks.discard(task)
+        return resp
 
 
 __all__ = ["Api", "DEPLOYMENTS", "REPLICASETS", "NAMESPACES", "time"]

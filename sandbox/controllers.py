@@ -838,7 +838,8 @@ class GarbageCollector(Controller):
                         raise
 
 
-TYPE_BY_KEY = {t.key: t for t in TYPES}
+TYPE_BY_KEY = {t.key: t for t in TYPES if not t.storage}
+STORED = list(TYPE_BY_KEY.values())  # views (events.k8s.io Events) hold no objects of their own
 
 
 class NamespaceController(Controller):
@@ -879,7 +880,7 @@ class NamespaceController(Controller):
                     pass
             return
         left = 0
-        for rt in TYPES:
+        for rt in STORED:
             if not rt.namespaced:
                 continue
             for e in list(self.store.iter(rt.key, ns)):
@@ -890,7 +891,7 @@ class NamespaceController(Controller):
                     self.registry.delete(rt, ns, e.name, {"propagationPolicy": "Background"})
                 except ApiError:
                     pass
-        remaining = sum(self.store.count(rt.key, ns) for rt in TYPES if rt.namespaced)
+        remaining = sum(self.store.count(rt.key, ns) for rt in STORED if rt.namespaced)
         if remaining:
             return  # re-enqueued by the DELETED events of what is left
         obj = nse.copy()

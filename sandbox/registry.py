@@ -477,5 +477,5 @@ class Registry:
                            internal=True, old=old)
 
 
-TYPE_BY_KEY = {t.key: t for t in TYPES}
+TYPE_BY_KEY = {t.key: t for t in TYPES if not t.storage}
 __all__ = ["Registry", "ApiError", "rfc3339", "micro_time", "parse_time", "PODS"]

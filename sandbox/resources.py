@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -49,14 +50,18 @@ class ResourceType:
     name_rule: str = "subdomain"  # or "label"
     categories: tuple = ()
     verbs: tuple = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+    storage: str = ""  # another type's key: this one is a view of its objects (events.k8s.io Events)
 
     @property
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
-        """Storage key; unique across groups (like the etcd prefix)."""
+        """Storage key; unique across groups (like the etcd prefix) but for views.  Cached: it is
+        on every store access."""
+        if self.storage:
+            return self.storage
         return f"{self.group}/{self.plural}" if self.group else self.plural
 
     @property
@@ -83,6 +88,8 @@ TYPES: list[ResourceType] = [
     ResourceType("", "v1", "Secret", "secrets", True),
     ResourceType("", "v1", "ConfigMap", "configmaps", True, ("cm",)),
     ResourceType("", "v1", "Event", "events", True, ("ev",)),
+    # The same objects with the field names of the newer API (sandbox/eventsv1.py).
+    ResourceType("events.k8s.io", "v1", "Event", "events", True, ("ev",), storage="events"),
     ResourceType("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",)),
     # Enforced on pod creation by sandbox/admission.py, as the real admission plugins do.
     ResourceType("", "v1", "ResourceQuota", "resourcequotas", True, ("quota",), ("status",)),
@@ -115,7 +122,7 @@ TYPES: list[ResourceType] = [
                  categories=("all",)),
 ]
 
-BY_KEY = {t.key: t for t in TYPES}
+BY_KEY = {t.key: t for t in TYPES if not t.storage}
 BY_GVR = {(t.group, t.version, t.plural): t for t in TYPES}
 BY_KIND = {(t.group, t.kind): t for t in TYPES}
 
@@ -124,6 +131,7 @@ PODS = BY_KEY["pods"]
 SERVICES = BY_KEY["services"]
 SECRETS = BY_KEY["secrets"]
 EVENTS = BY_KEY["events"]
+EVENTS_V1 = BY_GVR[("events.k8s.io", "v1", "events")]
 SERVICEACCOUNTS = BY_KEY["serviceaccounts"]
 DEPLOYMENTS = BY_KEY["apps/deployments"]
 REPLICASETS = BY_KEY["apps/replicasets"]
@@ -266,7 +274,29 @@ def _default_ingress(obj: dict) -> None:
     obj.setdefault("status", {"loadBalancer": {}})
 
 
+def _micro_time(value):
+    """A MicroTime as the API server writes it back (UTC, six digits, ``Z``), whatever the client sent."""
+    if not isinstance(value, str) or not value:
+        return value
+    from datetime import datetime, timezone
+
+    from .podlogs import parse_rfc3339
+    try:
+        return datetime.fromtimestamp(parse_rfc3339(value), timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    except ValueError:
+        return value
+
+
+def _default_event(obj: dict) -> None:
+    if obj.get("eventTime"):
+        obj["eventTime"] = _micro_time(obj["eventTime"])
+    series = obj.get("series")
+    if isinstance(series, dict) and series.get("lastObservedTime"):
+        series["lastObservedTime"] = _micro_time(series["lastObservedTime"])
+
+
 DEFAULTERS = {
+    "events": _default_event,
     "apps/deployments": _default_deployment,
     "apps/replicasets": _default_replicaset,
     "pods": _default_pod,

@@ -188,6 +188,10 @@ EXTRA_FIELDS = {
 }
 
 
+# Selectable fields whose value lives elsewhere in the object.
+FIELD_PATHS = {"source": ("source", "component")}
+
+
 @functools.lru_cache(maxsize=1024)
 def parse_field_selector(s: str | None, resource: str) -> tuple:
     if not s or not s.strip():
@@ -212,7 +216,7 @@ def parse_field_selector(s: str | None, resource: str) -> tuple:
         field = field.strip()
         if field not in allowed:
             raise SelectorError(f'field label not supported: {field}')
-        reqs.append((tuple(field.split(".")), op, value.strip()))
+        reqs.append((FIELD_PATHS.get(field) or tuple(field.split(".")), op, value.strip()))
     return tuple(reqs)
 
 

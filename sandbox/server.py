@@ -38,7 +38,7 @@ class Sandbox:
     def __init__(self, name: str, state_dir: str, port: int = 6443, host: str = "127.0.0.1",
                  token: str | None = None, ready_delay: float = 0.5, slow_delay: float = 60.0,
                  backoff: float = 10.0, snapshot_interval: float = 5.0, persist: bool = True,
-                 watch_history: int = 20_000, tls: TLSFiles | None = None):
+                 watch_history: int = 20_000, tls: TLSFiles | None = None, log_rate: float = 1.0):
         self.name = name
         self.state_dir = os.path.abspath(state_dir)
         self.port = port
@@ -51,6 +51,7 @@ class Sandbox:
         self.persist = persist
         self.watch_history = watch_history
         self.tls = tls
+        self.log_rate = log_rate
         self.runner: web.AppRunner | None = None
         self._snap_task: asyncio.Task | None = None
 
@@ -111,7 +112,8 @@ class Sandbox:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.load_cert_chain(self.tls.server_cert, self.tls.server_key)
-        self.api = Api(self.registry, self.token, f"{self.host}:{self.port}", self.kubelet)
+        self.api = Api(self.registry, self.token, f"{self.host}:{self.port}", self.kubelet,
+                       log_interval=1.0 / self.log_rate)
         self.runner = web.AppRunner(self.api.app(), access_log=None, handle_signals=False,
                                     shutdown_timeout=1.0)
         await self.runner.setup()

@@ -33,7 +33,40 @@ class SandboxError(RuntimeError):
     pass
 
 
-class SandboxHandle:
+class ClusterHandle:
+    """What every test cluster's handle offers its clients (the sandbox's here, the real control
+    plane's in tests/realkube/controlplane.py): ``url``, ``token``, ``ca_path`` (set by the
+    subclass), ``ca_pem``, ``kubeconfig_path``, ``ssl_context()`` and ``api_client()``."""
+
+    state_dir = ""
+    url = ""
+    token = ""
+    ca_path = ""
+
+    @property
+    def ca_pem(self) -> str:
+        with open(self.ca_path) as fh:
+            return fh.read()
+
+    @property
+    def kubeconfig_path(self) -> str:
+        return os.path.join(self.state_dir, "kubeconfig")
+
+    def ssl_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.ca_path)
+
+    def api_client(self, token: str | None = None):
+        """A ``kubernetes.client.ApiClient`` for this cluster (admin unless ``token`` is given;
+        imported lazily)."""
+        from kubernetes import client
+        cfg = client.Configuration()
+        cfg.host = self.url
+        cfg.ssl_ca_cert = self.ca_path
+        cfg.api_key = {"authorization": "Bearer " + (token or self.token)}
+        return client.ApiClient(cfg)
+
+
+class SandboxHandle(ClusterHandle):
     """A running (or stopped) sandbox subprocess."""
 
     def __init__(self, name: str, state_dir: str, port: int | None = None, start_timeout: float = 20.0,
@@ -55,29 +88,8 @@ class SandboxHandle:
         return os.path.join(self.state_dir, "ca.crt") if not self.opts.get("ca_cert") else self.opts["ca_cert"]
 
     @property
-    def ca_pem(self) -> str:
-        with open(self.ca_path) as fh:
-            return fh.read()
-
-    @property
-    def kubeconfig_path(self) -> str:
-        return os.path.join(self.state_dir, "kubeconfig")
-
-    @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
-
-    def ssl_context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=self.ca_path)
-
-    def api_client(self):
-        """A ``kubernetes.client.ApiClient`` for this cluster (imported lazily)."""
-        from kubernetes import client
-        cfg = client.Configuration()
-        cfg.host = self.url
-        cfg.ssl_ca_cert = self.ca_path
-        cfg.api_key = {"authorization": "Bearer " + self.token}
-        return client.ApiClient(cfg)
 
     # -------------------------------------------------------------- lifecycle
 

@@ -157,9 +157,10 @@ def real_kube(tmp_path_factory):
     from tests.realkube.controlplane import start_control_plane
 
     # backoff 0.3 s (the kubelet's is 10 s) so CrashLoopBackOff / ImagePullBackOff show within a second;
+    # 20 simulated log lines a second (pods/log), like the sandbox's tests;
     # a declared extra identity for token_for (the API server reads its token file only at start).
     with start_control_plane(tmp_path_factory.mktemp("realkube"), hollow_nodes=1, ready_delay=0.2,
-                             slow_delay=30, backoff=0.3,
+                             slow_delay=30, backoff=0.3, log_rate=20,
                              users={"realkube-viewer": ["realkube-viewers"]}) as kp:
         yield kp
 

@@ -18,9 +18,11 @@ printed nothing, e.g. ``--ignore-not-found``). A suite binds what it always pass
 """
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
+import uuid
 
 
 class KubectlFailed(AssertionError):
@@ -76,3 +78,23 @@ def on_cluster(info: dict, *args: str, stdin=None, timeout: float = 30) -> subpr
     """``kubectl *args`` against a cluster the tests registered (``info["kubeconfig"]``:
     its admin kubeconfig, a client independent of MAE)."""
     return kubectl(*args, kubeconfig=info["kubeconfig"], stdin=stdin, timeout=timeout)
+
+
+def kubectl_for(kubeconfig: str, tmp_path) -> "functools.partial":
+    """The ``kubectl`` fixture of a cluster suite: ``kubectl(*args, timeout=60, check=True, stdin=None)``
+    with that kubeconfig and a per-test discovery cache."""
+    return functools.partial(kubectl, kubeconfig=kubeconfig, cache_dir=tmp_path / "kube-cache", check=True)
+
+
+def fresh_namespace(core, prefix: str, hex_chars: int):
+    """The body of a ``ns`` fixture: create ``prefix`` + random hex, yield its name, delete it
+    afterwards (the cluster's namespace controller cleans up what is in it)."""
+    from kubernetes import client
+
+    name = prefix + uuid.uuid4().hex[:hex_chars]
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    try:
+        core.delete_namespace(name)
+    except client.ApiException:
+        pass

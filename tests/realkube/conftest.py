@@ -3,12 +3,9 @@ itself (``real_kube``) is in tests/conftest.py, shared with every suite that run
 both the sandbox and the real API server."""
 from __future__ import annotations
 
-import functools
-import uuid
-
 import pytest
 
-from tests.kube import kubectl as run_kubectl
+from tests.kube import fresh_namespace, kubectl_for
 
 
 @pytest.fixture(scope="session")
@@ -33,18 +30,10 @@ def apps(kube_api):
 @pytest.fixture
 def ns(core):
     """A fresh namespace, deleted afterwards (the namespace controller and hollow node clean up)."""
-    from kubernetes import client
-    name = "rk-" + uuid.uuid4().hex[:8]
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    yield name
-    try:
-        core.delete_namespace(name)
-    except client.ApiException:
-        pass
+    yield from fresh_namespace(core, "rk-", 8)
 
 
 @pytest.fixture
 def kubectl(real_kube, tmp_path):
     """``kubectl(*args, timeout=60, check=True)`` as the control plane's admin (tests/kube.py)."""
-    return functools.partial(run_kubectl, kubeconfig=real_kube.kubeconfig_path, cache_dir=tmp_path / "kube-cache",
-                             check=True)
+    return kubectl_for(real_kube.kubeconfig_path, tmp_path)

@@ -10,10 +10,10 @@ one subprocess each) that register a Node and play the kubelet for the pods boun
         kp.token_for("alice", ["devs"])       # declared up front: users={"alice": ["devs"]}
         kp.nodes                              # ["hollow-1", ...]
 
-The handle has the attribute interface of ``sandbox.testing.SandboxHandle`` where it makes sense
-(``url``, ``token``, ``ca_path``, ``ca_pem``, ``kubeconfig_path``, ``api_client()``, ``name``,
-``ssl_context()``, ``pid``, ``log_path``, ``stop()``, ``kill()``); there is no ``restart()``: the
-etcd data directory is removed on stop.
+The handle shares ``sandbox.testing.ClusterHandle`` with the sandbox's handle (``url``, ``token``,
+``ca_path``, ``ca_pem``, ``kubeconfig_path``, ``api_client()``, ``ssl_context()``) and has its other
+attributes where they make sense (``name``, ``pid``, ``log_path``, ``stop()``, ``kill()``); there is no
+``restart()``: the etcd data directory is removed on stop.
 
 Differences from the sandbox worth knowing:
 
@@ -23,7 +23,10 @@ Differences from the sandbox worth knowing:
   reads ``--token-auth-file`` only at start, so extra identities for ``token_for`` must be declared
   with ``users=`` when starting.
 * Hollow nodes authenticate as ``system:node:<name>`` (group ``system:nodes``) under the real Node
-  authorizer and NodeRestriction admission, like a kubelet.
+  authorizer and NodeRestriction admission, like a kubelet.  Each serves the kubelet's
+  ``/containerLogs`` on 127.0.0.1 (its Node's InternalIP; the API server runs with
+  ``--kubelet-preferred-address-types=InternalIP`` and no kubelet CA, so it does not verify that
+  certificate), so ``pods/log`` and ``kubectl logs [-f]`` work with the sandbox's simulated lines.
 * The scheduler, Deployment/ReplicaSet controllers, garbage collector, namespace controller, Pod
   Security Admission, RBAC ... are the real ones.
 
@@ -51,6 +54,8 @@ import urllib.error
 import urllib.request
 
 import yaml
+
+from sandbox.testing import ClusterHandle
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _ROOT = os.path.dirname(os.path.dirname(_HERE))
@@ -139,17 +144,18 @@ class _Child:
 
 # ---------------------------------------------------------------------- the handle
 
-class ControlPlaneHandle:
+class ControlPlaneHandle(ClusterHandle):
     """A running (or stopped) real control plane with its hollow nodes."""
 
     def __init__(self, state_dir, name: str = "realkube", hollow_nodes: int = 1, ready_delay: float = 0.2,
-                 slow_delay: float = 60.0, backoff: float = 10.0, users: dict | None = None,
+                 slow_delay: float = 60.0, backoff: float = 10.0, users: dict | None = None, log_rate: float = 1.0,
                  start_timeout: float = 120.0, controllers: bool = True, bin_dir: str | None = None,
                  apiserver_args: list[str] | None = None, controller_manager_args: list[str] | None = None):
         self.name = name
         self.state_dir = os.path.abspath(str(state_dir))
         self.hollow_nodes = hollow_nodes
         self.ready_delay, self.slow_delay, self.backoff = ready_delay, slow_delay, backoff
+        self.log_rate = log_rate
         self.users = {u: list(g or ()) for u, g in (users or {}).items()}
         self.start_timeout = start_timeout
         self.controllers = controllers
@@ -176,15 +182,6 @@ class ControlPlaneHandle:
         return os.path.join(self.cert_dir, "apiserver.crt")
 
     @property
-    def ca_pem(self) -> str:
-        with open(self.ca_path) as fh:
-            return fh.read()
-
-    @property
-    def kubeconfig_path(self) -> str:
-        return os.path.join(self.state_dir, "kubeconfig")
-
-    @property
     def log_path(self) -> str:
         return self.log_of("kube-apiserver")
 
@@ -197,18 +194,6 @@ class ControlPlaneHandle:
         """Log file of ``etcd``, ``kube-apiserver``, ``kube-controller-manager``, ``kube-scheduler``
         or a hollow node (``hollow-1``)."""
         return os.path.join(self.state_dir, "logs", component + ".log")
-
-    def ssl_context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=self.ca_path)
-
-    def api_client(self, token: str | None = None):
-        """A ``kubernetes.client.ApiClient`` for this cluster (admin unless ``token`` is given)."""
-        from kubernetes import client
-        cfg = client.Configuration()
-        cfg.host = self.url
-        cfg.ssl_ca_cert = self.ca_path
-        cfg.api_key = {"authorization": "Bearer " + (token or self.token)}
-        return client.ApiClient(cfg)
 
     def token_for(self, user: str, groups=()) -> str:
         """The bearer token of ``user`` in ``groups`` (declared with ``users=`` at start: the API
@@ -386,6 +371,8 @@ class ControlPlaneHandle:
             f"--service-account-issuer={SA_ISSUER}", f"--service-account-key-file={sa_pub}",
             f"--service-account-signing-key-file={sa_key}", f"--api-audiences={SA_ISSUER}",
             f"--service-cluster-ip-range={SERVICE_CIDR}", "--profiling=false", "--v=1",
+            # pods/log: the hollow nodes' kubelet API listens on their InternalIP, 127.0.0.1
+            "--kubelet-preferred-address-types=InternalIP",
             *self.apiserver_args])
 
         # ---- API server ready
@@ -419,7 +406,8 @@ class ControlPlaneHandle:
             kn = comp_kubeconfig(node)
             self._spawn(node, [sys.executable, "-m", "tests.realkube.hollow_node", "--kubeconfig", kn,
                                "--name", node, "--index", str(i), "--ready-delay", str(self.ready_delay),
-                               "--slow-delay", str(self.slow_delay), "--backoff", str(self.backoff)],
+                               "--slow-delay", str(self.slow_delay), "--backoff", str(self.backoff),
+                               "--log-rate", str(self.log_rate)],
                         env=env, cwd=_ROOT)
 
         if self.controllers:
@@ -506,7 +494,8 @@ def start_control_plane(state_dir, hollow_nodes: int = 1, ready_delay: float = 0
     and every node is Ready; returns the handle (a context manager that stops everything on exit).
 
     ``opts``: ``name``, ``slow_delay`` (s until a ``:slow`` image is ready, default 60), ``backoff``
-    (base of image-pull and crash-loop back-off, default 10 s like the kubelet), ``users``
+    (base of image-pull and crash-loop back-off, default 10 s like the kubelet), ``log_rate``
+    (simulated access-log lines a second in pods/log, default 1), ``users``
     ({user: [groups]} for ``token_for``), ``start_timeout`` (default 120 s), ``controllers`` (False:
     API server + etcd only), ``bin_dir``, ``apiserver_args``, ``controller_manager_args``.
     """

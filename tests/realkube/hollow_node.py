@@ -2,6 +2,7 @@
 
     python -m tests.realkube.hollow_node --kubeconfig K --name hollow-1 [--index 1]
         [--ready-delay 0.2] [--slow-delay 60] [--backoff 10] [--lease-interval 5] [--heartbeat 10]
+        [--log-rate 1] [--kubelet-port 0]
 
 It authenticates as the kubelet would (``system:node:<name>``, group ``system:nodes``) and:
 
@@ -9,7 +10,8 @@ It authenticates as the kubelet would (``system:node:<name>``, group ``system:no
   addresses, podCIDR), renews its Lease in ``kube-node-lease`` every ``--lease-interval`` seconds and
   refreshes the NodeReady heartbeat every ``--heartbeat`` seconds;
 * watches the pods bound to it (``fieldSelector=spec.nodeName=<name>``; 410 Gone -> relist) and
-  patches ``pods/status`` like a kubelet, with the rules of ``sandbox/kubelet.py``:
+  patches ``pods/status`` like a kubelet, with the container simulation of the sandbox's kubelet
+  (``sandbox/podsim.py``, shared):
 
   - ``:missing`` - ``ErrImagePull`` then ``ImagePullBackOff`` with a growing back-off; the pod stays
     ``Pending``, never ready.
@@ -22,17 +24,20 @@ It authenticates as the kubelet would (``system:node:<name>``, group ``system:no
   Back-off is ``backoff * 2**n`` capped at ``30 * backoff`` (the kubelet's 10 s .. 300 s by default);
 * writes the kubelet's core/v1 Events (Pulling, Pulled, Created, Started, Failed, BackOff, Killing;
   source component ``kubelet``), aggregating repeats into ``count`` like client-go's recorder;
+* serves the kubelet's ``/containerLogs`` over HTTPS on 127.0.0.1 (``hollow_logs.py``; the Node's
+  InternalIP and ``daemonEndpoints.kubeletEndpoint.Port`` say where), so the API server's ``pods/log``
+  works, with the sandbox's simulated lines (``--log-rate`` access-log lines a second);
 * finalises pods being deleted (``deletionTimestamp`` set): containers terminated, then a delete
   with ``gracePeriodSeconds=0`` and a UID precondition, so ReplicaSets scale down and rollouts finish.
 
-One thread watches; the main thread owns all state and does every write from a timer heap.
+One thread watches; the main thread owns all state and does every write from a timer heap; the
+log server's threads only read it.
 No eventlet here.
 """
 from __future__ import annotations
 
 import argparse
 import base64
-import datetime as _dt
 import hashlib
 import heapq
 import itertools
@@ -49,64 +54,16 @@ import uuid
 import requests
 import yaml
 
+from sandbox.podsim import Container, ContainerSimulator, full_image
+from sandbox.registry import micro_time, rfc3339
+from tests.realkube.hollow_logs import KubeletServer, state_dir_for
+
 log = logging.getLogger("hollow-node")
 
 CAPACITY = {"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi", "hugepages-2Mi": "0"}
 # The kubelet's defaults take the eviction thresholds off: memory.available<100Mi, nodefs.available<10%.
 ALLOCATABLE = {"cpu": "8", "memory": "33452032Ki", "pods": "110", "ephemeral-storage": "96636764160",
                "hugepages-2Mi": "0"}
-
-
-def rfc3339(t: float | None = None) -> str:
-    return _dt.datetime.fromtimestamp(time.time() if t is None else t, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def micro_time(t: float | None = None) -> str:
-    return _dt.datetime.fromtimestamp(time.time() if t is None else t,
-                                      _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_time(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return _dt.datetime.strptime(value[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=_dt.timezone.utc).timestamp()
-    except ValueError:
-        return None
-
-
-def image_tag(image: str) -> str:
-    ref = image.split("@", 1)[0]
-    last = ref.rsplit("/", 1)[-1]
-    return last.split(":", 1)[1] if ":" in last else ""
-
-
-def _digest(image: str) -> str:
-    return "sha256:" + hashlib.sha256(image.encode()).hexdigest()
-
-
-def image_id(image: str) -> str:
-    repo = image.split("@", 1)[0]
-    last = repo.rsplit("/", 1)
-    if ":" in last[-1]:
-        repo = repo[: repo.rfind(":")]
-    if "/" not in repo:
-        repo = "docker.io/library/" + repo
-    elif "." not in repo.split("/", 1)[0] and ":" not in repo.split("/", 1)[0]:
-        repo = "docker.io/" + repo
-    return f"{repo}@{_digest(image)}"
-
-
-def full_image(image: str) -> str:
-    """How containerd reports ``status.containerStatuses[].image``: fully qualified."""
-    ref = image
-    if "/" not in ref.split("@", 1)[0]:
-        ref = "docker.io/library/" + ref
-    elif "." not in ref.split("/", 1)[0] and ":" not in ref.split("/", 1)[0] and ref.split("/", 1)[0] != "localhost":
-        ref = "docker.io/" + ref
-    if "@" not in ref and not image_tag(ref):
-        ref += ":latest"
-    return ref
 
 
 # ====================================================================== API access
@@ -197,24 +154,6 @@ class Timer:
         self.alive = False
 
 
-class Container:
-    __slots__ = ("name", "image", "mode", "state", "ready", "started", "restarts", "last_state",
-                 "container_id", "attempt", "timer", "init")
-
-    def __init__(self, name: str, image: str, init: bool = False):
-        self.name, self.image, self.init = name, image, init
-        tag = image_tag(image)
-        self.mode = tag if tag in ("missing", "crash", "slow") else "ok"
-        self.state: dict = {"waiting": {"reason": "ContainerCreating"}}
-        self.ready = False
-        self.started = False
-        self.restarts = 0
-        self.last_state: dict = {}
-        self.container_id = ""
-        self.attempt = 0
-        self.timer: Timer | None = None
-
-
 class PodRuntime:
     __slots__ = ("ns", "name", "uid", "containers", "init_containers", "ip", "start", "pod", "conditions",
                  "restart_policy", "finalizing", "phase")
@@ -238,9 +177,10 @@ class PodRuntime:
 
 # ====================================================================== the node
 
-class HollowNode:
+class HollowNode(ContainerSimulator):
     def __init__(self, api: Api, name: str, index: int = 1, ready_delay: float = 0.2, slow_delay: float = 60.0,
-                 backoff: float = 10.0, lease_interval: float = 5.0, heartbeat: float = 10.0):
+                 backoff: float = 10.0, lease_interval: float = 5.0, heartbeat: float = 10.0,
+                 log_rate: float = 1.0):
         self.api = api
         self.name = name
         self.index = index
@@ -249,7 +189,11 @@ class HollowNode:
         self.backoff = max(0.01, backoff)
         self.lease_interval = lease_interval
         self.heartbeat = heartbeat
-        self.host_ip = f"10.0.0.{9 + index}"
+        self.host_ip = f"10.0.0.{9 + index}"  # the pods' hostIP
+        # The Node's InternalIP: where the API server reaches its kubelet API (pods/log), on the port
+        # the log server got (10250 is the real kubelet's).
+        self.node_ip, self.kubelet_port = "127.0.0.1", 10250
+        self.log_interval = 1.0 / log_rate
         self.pod_net = f"10.{243 + index}"
         self.ip_next = 2
         self.pods: dict[str, PodRuntime] = {}
@@ -339,8 +283,8 @@ class HollowNode:
         version = self.version
         return {
             "capacity": dict(CAPACITY), "allocatable": dict(ALLOCATABLE), "conditions": self._conditions(),
-            "addresses": [{"type": "InternalIP", "address": self.host_ip}, {"type": "Hostname", "address": self.name}],
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+            "addresses": [{"type": "InternalIP", "address": self.node_ip}, {"type": "Hostname", "address": self.name}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": self.kubelet_port}},
             "nodeInfo": {"machineID": seed[:32], "systemUUID": str(uuid.UUID(seed[:32])), "bootID": self.boot_id,
                          "kernelVersion": platform.release(), "osImage": "Hollow Node (MAE realkube tests)",
                          "containerRuntimeVersion": "containerd://1.7.24", "kubeletVersion": version,
@@ -547,103 +491,30 @@ class HollowNode:
             self.safe_event(rt, "Normal", "Pulling", f'Pulling image "{c.image}"', c)
             c.timer = self.after(self.ready_delay, self.pulled, rt, c)
 
-    def _live(self, rt: PodRuntime) -> bool:
+    # -- the hooks of ContainerSimulator (after, write: above and below)
+    def live(self, rt: PodRuntime) -> bool:
         return self.pods.get(rt.uid) is rt and not rt.finalizing
 
-    def pulled(self, rt: PodRuntime, c: Container) -> None:
-        if not self._live(rt):
-            return
-        c.timer = None
-        if c.mode == "missing":
-            ref = full_image(c.image)
-            why = f'failed to pull and unpack image "{ref}": failed to resolve reference "{ref}": {ref}: not found'
-            c.state = {"waiting": {"reason": "ErrImagePull", "message": why}}
-            self.safe_event(rt, "Warning", "Failed",
-                            f'Failed to pull image "{c.image}": rpc error: code = NotFound desc = {why}', c)
-            self.safe_event(rt, "Warning", "Failed", "Error: ErrImagePull", c)
-            self.write(rt)
-            c.timer = self.after(min(self.backoff, max(self.ready_delay, 0.05)), self.pull_backoff, rt, c)
-            return
-        took = f"{self.ready_delay:.3f}s"
-        self.safe_event(rt, "Normal", "Pulled", f'Successfully pulled image "{c.image}" in {took} '
-                        f'({took} including waiting). Image size: 4194304 bytes.', c)
-        self.start(rt, c)
+    def container_event(self, rt: PodRuntime, etype: str, reason: str, msg: str, c: Container | None = None) -> None:
+        self.safe_event(rt, etype, reason, msg, c)
 
-    def pull_backoff(self, rt: PodRuntime, c: Container) -> None:
-        if not self._live(rt):
-            return
-        c.state = {"waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{c.image}"'}}
-        self.safe_event(rt, "Normal", "BackOff", f'Back-off pulling image "{c.image}"', c)
-        self.safe_event(rt, "Warning", "Failed", "Error: ImagePullBackOff", c)
-        self.write(rt)
-        delay = min(self.backoff * (2 ** c.attempt), self.backoff * 30)
-        c.attempt += 1
-        c.timer = self.after(delay, self.retry_pull, rt, c)
+    def status_image(self, image: str) -> str:
+        return full_image(image)
 
-    def retry_pull(self, rt: PodRuntime, c: Container) -> None:
-        if not self._live(rt):
-            return
-        self.safe_event(rt, "Normal", "Pulling", f'Pulling image "{c.image}"', c)
-        c.timer = self.after(self.ready_delay, self.pulled, rt, c)
+    # -- read by the log server's threads (hollow_logs.py)
+    def log_source(self, ns: str, name: str):
+        """(runtime, pod with the runtime's container statuses) of a pod this node runs, or None."""
+        rt = next((r for r in list(self.pods.values()) if r.ns == ns and r.name == name), None)
+        if rt is None:
+            return None
+        status = {"containerStatuses": [self.container_status(c) for c in list(rt.containers)],
+                  "initContainerStatuses": [self.container_status(c) for c in list(rt.init_containers)]}
+        return rt, {"metadata": rt.pod["metadata"], "spec": rt.pod["spec"], "status": status}
 
-    def start(self, rt: PodRuntime, c: Container) -> None:
-        c.container_id = "containerd://" + hashlib.sha256(f"{rt.uid}/{c.name}/{c.restarts}".encode()).hexdigest()
-        self.safe_event(rt, "Normal", "Created", f"Created container: {c.name}", c)
-        self.safe_event(rt, "Normal", "Started", f"Started container {c.name}", c)
-        now = rfc3339()
-        c.state = {"running": {"startedAt": now}}
-        c.started = True
-        if c.init:
-            c.state = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now, "finishedAt": now,
-                                      "containerID": c.container_id}}
-            c.ready = True
-            c.started = False
-        elif c.mode == "crash":
-            c.ready = False
-            c.timer = self.after(max(self.ready_delay, 0.05), self.crashed, rt, c)
-        elif c.mode == "slow":
-            c.ready = False
-            c.timer = self.after(rt.start + self.slow_delay - time.time(), self.became_ready, rt, c)
-        else:
-            c.ready = True
-        self.write(rt)
-
-    def became_ready(self, rt: PodRuntime, c: Container) -> None:
-        if not self._live(rt):
-            return
-        c.timer = None
-        c.ready = True
-        self.write(rt)
-
-    def crashed(self, rt: PodRuntime, c: Container) -> None:
-        if not self._live(rt):
-            return
-        started = (c.state.get("running") or {}).get("startedAt") or rfc3339()
-        terminated = {"exitCode": 1, "reason": "Error", "startedAt": started, "finishedAt": rfc3339(),
-                      "containerID": c.container_id}
-        c.started = False
-        c.ready = False
-        if rt.restart_policy == "Never":  # no restarts: the container stays terminated, the pod fails
-            c.state = {"terminated": terminated}
-            self.write(rt)
-            return
-        c.last_state = {"terminated": terminated}
-        c.restarts += 1
-        delay = min(self.backoff * (2 ** c.attempt), self.backoff * 30)
-        c.attempt += 1
-        shown = int(round(delay)) or 1
-        why = f"back-off {shown}s restarting failed container={c.name} pod={rt.name}_{rt.ns}({rt.uid})"
-        c.state = {"waiting": {"reason": "CrashLoopBackOff", "message": why}}
-        self.safe_event(rt, "Warning", "BackOff",
-                        f"Back-off restarting failed container {c.name} in pod {rt.name}_{rt.ns}({rt.uid})", c)
-        self.write(rt)
-        c.timer = self.after(delay, self.restart, rt, c)
-
-    def restart(self, rt: PodRuntime, c: Container) -> None:
-        if not self._live(rt):
-            return
-        self.safe_event(rt, "Normal", "Pulled", f'Container image "{c.image}" already present on machine', c)
-        self.start(rt, c)
+    def still_runs(self, rt: PodRuntime, container_id: str) -> bool:
+        if self.pods.get(rt.uid) is not rt or rt.finalizing:
+            return False
+        return any(c.container_id == container_id and "running" in c.state for c in rt.containers)
 
     def finalize(self, pod: dict, rt: PodRuntime | None) -> None:
         """The pod is being deleted: stop its containers, report them terminated, delete it for good."""
@@ -690,47 +561,15 @@ class HollowNode:
 
     # ------------------------------------------------------------------ status
 
-    def _cstatus(self, c: Container) -> dict:
-        pulled = not ("waiting" in c.state and c.state["waiting"]["reason"] in
-                      ("ContainerCreating", "ErrImagePull", "ImagePullBackOff"))
-        out = {"name": c.name, "state": c.state, "lastState": c.last_state, "ready": c.ready,
-               "restartCount": c.restarts, "image": full_image(c.image) if pulled else c.image,
-               "imageID": image_id(c.image) if pulled else "", "started": c.started}
-        if c.container_id:
-            out["containerID"] = c.container_id
-        return out
-
     def write(self, rt: PodRuntime, first: bool = False) -> None:
-        if not self._live(rt):
+        if not self.live(rt):
             return
         now = rfc3339()
         pod_status = rt.pod.get("status") or {}
         gen = rt.pod["metadata"].get("generation")
         current = {c["type"]: c for c in pod_status.get("conditions") or []}
         current.update(rt.conditions)
-
-        def cond(ctype: str, ok: bool, reason: str | None = None, msg: str | None = None) -> dict:
-            prev = current.get(ctype)
-            status = "True" if ok else "False"
-            c = {"type": ctype, "status": status, "lastProbeTime": None,
-                 "lastTransitionTime": prev["lastTransitionTime"] if (prev and prev.get("status") == status
-                                                                      and prev.get("lastTransitionTime")) else now}
-            if gen:
-                c["observedGeneration"] = gen
-            if not ok and reason:
-                c["reason"], c["message"] = reason, msg
-            return c
-
-        init_done = all(c.ready for c in rt.init_containers)
-        unready = [c.name for c in rt.containers if not c.ready]
-        msg = f"containers with unready status: [{' '.join(unready)}]"
-        conds = [
-            cond("PodReadyToStartContainers", True),
-            cond("Initialized", init_done, "ContainersNotInitialized",
-                 f"containers with incomplete status: [{' '.join(c.name for c in rt.init_containers if not c.ready)}]"),
-            cond("Ready", not unready and init_done, "ContainersNotReady", msg),
-            cond("ContainersReady", not unready and init_done, "ContainersNotReady", msg),
-        ]
+        conds = self.pod_conditions(rt, current, now, gen)
         sched = current.get("PodScheduled") or {"type": "PodScheduled", "status": "True", "lastProbeTime": None,
                                                  "lastTransitionTime": now}
         conds.append(sched)
@@ -741,11 +580,11 @@ class HollowNode:
         rt.phase = "Failed" if (all_failed and rt.restart_policy == "Never") else \
             ("Running" if any_started else "Pending")
         status = {"phase": rt.phase, "conditions": conds, "hostIP": self.host_ip, "hostIPs": [{"ip": self.host_ip}],
-                  "startTime": rfc3339(rt.start), "containerStatuses": [self._cstatus(c) for c in rt.containers]}
+                  "startTime": rfc3339(rt.start), "containerStatuses": [self.container_status(c) for c in rt.containers]}
         if gen:
             status["observedGeneration"] = gen
         if rt.init_containers:
-            status["initContainerStatuses"] = [self._cstatus(c) for c in rt.init_containers]
+            status["initContainerStatuses"] = [self.container_status(c) for c in rt.init_containers]
         if any_started or any(c.container_id for c in rt.containers):
             status["podIP"] = rt.ip
             status["podIPs"] = [{"ip": rt.ip}]
@@ -765,38 +604,9 @@ class HollowNode:
     def resume(self, pod: dict) -> None:
         """A pod that already has a status (this hollow node was restarted): carry on from it."""
         rt = PodRuntime(pod)
-        st = pod.get("status") or {}
-        now = time.time()
-        rt.start = parse_time(st.get("startTime")) or now
-        rt.ip = st.get("podIP") or self._new_ip()
-        saved = {c["name"]: c for c in st.get("containerStatuses") or []}
-        saved.update({c["name"]: c for c in st.get("initContainerStatuses") or []})
+        rt.ip = (pod.get("status") or {}).get("podIP") or self._new_ip()
         self.pods[rt.uid] = rt
-        for spec, init in [(c, False) for c in pod["spec"].get("containers") or []] + \
-                          [(c, True) for c in pod["spec"].get("initContainers") or []]:
-            c = Container(spec["name"], spec.get("image", ""), init=init)
-            s = saved.get(c.name) or {}
-            c.restarts = s.get("restartCount", 0)
-            c.attempt = c.restarts
-            c.ready = bool(s.get("ready"))
-            c.started = bool(s.get("started"))
-            c.last_state = s.get("lastState") or {}
-            c.container_id = s.get("containerID", "")
-            if s.get("state"):
-                c.state = s["state"]
-            (rt.init_containers if init else rt.containers).append(c)
-            if c.ready:
-                continue
-            if c.mode in ("ok", "slow"):
-                if "running" in c.state:
-                    left = rt.start + (self.slow_delay if c.mode == "slow" else self.ready_delay) - now
-                    c.timer = self.after(left, self.became_ready, rt, c)
-                else:
-                    c.timer = self.after(rt.start + self.ready_delay - now, self.pulled, rt, c)
-            elif c.mode == "missing":
-                c.timer = self.after(self.backoff, self.retry_pull, rt, c)
-            elif "terminated" not in c.state:
-                c.timer = self.after(self.backoff, self.restart, rt, c)
+        self.restore_containers(rt, pod, time.time())
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -804,12 +614,15 @@ def parse_args(argv=None) -> argparse.Namespace:
                                 description="A hollow node: a Node and a simulated kubelet against a real API server.")
     p.add_argument("--kubeconfig", required=True, help="kubeconfig of the node's identity (system:node:NAME)")
     p.add_argument("--name", default="hollow-1", help="node name")
-    p.add_argument("--index", type=int, default=1, help="node number: InternalIP 10.0.0.(9+N), pods 10.(243+N).x.y")
+    p.add_argument("--index", type=int, default=1, help="node number: pods get hostIP 10.0.0.(9+N), IPs 10.(243+N).x.y")
     p.add_argument("--ready-delay", type=float, default=0.2, help="seconds until a normal pod is Ready")
     p.add_argument("--slow-delay", type=float, default=60.0, help="seconds until a ':slow' image pod is Ready")
     p.add_argument("--backoff", type=float, default=10.0, help="base of the image-pull and crash-loop back-off")
     p.add_argument("--lease-interval", type=float, default=5.0, help="seconds between Lease renewals")
     p.add_argument("--heartbeat", type=float, default=10.0, help="seconds between NodeReady heartbeats")
+    p.add_argument("--log-rate", type=float, default=1.0,
+                   help="simulated access-log lines a second of a running container (pods/log)")
+    p.add_argument("--kubelet-port", type=int, default=0, help="port of the kubelet API (logs); 0: a free one")
     p.add_argument("--log-level", default="INFO")
     return p.parse_args(argv)
 
@@ -821,12 +634,15 @@ def main(argv=None) -> None:
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     api = Api(args.kubeconfig)
     node = HollowNode(api, args.name, args.index, args.ready_delay, args.slow_delay, args.backoff,
-                      args.lease_interval, args.heartbeat)
+                      args.lease_interval, args.heartbeat, args.log_rate)
+    server = KubeletServer(node, state_dir_for(args.kubeconfig, args.name), args.kubelet_port).start()
+    node.kubelet_port = server.port
     signal.signal(signal.SIGTERM, lambda *_: node.stopping.set())
     signal.signal(signal.SIGINT, lambda *_: node.stopping.set())
     try:
         node.run()
     finally:
+        server.stop()
         log.info("node %s stopped", args.name)
 
 

@@ -191,3 +191,15 @@ def test_kube_bin_script_fails_clearly_without_binaries(tmp_path):
     assert nothing.returncode == 1 and nothing.stdout == ""
     assert "KUBE_BIN" in nothing.stderr and "kube-bin.tar.xz" in nothing.stderr
     assert len(nothing.stderr.strip().splitlines()) == 1
+
+
+def test_kubectl_logs_of_a_deployment_through_the_real_api_server(apps, ns, kubectl):
+    """pods/log: the real API server proxies to the hollow node's kubelet API (hollow_logs.py)."""
+    apps.create_namespaced_deployment(ns, deployment("logs", replicas=1))
+    wait_until(lambda: apps.read_namespaced_deployment("logs", ns).status, lambda s: s.ready_replicas == 1)
+    out = wait_for(lambda: (lambda o: o if "seq=2" in o else None)(
+        kubectl("-n", ns, "logs", "deployment/logs", "--timestamps").stdout), what="three log lines")
+    lines = out.splitlines()
+    assert lines[0].endswith(f"sandbox: container web ({NGINX}) started on hollow-1")
+    assert lines[1].endswith(" GET / 200 seq=1") and lines[2].endswith(" GET / 200 seq=2")
+    assert kubectl("-n", ns, "logs", "deployment/logs", "--tail=1").stdout.count("\n") == 1

@@ -7,10 +7,8 @@ set, the "real" cluster is that kubeconfig's instead of the local control plane.
 """
 from __future__ import annotations
 
-import functools
 import os
 import sys
-import uuid
 
 import pytest
 from kubernetes import client, config
@@ -21,7 +19,7 @@ if _ROOT not in sys.path:  # the repo root, so `sandbox` imports without an inst
 
 from sandbox.testing import start_sandbox  # noqa: E402
 from sandbox_helpers import REAL_KUBECONFIG, SANDBOX_OPTS  # noqa: E402
-from tests.kube import kubectl as run_kubectl  # noqa: E402
+from tests.kube import fresh_namespace, kubectl_for  # noqa: E402
 
 
 class Cluster:
@@ -74,17 +72,10 @@ def apps(cluster):
 
 @pytest.fixture
 def ns(core):
-    name = "t-" + uuid.uuid4().hex[:10]
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    yield name
-    try:
-        core.delete_namespace(name)
-    except client.ApiException:
-        pass
+    yield from fresh_namespace(core, "t-", 10)
 
 
 @pytest.fixture
 def kubectl(cluster, tmp_path):
     """``kubectl(*args, timeout=60, check=True, stdin=None)`` on this cluster (tests/kube.py)."""
-    return functools.partial(run_kubectl, kubeconfig=cluster.kubeconfig, cache_dir=tmp_path / "kube-cache",
-                             check=True)
+    return kubectl_for(cluster.kubeconfig, tmp_path)

@@ -12,7 +12,8 @@ IMAGE_A = "registry.k8s.io/pause:3.9"
 IMAGE_B = "registry.k8s.io/pause:3.10"
 IMAGE_MISSING = "registry.k8s.io/pause:missing"
 
-SANDBOX_OPTS = dict(ready_delay=0.2, slow_delay=30, backoff=0.3, snapshot_interval=1)
+# log_rate: 20 simulated access-log lines a second (pods/log), so log tests wait little.
+SANDBOX_OPTS = dict(ready_delay=0.2, slow_delay=30, backoff=0.3, snapshot_interval=1, log_rate=20)
 
 wait_for = waiter(timeout=15.0, interval=0.05)
 
