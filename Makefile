@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 REPLICAS ?= 1
 # The benchmark scripts (bench/common.py and bench/floor_services.py are their helpers).
-BENCHES ?= rpc_floor api_read sandbox fanout report_traffic deploy_latency status_ingest log_ingest footprint template_render
+BENCHES ?= rpc_floor api_read sandbox fanout report_traffic deploy_latency status_ingest log_ingest log_stream footprint template_render
 PYTHON ?= python3
 
 .PHONY: install up down status admin-token migrate test test-unit test-faults test-realkube kube-bin bench infra-check infra-start clean browser screenshots oidc-idp

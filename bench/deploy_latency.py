@@ -6,6 +6,11 @@ Each deploy is timed from the POST until ``GET /records/{id}`` says succeeded
 (polled every 10 ms), minus the sandbox's pod-ready delay. Baseline in the same
 run: the round trip of that GET itself (the resolution of the measurement).
 Target (issue 5): p50 ≤ 1 s, p99 ≤ 3 s.
+
+Then ``ROUTES`` traffic switches between the last two versions: each timed from
+``POST …/route`` until the cluster's stable Service (read from the sandbox's API with
+its admin token, not through MAE) selects the new version's pods and the record says
+succeeded, against the same GET baseline.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from bench.rpc_floor import free_port  # noqa: E402
 from scripts.stack import Stack, admin_token  # noqa: E402
 
 DEPLOYS = int(os.environ.get("BENCH_DEPLOYS", 50))
+ROUTES = int(os.environ.get("BENCH_ROUTES", 30))
 READY_DELAY = 0.2
 DB = "mae_bench_deploy"
 VHOST = "mae-bench-deploy"
@@ -58,7 +64,7 @@ def main() -> int:
         s = requests.Session()
         s.headers["Authorization"] = f"Bearer {token}"
         api = stack.url + "/api/v1"
-        stack.start_clusters(token, clusters=[("test", "test", 0)],
+        cluster = stack.start_clusters(token, clusters=[("test", "test", 0)],
                              sandbox_opts={"ready_delay": READY_DELAY, "backoff": 0.3},
                              operator_opts={"batch_seconds": 0.05, "heartbeat_seconds": 5, "backoff_cap": 1})
         app = "bench"
@@ -97,6 +103,7 @@ def main() -> int:
                 latencies.append(time.perf_counter() - started - READY_DELAY)
             else:
                 failed += 1
+        routes, route_failed = route_switches(s, api, app, cluster["test"], probes)
     finally:
         stack.stop_all()
     print(f"deploy_latency: {DEPLOYS} deploys of one replica each to a sandbox cluster "
@@ -111,8 +118,48 @@ def main() -> int:
     else:
         print(f"  no deploy succeeded (failed {failed})")
         ok = False
+    if routes:
+        print(f"  POST route → traffic on the new version  p50 {statistics.median(routes) * 1000:7.1f} ms   "
+              f"p99 {pct(routes, 0.99) * 1000:7.1f} ms   max {max(routes) * 1000:7.1f} ms   failed {route_failed}")
+    else:
+        print(f"  no route succeeded (failed {route_failed})")
     print("  result:", "meets the targets" if ok else "BELOW TARGET")
     return 0
+
+
+def route_switches(s, api, app, cluster, probes):
+    """``ROUTES`` switches of web's traffic between its last two versions: seconds each."""
+    kube = requests.Session()
+    kube.headers["Authorization"] = f"Bearer {cluster['token']}"
+    ca = cluster["ca_path"]  # per request: a session's verify loses to REQUESTS_CA_BUNDLE
+    service_url = f"{cluster['url']}/api/v1/namespaces/{app}/services/web"
+    times, failed = [], 0
+    for i in range(ROUTES):
+        version = f"v{DEPLOYS - 1 - i % 2}"
+        started = time.perf_counter()
+        resp = s.post(f"{api}/apps/{app}/services/web/route", json={"version": version, "env": "test"})
+        if resp.status_code != 202:
+            failed += 1
+            continue
+        record_id, done, switched = resp.json()["record_id"], False, False
+        while time.perf_counter() - started < 30 and not (done and switched):
+            if not switched:
+                live = kube.get(service_url, verify=ca)
+                switched = live.ok and live.json()["spec"]["selector"].get("mae.io/version") == version
+            if not done:
+                t = time.perf_counter()
+                record = s.get(f"{api}/records/{record_id}").json()
+                probes.append(time.perf_counter() - t)
+                done = record["finished_at"] is not None
+                if done and record["status"] != "succeeded":
+                    break
+            if not (done and switched):
+                time.sleep(0.01)
+        if done and switched:
+            times.append(time.perf_counter() - started)
+        else:
+            failed += 1
+    return times, failed
 
 
 if __name__ == "__main__":

@@ -38,12 +38,20 @@ PERMISSIONS: dict[str, str] = {
     "versions.preview": "developer",
     "ingresses.create": "developer",
     "ingresses.list": "viewer",
+    "ingresses.get": "viewer",
+    "ingresses.update": "developer",  # stored only; deploying it is deploy.test/deploy.prod
+    "ingresses.delete": "developer",  # and deploy.test/deploy.prod for the clusters it is on
     "templates.create": "maintainer",
     # deploys, rollbacks and deletes, by the env of the clusters they reach
-    "deploy.test": "developer",
+    "deploy.test": "developer",       # also route, restart, scale, retire (the clusters decide)
     "deploy.prod": "maintainer",
     # deploy records and their logs
     "records.read": "viewer",
+    # what runs: pods and events; pod logs by the env of the cluster (a prod log may hold users' data)
+    "pods.list": "viewer",
+    "events.list": "viewer",
+    "logs.test": "viewer",
+    "logs.prod": "developer",
     # CI hand-off: the link holds the CI's credentials
     "ci.link": "maintainer",          # and unlink
     "ci.get": "viewer",

@@ -16,9 +16,12 @@ from gateway.routes.ci import CIRoutes
 from gateway.routes.clusters import ClusterRoutes
 from gateway.routes.console import ConsoleRoutes
 from gateway.routes.deploys import DeployRoutes
+from gateway.routes.ingresses import IngressRoutes
 from gateway.routes.notifications import NotificationRoutes
 from gateway.routes.operations import OperationsRoutes
+from gateway.routes.runtime import RuntimeRoutes
 from gateway.routes.servers import ServerRoutes
+from gateway.routes.shipping import ShippingRoutes
 from shared.logging import CallContext
 from shared.metrics import Metrics
 from shared.redis import Redis
@@ -26,7 +29,7 @@ from shared.rpc import ServiceRpc
 
 
 class GatewayService(OperationsRoutes, AuthRoutes, AppRoutes, ServerRoutes, NotificationRoutes,
-                     ConsoleRoutes, ClusterRoutes, DeployRoutes, CIRoutes):
+                     ConsoleRoutes, ClusterRoutes, DeployRoutes, IngressRoutes, ShippingRoutes, RuntimeRoutes, CIRoutes):
     name = "gateway"
 
     auth = ServiceRpc("auth")

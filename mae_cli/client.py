@@ -82,6 +82,9 @@ class Client:
                     raise
             time.sleep(pause * 2 ** attempt)
 
+    def patch(self, path, body=None):
+        return self.request("PATCH", path, json=body)
+
     def put(self, path, body=None):
         return self.request("PUT", path, json=body)
 

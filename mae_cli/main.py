@@ -7,121 +7,18 @@ failed or superseded; 4 ``--wait`` gave up before the record finished.
 """
 from __future__ import annotations
 
-import functools
 import json
 import sys
 import time
-from urllib.parse import quote
 
 import click
-from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from mae_cli import config
-from mae_cli.client import ApiError, Client, ConnectionFailed
-
-EXIT_ERROR, EXIT_FAILED, EXIT_TIMEOUT = 1, 3, 4
-FINISHED = {"succeeded", "failed", "superseded"}
-STATUS_STYLE = {"succeeded": "green", "failed": "red", "superseded": "yellow", "pending": "yellow",
-                "applying": "cyan", "applied": "cyan", "progressing": "cyan"}
-# Kubernetes' waiting reasons, in plain words.
-REASONS = {
-    "ErrImagePull": "the image could not be pulled (does the image and tag exist?)",
-    "ImagePullBackOff": "the image could not be pulled (does the image and tag exist?)",
-    "InvalidImageName": "the image name is not valid",
-    "CrashLoopBackOff": "the container keeps crashing (see `mae logs`)",
-    "ProgressDeadlineExceeded": "the rollout took too long: the new pods never became ready",
-    "CreateContainerConfigError": "the container could not be created from its configuration",
-    "OOMKilled": "the container ran out of memory",
-}
-
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def q(part) -> str:
-    return quote(str(part), safe="")
-
-
-class Ctx:
-    def __init__(self):
-        self.output = "table"
-        self._client = None
-
-    @property
-    def json(self) -> bool:
-        return self.output == "json"
-
-    @property
-    def client(self) -> Client:
-        if self._client is None:
-            self._client = Client(config.load())
-        return self._client
-
-
-pass_ctx = click.make_pass_decorator(Ctx, ensure=True)
-
-
-def _set_output(ctx: click.Context, _param, value):
-    if value:
-        ctx.ensure_object(Ctx).output = value
-    return value
-
-
-OUTPUT = click.option("-o", "--output", type=click.Choice(["table", "json"]), expose_value=False,
-                      callback=_set_output, is_eager=True, help="table (default) or json for scripts.")
-
-
-def command(group, *args, **kwargs):
-    """A subcommand with -o/--output and the API's errors turned into clear messages."""
-    def wrap(fn):
-        @functools.wraps(fn)
-        def run(*a, **kw):
-            try:
-                return fn(*a, **kw)
-            except ApiError as exc:
-                hint = ""
-                if exc.status == 401:
-                    hint = " Run `mae login` (or set MAE_TOKEN)."
-                err.print(f"[red]Error:[/red] {exc.message}{hint} [dim](HTTP {exc.status}, {exc.code})[/dim]",
-                          markup=True, highlight=False)
-                sys.exit(EXIT_ERROR)
-            except ConnectionFailed as exc:
-                err.print(f"[red]Error:[/red] {exc}", markup=True)
-                sys.exit(EXIT_ERROR)
-        return group.command(*args, **kwargs)(OUTPUT(run))
-    return wrap
-
-
-def emit(data, table: Table | None = None, text: str | None = None):
-    """Pure JSON on stdout with -o json, else a table or a line for a person."""
-    ctx = click.get_current_context().find_object(Ctx)
-    if ctx and ctx.json:
-        click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
-    elif table is not None:
-        out.print(table)
-    elif text is not None:
-        out.print(text, markup=False)
-
-
-def table(*columns: str) -> Table:
-    t = Table(box=None, header_style="bold", pad_edge=False)
-    for c in columns:
-        t.add_column(c)
-    return t
-
-
-def styled(status: str | None) -> str:
-    s = status or "-"
-    return f"[{STATUS_STYLE.get(s, 'white')}]{s}[/]"
-
-
-def split_ref(ref: str, parts: int, what: str) -> list[str]:
-    pieces = ref.split("/")
-    if len(pieces) != parts or not all(pieces):
-        raise click.BadParameter(f"expected {what}, got {ref!r}")
-    return pieces
+from mae_cli import admin, cluster_init, config
+from mae_cli.client import Client
+from mae_cli.common import (EXIT_FAILED, EXIT_TIMEOUT, FINISHED, OUTPUT, REASONS, Ctx, command, emit, emit_fields,
+                            emit_list, err, out, pass_ctx, q, split_ref, styled, table)
 
 
 # -- the group -----------------------------------------------------------------------
@@ -177,21 +74,29 @@ def whoami(ctx: Ctx):
 
 # -- apps ----------------------------------------------------------------------------
 
-@app.group()
-def apps():
-    """Applications."""
+def group(name: str, doc: str) -> click.Group:
+    """A group of ``mae`` subcommands (``mae NAME ...``)."""
+    made = click.Group(name, help=doc)
+    app.add_command(made)
+    return made
+
+
+apps = group("apps", "Applications.")
+
+
+def post_created(ctx: Ctx, path: str, body: dict, what: str) -> None:
+    """POST ``body`` and say what was created (``what`` names it by ``{name}``)."""
+    created = ctx.client.post(path, body)
+    emit(created, text=f"{what.format(name=created.get('name', body['name']))} created.")
 
 
 @command(apps, "list")
 @pass_ctx
 def apps_list(ctx: Ctx):
     """Applications you can see."""
-    items = ctx.client.list_all("/apps")
-    t = table("NAME", "DISPLAY NAME", "ROLE", "CREATED BY", "CREATED")
-    for a in items:
-        t.add_row(a["name"], a.get("display_name") or "", a.get("role") or "", a.get("created_by") or "",
-                  a.get("created_at") or "")
-    emit({"items": items}, t)
+    emit_list(ctx.client.list_all("/apps"), ("NAME", "DISPLAY NAME", "ROLE", "CREATED BY", "CREATED"),
+              lambda a: (a["name"], a.get("display_name") or "", a.get("role") or "", a.get("created_by") or "",
+                         a.get("created_at") or ""))
 
 
 @command(apps, "create")
@@ -206,8 +111,7 @@ def apps_create(ctx: Ctx, name, display_name, description):
         body["display_name"] = display_name
     if description:
         body["description"] = description
-    created = ctx.client.post("/apps", body)
-    emit(created, text=f"Application {created['name']} created.")
+    post_created(ctx, "/apps", body, "Application {name}")
 
 
 @command(apps, "show")
@@ -218,18 +122,14 @@ def apps_show(ctx: Ctx, name):
     detail = ctx.client.get(f"/apps/{q(name)}")
     members = ctx.client.list_all(f"/apps/{q(name)}/members")
     detail = {**detail, "members": members}
-    t = table("FIELD", "VALUE")
-    for key in ("name", "display_name", "description", "role", "created_by", "created_at"):
-        t.add_row(key, str(detail.get(key) or ""))
-    t.add_row("members", ", ".join(f"{m['username']} ({m['role']})" for m in members))
-    emit(detail, t)
+    keys = ("name", "display_name", "description", "role", "created_by", "created_at")
+    emit_fields(detail, [(key, str(detail.get(key) or "")) for key in keys]
+                + [("members", ", ".join(f"{m['username']} ({m['role']})" for m in members))])
 
 
 # -- services ------------------------------------------------------------------------
 
-@app.group()
-def services():
-    """Services of an application."""
+services = group("services", "Services of an application.")
 
 
 @command(services, "list")
@@ -237,11 +137,8 @@ def services():
 @pass_ctx
 def services_list(ctx: Ctx, app_name):
     """Services of APP."""
-    items = ctx.client.list_all(f"/apps/{q(app_name)}/services")
-    t = table("NAME", "DESCRIPTION", "CREATED")
-    for s in items:
-        t.add_row(s["name"], s.get("description") or "", s.get("created_at") or "")
-    emit({"items": items}, t)
+    emit_list(ctx.client.list_all(f"/apps/{q(app_name)}/services"), ("NAME", "DESCRIPTION", "CREATED"),
+              lambda s: (s["name"], s.get("description") or "", s.get("created_at") or ""))
 
 
 @command(services, "create")
@@ -252,8 +149,7 @@ def services_create(ctx: Ctx, ref, description):
     """Create a service."""
     app_name, name = split_ref(ref, 2, "APP/SERVICE")
     body = {"name": name, **({"description": description} if description else {})}
-    created = ctx.client.post(f"/apps/{q(app_name)}/services", body)
-    emit(created, text=f"Service {app_name}/{created.get('name', name)} created.")
+    post_created(ctx, f"/apps/{q(app_name)}/services", body, f"Service {app_name}/{{name}}")
 
 
 @command(services, "show")
@@ -285,9 +181,7 @@ def _statuses_text(version: dict) -> str:
 
 # -- versions ------------------------------------------------------------------------
 
-@app.group()
-def versions():
-    """Versions of a service."""
+versions = group("versions", "Versions of a service.")
 
 
 @command(versions, "list")
@@ -296,12 +190,10 @@ def versions():
 def versions_list(ctx: Ctx, ref):
     """Versions of a service."""
     app_name, svc = split_ref(ref, 2, "APP/SERVICE")
-    items = ctx.client.list_all(f"/apps/{q(app_name)}/services/{q(svc)}/versions")
-    t = table("NAME", "IMAGE", "PORT", "REPLICAS", "CREATED")
-    for v in items:
-        t.add_row(v["name"], v.get("image", ""), str(v.get("port", "")), str(v.get("replicas", "")),
-                  v.get("created_at") or "")
-    emit({"items": items}, t)
+    emit_list(ctx.client.list_all(f"/apps/{q(app_name)}/services/{q(svc)}/versions"),
+              ("NAME", "IMAGE", "PORT", "REPLICAS", "CREATED"),
+              lambda v: (v["name"], v.get("image", ""), str(v.get("port", "")), str(v.get("replicas", "")),
+                         v.get("created_at") or ""))
 
 
 @command(versions, "create")
@@ -331,8 +223,7 @@ def versions_create(ctx: Ctx, ref, image, port, replicas, env_vars, health_path,
         body["health_path"] = health_path
     if template:
         body["template"] = template
-    created = ctx.client.post(f"/apps/{q(app_name)}/services/{q(svc)}/versions", body)
-    emit(created, text=f"Version {app_name}/{svc}/{created.get('name', name)} created.")
+    post_created(ctx, f"/apps/{q(app_name)}/services/{q(svc)}/versions", body, f"Version {app_name}/{svc}/{{name}}")
 
 
 @command(versions, "show")
@@ -342,10 +233,8 @@ def versions_show(ctx: Ctx, ref):
     """A version's configuration."""
     app_name, svc, name = split_ref(ref, 3, "APP/SERVICE/VERSION")
     detail = ctx.client.get(f"/apps/{q(app_name)}/services/{q(svc)}/versions/{q(name)}")
-    t = table("FIELD", "VALUE")
-    for key, value in detail.items():
-        t.add_row(key, value if isinstance(value, str) else json.dumps(value, default=str))
-    emit(detail, t)
+    emit_fields(detail, [(key, value if isinstance(value, str) else json.dumps(value, default=str))
+                         for key, value in detail.items()])
 
 
 # -- deploys, records, logs, rollback --------------------------------------------------
@@ -452,12 +341,10 @@ def rollback(ctx: Ctx, record_id, wait, timeout):
 def records(ctx: Ctx, app_name, service, version, limit):
     """Deploy history of an application, newest first."""
     page = ctx.client.get(f"/apps/{q(app_name)}/records", service=service, version=version, limit=limit)
-    items = page.get("items", [])
-    t = table("ID", "ACTION", "SERVICE", "VERSION", "STATUS", "BY", "CREATED")
-    for r in items:
-        t.add_row(str(r.get("id")), r.get("action", ""), r.get("service") or "", r.get("version") or "",
-                  styled(r.get("status")), r.get("created_by") or "", r.get("created_at") or "")
-    emit({"items": items, "next_cursor": page.get("next_cursor")}, t)
+    emit_list(page.get("items", []), ("ID", "ACTION", "SERVICE", "VERSION", "STATUS", "BY", "CREATED"),
+              lambda r: (str(r.get("id")), r.get("action", ""), r.get("service") or "", r.get("version") or "",
+                         styled(r.get("status")), r.get("created_by") or "", r.get("created_at") or ""),
+              next_cursor=page.get("next_cursor"))
 
 
 @command(app, "record")
@@ -515,19 +402,7 @@ def _level(level) -> str:
     return f"[{color}]{level.upper():5}[/]"
 
 
-# -- clusters, servers -----------------------------------------------------------------
-
-@command(app, "clusters")
-@pass_ctx
-def clusters(ctx: Ctx):
-    """Clusters and their health."""
-    items = ctx.client.list_all("/clusters")
-    t = table("NAME", "ENV", "SERVER", "HEALTHY", "LAST REPORT")
-    for c in items:
-        t.add_row(c["name"], c.get("env", ""), c.get("server", ""),
-                  "[green]yes[/]" if c.get("healthy") else "[red]no[/]", c.get("last_report_at") or "never")
-    emit({"items": items}, t)
-
+# -- servers (clusters, cloud accounts and admin channels: mae_cli/admin.py) -----------------
 
 def _expiry_left(server: dict) -> str:
     """The server's own count (calendar days, UTC), the one the reminders use."""
@@ -546,11 +421,13 @@ def servers(ctx: Ctx, expiring):
     """The server inventory (admins), soonest expiry first."""
     items = ctx.client.list_all("/servers", expiring_within_days=expiring)
     items.sort(key=lambda s: (s.get("expires_at") is None, s.get("expires_at") or "", s.get("name", "")))
-    t = table("ID", "NAME", "IP", "PROVIDER", "EXPIRES", "LEFT", "OWNER")
-    for s in items:
-        t.add_row(str(s.get("id")), s.get("name", ""), s.get("ip", ""), s.get("provider") or "",
-                  s.get("expires_at") or "-", _expiry_left(s), s.get("owner") or "")
-    emit({"items": items}, t)
+    emit_list(items, ("ID", "NAME", "IP", "PROVIDER", "EXPIRES", "LEFT", "OWNER"),
+              lambda s: (str(s.get("id")), s.get("name", ""), s.get("ip", ""), s.get("provider") or "",
+                         s.get("expires_at") or "-", _expiry_left(s), s.get("owner") or ""))
+
+
+for extra in (*admin.GROUPS, cluster_init.cluster):
+    app.add_command(extra)
 
 
 if __name__ == "__main__":

@@ -42,22 +42,25 @@ def main(argv=None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from mae_operator.sender import Sender
-    from mae_operator.state import KINDS, State
+    from mae_operator.state import State, WATCHED
     from mae_operator.watcher import Watcher
 
-    with open(args.report_token_file) as fh:
-        token = fh.read().strip()
+    def read_token() -> str:
+        with open(args.report_token_file) as fh:
+            return fh.read().strip()
+
+    token = read_token()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     state = State()
     api = api_client(args.kubeconfig)
-    watchers = [Watcher(api, kind, state, stop, watch_seconds=args.watch_seconds) for kind in KINDS]
+    watchers = [Watcher(api, kind, state, stop, watch_seconds=args.watch_seconds) for kind in WATCHED]
     for w in watchers:
         w.start()
     sender = Sender(state, args.mae_url, args.cluster, token, stop, batch_seconds=args.batch_seconds,
                     heartbeat_seconds=args.heartbeat_seconds, backoff_cap=args.backoff_cap,
-                    stats_file=args.stats_file,
+                    stats_file=args.stats_file, token_source=read_token,
                     extra_stats=lambda: {"watch_bytes_received": sum(w.bytes_received for w in watchers),
                                          "lists": sum(w.lists for w in watchers)})
     log = logging.getLogger("mae_operator")

@@ -29,8 +29,12 @@ class Sender:
     def __init__(self, state: State, url: str, cluster: str, token: str, stop: threading.Event, *,
                  batch_seconds: float = 0.5, heartbeat_seconds: float = 30.0,
                  backoff_base: float = 0.5, backoff_cap: float = 30.0, timeout: float = 10.0,
-                 stats_file: str | None = None, extra_stats=None):
+                 stats_file: str | None = None, extra_stats=None, token_source=None):
         self.state, self.stop_event = state, stop
+        # Where the report token comes from (its file, a mounted Secret that kubelet updates):
+        # read again when MAE answers 401, so a rotated token (POST /clusters/{name}/report-token,
+        # the old one kept for 10 minutes) is picked up without a restart.
+        self.token, self.token_source = token, token_source
         self.endpoint = f"{url.rstrip('/')}/api/v1/clusters/{cluster}/reports"
         self.session = requests.Session()
         self.session.headers.update({"Authorization": f"Bearer {token}",
@@ -56,6 +60,21 @@ class Sender:
         with open(tmp, "w") as fh:
             json.dump(self.stats(), fh)
         os.replace(tmp, self.stats_file)  # a reader never sees half a file
+
+    def _token_changed(self) -> bool:
+        """Whether the token source now holds another token (then it is used from here on)."""
+        if self.token_source is None:
+            return False
+        try:
+            token = self.token_source()
+        except OSError as exc:
+            log.warning("the report token could not be read again: %s", exc)
+            return False
+        if not token or token == self.token:
+            return False
+        self.token = token
+        self.session.headers["Authorization"] = f"Bearer {token}"
+        return True
 
     def _collect(self) -> None:
         for report in self.state.take():
@@ -90,6 +109,9 @@ class Sender:
                 self.last_post = time.monotonic()
                 self.write_stats()
                 return True
+            if status == 401 and self._token_changed():
+                log.info("the report token changed; sending again with the new one")
+                continue
             if 400 <= status < 500 and status not in (401, 408, 429):
                 log.error("MAE refused %d report(s) for good (%s); dropping them", len(batch), reason)
                 return True

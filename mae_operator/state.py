@@ -15,9 +15,12 @@ import threading
 from datetime import datetime, timezone
 
 from mae_operator import reports
+from mae_operator.cluster_events import Warnings
 from mae_operator.reports import meta, owner, rv_of
 
 KINDS = ("Deployment", "ReplicaSet", "Pod")
+# What the watchers watch: MAE's objects, and Warning events (cluster_events.py).
+WATCHED = KINDS + ("Event",)
 
 
 def _key(obj: dict) -> tuple[str, str]:
@@ -44,6 +47,7 @@ class State:
         # MAE "this one is gone"; instead it tells MAE everything that exists, and MAE marks
         # what it holds beyond that as deleted (docs/contracts.md, "full_state").
         self.full_state: tuple[int, list[tuple]] | None = None
+        self.warnings = Warnings()
 
     def _deployment_of(self, kind: str, obj: dict) -> tuple | None:
         ns, name = _key(obj)
@@ -80,6 +84,9 @@ class State:
 
     def event(self, kind: str, type_: str, obj: dict) -> None:
         with self.lock:
+            if kind == "Event":
+                self._warning(type_, obj)
+                return
             key, rv = _key(obj), rv_of(obj)
             dep_key = self._deployment_of(kind, obj)
             if type_ == "DELETED":
@@ -108,6 +115,10 @@ class State:
         after everything its predecessor sent — including a report stamped with the
         version of a pod deleted since, which the objects' own versions never reach."""
         with self.lock:
+            if kind == "Event":
+                for obj in items:
+                    self._warning("ADDED", obj)
+                return
             fresh = {_key(o): o for o in items}
             for key, old in list(self.objects[kind].items()):
                 if key not in fresh:
@@ -120,6 +131,20 @@ class State:
                 self.full_state = (list_rv, sorted(fresh))
             for obj in items:
                 self._touch(self._deployment_of(kind, obj), max(list_rv, rv_of(obj)), kind)
+            self.changed.notify_all()
+
+    def _warning(self, type_: str, event: dict) -> None:
+        """A Warning event: kept if it is about a MAE object and new, and that object's
+        Deployment reported again (at the event's version, so the report is newer)."""
+        if type_ == "DELETED":
+            return  # an event expiring changes nothing we report
+        key = self.warnings.add(event)
+        if key is None:
+            return
+        namespace, kind, name = key
+        obj = self.objects[kind].get((namespace, name))
+        if obj is not None:
+            self._touch(self._deployment_of(kind, obj), rv_of(event), "Event")
             self.changed.notify_all()
 
     def take(self) -> list[dict]:
@@ -142,7 +167,9 @@ class State:
                 pods = [p for (ns, _), p in self.objects["Pod"].items()
                         if ns == key[0] and (owner(p, "ReplicaSet") in rs_names
                                              or self._deployment_of("Pod", p) == key)]
-                out.append(reports.deployment_report(dep, pods, rv, observed,
+                seen = [("Deployment", key[1])] + [("ReplicaSet", n) for n in rs_names] + \
+                    [("Pod", meta(p).get("name")) for p in pods]
+                out.append(reports.deployment_report(dep, pods, rv, observed, self.warnings.of(key[0], seen),
                                                      old_replicasets=reports.old_replicasets(dep, owned),
                                                      versions=self.versions(key)))
             return out

@@ -20,7 +20,10 @@ from shared.retry import backoff_delays
 log = logging.getLogger("mae_operator.watcher")
 
 PATHS = {"Deployment": "/apis/apps/v1/deployments", "ReplicaSet": "/apis/apps/v1/replicasets",
-         "Pod": "/api/v1/pods"}
+         "Pod": "/api/v1/pods", "Event": "/api/v1/events"}
+# MAE's objects by their label; events cannot be selected by their object's labels, so only
+# Warning events are watched (the state keeps those of objects it knows).
+QUERIES = {"Event": {"fieldSelector": "type=Warning"}}
 
 
 class Gone(Exception):
@@ -33,6 +36,7 @@ class Watcher(threading.Thread):
         super().__init__(name=f"watch-{kind}", daemon=True)
         self.api, self.kind, self.state, self.stop_event = api, kind, state, stop
         self.path = PATHS[kind]
+        self.selection = QUERIES.get(kind, {"labelSelector": SELECTOR})
         self.watch_seconds, self.connect_timeout = watch_seconds, connect_timeout
         self.rv: str | None = None
         self.bytes_received = 0
@@ -45,7 +49,7 @@ class Watcher(threading.Thread):
         return self.api.call_api(*params, _request_timeout=(self.connect_timeout, read_timeout))
 
     def relist(self) -> None:
-        resp = self._call({"labelSelector": SELECTOR}, 60)
+        resp = self._call(self.selection, 60)
         raw = resp.read()
         self.bytes_received += len(raw)
         if resp.status != 200:
@@ -57,7 +61,7 @@ class Watcher(threading.Thread):
         self.state.relisted(self.kind, items, int(self.rv or 0))
 
     def watch_once(self) -> None:
-        resp = self._call({"labelSelector": SELECTOR, "watch": "true", "resourceVersion": self.rv,
+        resp = self._call({**self.selection, "watch": "true", "resourceVersion": self.rv,
                            "allowWatchBookmarks": "true", "timeoutSeconds": str(self.watch_seconds)},
                           self.watch_seconds + 30)
         stream = resp.response

@@ -113,6 +113,9 @@ class Stack:
             target, address = GATEWAY, f"{self.host}:{self.gateway_port}"
             # A gateway worker mostly waits on an RPC: let more requests be in flight.
             extra["MAX_WORKERS"] = os.environ.get("GATEWAY_MAX_WORKERS", "40")
+            # Pod logs are read from the cluster service's port (any replica redeems a ticket).
+            extra["CLUSTER_INTERNAL_URLS"] = ",".join(
+                f"http://{self.host}:{METRICS_PORTS['cluster'] + self.port_offset + r}" for r in range(self.replicas))
         else:
             target = SERVICES[name]
             address = f"{self.host}:{METRICS_PORTS[name] + self.port_offset + replica}"

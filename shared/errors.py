@@ -116,6 +116,18 @@ class HostTaken(Conflict):
 
 
 @_register
+class VersionNotReady(Conflict):
+    """Traffic goes only to a version whose last deploy on that cluster succeeded."""
+    code = "version_not_ready"
+
+
+@_register
+class VersionRouted(Conflict):
+    """The version gets its service's traffic there; route elsewhere first."""
+    code = "version_routed"
+
+
+@_register
 class RateLimited(MaeError):
     """Too many requests; slow down."""
     code = "rate_limited"

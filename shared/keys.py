@@ -63,3 +63,7 @@ class Keys:
     # locks and once-only markers
     def lock(self, name: str) -> str:
         return f"{self.prefix}:lock:{name}"
+
+    # cluster: a gateway's single-use ticket to read one log stream (services/cluster/domain/logs.py)
+    def log_ticket(self, ticket_hash: str) -> str:
+        return f"{self.prefix}:log-ticket:{ticket_hash}"

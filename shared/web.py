@@ -47,6 +47,16 @@ def response_for_error(exc: Exception) -> Response:
     return error_response(500, "internal", "Something went wrong on our side; it has been logged.")
 
 
+def streamed(request, chunks, content_type: str = "text/plain; charset=utf-8", status: int = 200) -> Response:
+    """An answer sent as ``chunks`` (an iterator of bytes) come: each chunk is written at
+    once (chunked encoding; eventlet would otherwise hold writes until 4 KiB gathered),
+    after the worker has returned. When the client leaves, the server closes ``chunks``
+    (a generator's ``finally`` runs), so whatever feeds it can let go of its upstream."""
+    request.environ["eventlet.minimum_write_chunk_size"] = 0
+    return Response(chunks, status=status, content_type=content_type, direct_passthrough=True,
+                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
 SECURITY_HEADERS = [("X-Content-Type-Options", "nosniff")]
 HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 

@@ -14,6 +14,8 @@ LINK = obj(["id", "webhook_url", "provider", "server", "repo", "image"], id={"ty
                                                          "against this link's secret only"},
            provider={"type": "string", "enum": ["drone"]}, app=STR, service=STR,
            server=STR, repo=STR, image=STR, auto_deploy_env={"type": ["string", "null"], "enum": ["test", "prod", None]},
+           auto_route={"type": "boolean", "description": "after an automatic deploy succeeds, route the "
+                                                         "service's traffic to the new version there"},
            updated_by=STR, updated_at={"type": ["string", "null"]})
 HOOK_ANSWER = json_response(obj(["result"], result={"type": "string", "enum": ["recorded", "duplicate", "ignored"]}),
                             202, "Accepted")
@@ -27,7 +29,8 @@ class CIRoutes:
            tags=TAGS, auth=True,
            body=obj(["provider", "server", "repo", "token", "image"], provider={"type": "string", "enum": ["drone"]},
                     server=STR, repo=STR, token=STR, image=STR, webhook_secret=STR,
-                    auto_deploy_env={"type": ["string", "null"], "enum": ["test", "prod", None]}),
+                    auto_deploy_env={"type": ["string", "null"], "enum": ["test", "prod", None]},
+                    auto_route={"type": "boolean"}),
            responses=json_response(LINK), errors=[400, 401, 403, 404, 422])
     def link_ci(self, request, app, svc):
         caller, _ = require_app_role(self, request, app, "ci.link")

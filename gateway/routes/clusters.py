@@ -16,7 +16,7 @@ CLUSTER = obj(["name", "env", "server", "healthy", "last_report_at"], name=LABEL
               env={"type": "string", "enum": ["test", "prod"]}, server=STR,
               healthy={"type": "boolean"}, reachable={"type": "boolean"},
               last_report_at=NULLABLE_STR, probe_error=NULLABLE_STR, probed_at=NULLABLE_STR,
-              created_at=STR,
+              created_at=STR, unreachable_since=NULLABLE_STR, credentials_generation={"type": "integer"},
               namespaces=obj(["ok", "pending", "failed"], ok={"type": "integer"},
                              pending={"type": "array", "items": {"type": "object"}},
                              failed={"type": "array", "items": {"type": "object"}}))
@@ -60,6 +60,26 @@ class ClusterRoutes:
         caller = require_admin(self, request)
         self.cluster.delete_cluster(name, caller.actor, caller.source_ip)
         return 204, None
+
+    @route("POST", "/api/v1/clusters/<name>/credentials",
+           summary="Replace the credentials MAE deploys with (checked against the cluster first; "
+                   "the old ones stay if they do not work)", tags=TAGS, auth=True,
+           body=obj(["token"], server=STR, ca_cert=STR, token=STR),
+           responses=json_response(CLUSTER), errors=[400, 401, 403, 404, 422])
+    def rotate_cluster_credentials(self, request, name):
+        caller = require_admin(self, request)
+        return self.cluster.rotate_credentials(name, read_object(request), caller.actor, caller.source_ip)
+
+    @route("POST", "/api/v1/clusters/<name>/report-token",
+           summary="A new report token for the cluster's operator (shown only here); the old one "
+                   "keeps working for 10 minutes", tags=TAGS, auth=True,
+           responses=json_response(obj(["report_token"], name=LABEL,
+                                       report_token={"type": "string", "description": "shown only here"},
+                                       previous_valid_until=STR)),
+           errors=[401, 403, 404])
+    def rotate_cluster_report_token(self, request, name):
+        caller = require_admin(self, request)
+        return self.cluster.rotate_report_token(name, caller.actor, caller.source_ip)
 
     @route("POST", "/api/v1/clusters/<name>/reports",
            summary="Operator status reports (auth: the cluster's report token)", tags=TAGS, auth=True,

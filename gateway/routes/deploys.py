@@ -9,7 +9,7 @@ from __future__ import annotations
 from gateway.auth import authenticate, require_app_role
 from gateway.rbac import allowed
 from gateway.routes.deploy_schemas import (
-    ACCEPTED, ANY_OBJ, DEPLOY_BODY, FIELD_BODY, IDEMPOTENCY_KEY, INGRESS, INGRESS_BODY, INT,
+    ACCEPTED, ANY_OBJ, DEPLOY_BODY, FIELD_BODY, IDEMPOTENCY_KEY, INT,
     LOG_LINE, RECORD, RECORD_QUERY, SERVICE, SERVICE_BODY, TAGS, TEMPLATE, TEMPLATE_VARIABLES,
     VERSION, VERSION_BODY)
 from gateway.schemas import LABEL, PAGING, json_response, nullable, obj, page_of
@@ -178,32 +178,7 @@ class DeployRoutes:
                         if prod or c["env"] != "prod"]
         return self.deploy.preview_version(app, svc, ver, clusters)
 
-    # -- ingresses ----------------------------------------------------------------------
-    @route("POST", "/api/v1/apps/<app>/ingresses", summary="Create an ingress: a host, optional TLS, routes",
-           tags=TAGS, auth=True, body=INGRESS_BODY, responses=json_response(INGRESS, 201, "Created"),
-           errors=[400, 401, 403, 404, 409, 422])
-    def create_ingress(self, request, app):
-        caller, _ = require_app_role(self, request, app, "ingresses.create")
-        return 201, self.deploy.create_ingress(app, read_object(request), caller.actor)
-
-    @route("GET", "/api/v1/apps/<app>/ingresses", summary="The application's ingresses", tags=TAGS, auth=True,
-           query=PAGING, responses=json_response(page_of(INGRESS)), errors=[401, 404, 422])
-    def list_ingresses(self, request, app):
-        require_app_role(self, request, app, "ingresses.list")
-        return self.deploy.list_ingresses(app, request.args.get("limit"), request.args.get("cursor"))
-
-    @route("POST", "/api/v1/apps/<app>/ingresses/<ing>/deploy", summary="Deploy an ingress", tags=TAGS,
-           auth=True, body=DEPLOY_BODY, responses=ACCEPTED, errors=[400, 401, 403, 404, 409, 422, 503],
-           query=IDEMPOTENCY_KEY)
-    def deploy_ingress(self, request, app, ing):
-        caller, role = require_app_role(self, request, app, "deploy.test")
-        body = read_object(request, required=False) or {"env": "test"}
-        clusters = self._resolve_clusters(body)
-        self._check_envs(role, app, clusters)
-        return once(self.deploy.deploy_ingress(app, ing, clusters, caller.actor, caller.source_ip,
-                                               idempotency_key=request.headers.get("Idempotency-Key")))
-
-    # -- templates ----------------------------------------------------------------------
+    # -- templates (ingresses: routes/ingresses.py) ----------------------------------------------------------------------
     @route("GET", "/api/v1/templates", summary="Built-in templates and those of your applications", tags=TAGS,
            auth=True, responses=json_response(page_of(TEMPLATE)), errors=[401])
     def list_templates(self, request):

@@ -36,7 +36,8 @@ ACCOUNT = obj(["id", "name", "provider", "regions", "last_sync_status"], id={"ty
               name=STR, provider=STR, access_key_id=STR, regions={"type": "array", "items": STR},
               last_sync_status={"type": "string", "enum": ["never", "syncing", "ok", "failed"]},
               last_sync_error=NSTR, last_sync_at=NSTR, last_sync_count={"type": ["integer", "null"]},
-              created_at=NSTR)
+              sync_every_hours={"type": ["integer", "null"], "description": "scheduled import; null: none"},
+              next_sync_at=NSTR, created_at=NSTR)
 REGION = {"type": "string", "pattern": "^[a-z]{2}(-[a-z0-9]+){1,3}$"}
 
 
@@ -99,6 +100,24 @@ class ServerRoutes:
     def list_cloud_accounts(self, request):
         require_admin(self, request)
         return self.server.list_cloud_accounts()
+
+    @route("GET", "/api/v1/cloud-accounts/<int:account_id>", summary="A cloud account, its schedule and "
+           "how its last sync went", tags=TAGS, auth=True, responses=json_response(ACCOUNT),
+           errors=[401, 403, 404])
+    def get_cloud_account(self, request, account_id):
+        require_admin(self, request)
+        return self.server.get_cloud_account(account_id)
+
+    @route("PATCH", "/api/v1/cloud-accounts/<int:account_id>",
+           summary="Import this account's servers every sync_every_hours (1..168; null or 0: never)",
+           tags=TAGS, auth=True,
+           body=obj(["sync_every_hours"], sync_every_hours={"type": ["integer", "null"], "minimum": 0,
+                                                            "maximum": 168}),
+           responses=json_response(ACCOUNT), errors=[400, 401, 403, 404, 422])
+    def schedule_cloud_account(self, request, account_id):
+        caller = require_admin(self, request)
+        return self.server.schedule_cloud_account(account_id, read_object(request), caller.actor,
+                                                  caller.source_ip)
 
     @route("POST", "/api/v1/cloud-accounts/<int:account_id>/sync",
            summary="Import or update this account's servers (runs in the background)", tags=TAGS,

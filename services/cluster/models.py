@@ -37,6 +37,14 @@ class Cluster(Base):
     probed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     last_report_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Rotation (domain/registry.py): every credential change bumps the generation, which keys
+    # each replica's cached client; the replaced report token works until ``..._prev_until``.
+    credentials_generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    report_token_prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    report_token_prev_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # When the probes began to fail; whether cluster.unreachable left for this outage.
+    unreachable_since: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    unreachable_announced: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class ClusterNamespace(Base):

@@ -83,8 +83,11 @@ def registration(data) -> dict:
     if not isinstance(ca, str) or "-----BEGIN CERTIFICATE-----" not in ca or len(ca) > 65536:
         raise Invalid("'ca_cert' must be the cluster CA certificate in PEM.", {"field": "ca_cert"})
     token = data.get("token")
-    if not isinstance(token, str) or not token.strip() or len(token) > 16384:
-        raise Invalid("'token' must be the ServiceAccount token MAE deploys with.", {"field": "token"})
+    # A bearer token travels in an HTTP header: printable ASCII (a ServiceAccount token is a JWT).
+    if not isinstance(token, str) or not token.strip() or len(token) > 16384 \
+            or not (token.strip().isascii() and token.strip().isprintable()):
+        raise Invalid("'token' must be the ServiceAccount token MAE deploys with (printable ASCII).",
+                      {"field": "token"})
     return {"name": name, "env": env, "server": server.rstrip("/"), "ca_cert": ca, "token": token.strip()}
 
 
@@ -149,3 +152,37 @@ def full_state(data) -> dict | None:
         deployments.append({"namespace": item["namespace"], "name": item["name"]})
     return {"resource_version": str(_int(data.get("resource_version"), "full_state.resource_version")),
             "deployments": deployments}
+
+
+# -- rotation and reachability (domain/registry.py) ----------------------------------------
+
+UNREACHABLE = "unreachable"
+CREDENTIAL_FIELDS = {"server", "ca_cert", "token"}
+
+
+class Unreachable(TypedDict):
+    """``cluster.unreachable``: a cluster's probes have failed for CLUSTER_UNREACHABLE_SECONDS
+    (once per outage; the platform admins' channels hear it)."""
+    cluster: str
+    env: str
+    server: str
+    since: str | None
+    error: str | None
+
+
+def unreachable(cluster: str, env: str, server: str, since: str | None, error: str | None) -> Unreachable:
+    return {"cluster": cluster, "env": env, "server": server, "since": since, "error": error}
+
+
+def new_credentials(data, name: str, env: str, server: str, ca_cert: str) -> dict:
+    """``{"server"?, "ca_cert"?, "token"}`` for a registered cluster, checked like a registration
+    (the server and CA it has now, unless given)."""
+    if not isinstance(data, dict):
+        raise Invalid("The body must be a JSON object.")
+    for key in data:
+        if key not in CREDENTIAL_FIELDS:
+            raise Invalid(f"'{key}' is not a credential; send server, ca_cert and token.", {"field": key})
+    if "token" not in data:
+        raise Invalid("'token' is required: the ServiceAccount token MAE deploys with.", {"field": "token"})
+    return registration({"name": name, "env": env, "server": data.get("server") or server,
+                         "ca_cert": data.get("ca_cert") or ca_cert, "token": data["token"]})

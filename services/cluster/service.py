@@ -21,6 +21,8 @@ from services.cluster.intake import ReportIntake
 from services.cluster.logship import LogShipper
 from services.cluster.mke.clients import ClusterClients
 from services.cluster.models import Cluster, ProcessedEvent
+from services.cluster.rotation import RotationEntrypoints
+from services.cluster.runtime import RuntimeEntrypoints
 from shared.audit import AuditLog
 from shared.errors import AlreadyExists, BadRequest
 from shared.events import EventPublisher, handle_event
@@ -39,7 +41,7 @@ log = logging.getLogger(__name__)
 TEND_SECONDS = float(os.environ.get("CLUSTER_TEND_SECONDS", "10"))
 
 
-class ClusterService(ServiceBase):
+class ClusterService(RuntimeEntrypoints, RotationEntrypoints, ServiceBase):
     name = "cluster"
 
     config = Config()
@@ -225,6 +227,7 @@ class ClusterService(ServiceBase):
                 continue  # another replica tends this one
             try:
                 fanout.tend(self.db, self.clients, self.redis, self.config, name)
+                self.announce_unreachable(name)
             except Exception:  # one cluster's trouble must not stop the others
                 log.exception("tending cluster failed", extra={"cluster": name})
                 self.db.rollback()

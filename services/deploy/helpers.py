@@ -40,12 +40,6 @@ class DeployHelpers:
         return self._recorded(record, outbox, actor, "deploy", f"app:{app}/service:{service}/version:{name}",
                               {"clusters": deploys.cluster_names(clusters), "image": image}, source_ip)
 
-    def _deploy_ingress(self, app, name, clusters, actor, source_ip) -> dict:
-        record, outbox = deploys.deploy_ingress(self.db, app, name, clusters, actor["username"],
-                                                self._policy(app, clusters))
-        return self._recorded(record, outbox, actor, "deploy", f"app:{app}/ingress:{name}",
-                              {"clusters": deploys.cluster_names(clusters)}, source_ip)
-
     def _rollback(self, record_id, actor, source_ip) -> dict:
         record, source, clusters, outbox = deploys.rollback(self.db, record_id, actor["username"], self._policy)
         return self._recorded(record, outbox, actor, "rollback", f"app:{source.app}/record:{source.id}",

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text,
                         UniqueConstraint)
+from sqlalchemy import false as sa_false
 from sqlalchemy.dialects.mysql import DATETIME
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -115,8 +116,9 @@ class Record(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     app: Mapped[str] = mapped_column(String(63))
-    action: Mapped[str] = mapped_column(String(16))        # deploy | rollback | delete
-    subject: Mapped[str] = mapped_column(String(16))       # version | ingress
+    # deploy | rollback | delete | route | restart | scale | retire
+    action: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(16))       # version | ingress | route
     service: Mapped[str | None] = mapped_column(String(63), nullable=True)
     version: Mapped[str | None] = mapped_column(String(63), nullable=True)
     ingress: Mapped[str | None] = mapped_column(String(63), nullable=True)
@@ -216,6 +218,7 @@ class CILink(Base):
     repo: Mapped[str] = mapped_column(String(255))
     image: Mapped[str] = mapped_column(String(255))
     auto_deploy_env: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    auto_route: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     token_sealed: Mapped[str] = mapped_column(Text)
     webhook_secret_sealed: Mapped[str] = mapped_column(Text)
     updated_by: Mapped[str] = mapped_column(String(64), default="")

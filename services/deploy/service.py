@@ -12,8 +12,10 @@ from nameko.timer import timer
 
 from services.deploy.batching import batch_handler
 from services.deploy.domain import (catalog, ci_builds, ci_links, deploys, lifecycle, records, request_keys,
-                                    settings)
+                                    settings, shipping)
 from services.deploy.helpers import DeployHelpers, weigh_by
+from services.deploy.shipping_entrypoints import ShippingEntrypoints
+from services.deploy.ingress_entrypoints import IngressEntrypoints
 from services.deploy.models import ProcessedEvent
 from shared import redact
 from shared.audit import AuditLog
@@ -33,7 +35,7 @@ log = logging.getLogger(__name__)
 STATUS_BATCH, LOG_BATCH, BATCH_WAIT = 2000, 2000, 0.02
 
 
-class DeployService(DeployHelpers, ServiceBase):
+class DeployService(ShippingEntrypoints, IngressEntrypoints, DeployHelpers, ServiceBase):
     name = "deploy"
 
     config = Config()
@@ -55,7 +57,8 @@ class DeployService(DeployHelpers, ServiceBase):
 
     @rpc
     def get_service(self, app, name):
-        return catalog.service_view(self.db, app, name, records.version_status(self.db, app, name))
+        return {**catalog.service_view(self.db, app, name, records.version_status(self.db, app, name)),
+                "routed": shipping.routed(self.db, app, name)}
 
     @rpc
     def delete_service(self, app, name, actor, source_ip=None):
@@ -103,16 +106,7 @@ class DeployService(DeployHelpers, ServiceBase):
                     {"record_id": record and record.id, "clusters": deploys.cluster_names(clusters)}, source_ip)
         return {"record_id": record and record.id}
 
-    # -- ingresses and templates ---------------------------------------------------
-    @rpc
-    def create_ingress(self, app, data, actor):
-        return catalog.ingress_dict(catalog.create_ingress(self.db, app, data, actor["username"], self._policy(app),
-                                                           bool(actor.get("is_admin"))))
-
-    @rpc
-    def list_ingresses(self, app, limit=None, cursor=None):
-        return catalog.list_ingresses(self.db, app, limit, cursor)
-
+    # -- templates (ingresses: ingress_entrypoints.py) ------------------------------
     @rpc
     def list_templates(self, apps):
         return {"items": catalog.list_templates(self.db, list(apps or [])), "next_cursor": None}
@@ -131,11 +125,6 @@ class DeployService(DeployHelpers, ServiceBase):
         return self._once(actor, idempotency_key, lambda: self._deploy_version(app, service, name, clusters, actor,
                                                                                source_ip),
                           action="deploy", app=app, service=service, version=name, clusters=clusters)
-
-    @rpc
-    def deploy_ingress(self, app, name, clusters, actor, source_ip=None, idempotency_key=None):
-        return self._once(actor, idempotency_key, lambda: self._deploy_ingress(app, name, clusters, actor, source_ip),
-                          action="deploy", app=app, ingress=name, clusters=clusters)
 
     @rpc
     def rollback(self, record_id, actor, source_ip=None, idempotency_key=None):
@@ -217,14 +206,6 @@ class DeployService(DeployHelpers, ServiceBase):
             raise NotFound(f"Service {service!r} is not linked to a CI repository.", {"service": service})
         self._audit(actor, "ci_unlinked", f"app:{app}/service:{service}",
                     {**ci_links.changes(link), "link_id": link.id}, source_ip)
-
-    @timer(interval=24 * 3600, eager=True)
-    def reseal_ci_links(self):
-        """At start: re-seal CI secrets migration 0019 left bound to names (it had no key)."""
-        changed = ci_links.reseal_legacy(self.db, self.secrets)
-        self.db.commit()
-        if changed:
-            log.info("re-sealed CI link secrets to their link ids", extra={"links": changed})
 
     @rpc
     def list_builds(self, app, service):

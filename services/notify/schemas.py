@@ -6,6 +6,7 @@ the mapping to public names is ``domain.events.EVENTS``):
 * deploy ``succeeded`` / ``failed`` → deploy.succeeded / deploy.failed, ``DeployData``
 * deploy ``build_succeeded`` / ``build_failed`` → build.succeeded / build.failed, ``BuildData``
 * server ``expiring`` → server.expiring (platform channel only), ``ExpiringData``
+* cluster ``unreachable`` → cluster.unreachable (platform channel only), ``UnreachableData``
 
 RPC answers are dicts from ``domain.channels.to_dict`` (never the secret; the
 URL's token masked) and ``domain.deliveries.to_dict``.
@@ -13,6 +14,8 @@ URL's token masked) and ``domain.deliveries.to_dict``.
 from __future__ import annotations
 
 from typing import TypedDict
+
+from shared.build_event import BuildFinished
 
 
 class DeployTarget(TypedDict):
@@ -35,15 +38,7 @@ class DeployData(TypedDict):
     created_by: str | None
 
 
-class BuildData(TypedDict):
-    app: str
-    service: str
-    ref: str
-    image: str | None
-    build_number: int | str
-    status: str
-    link: str | None
-    reason: str | None
+BuildData = BuildFinished   # one shape with the publisher's, in shared/
 
 
 class ExpiringData(TypedDict):
@@ -55,3 +50,11 @@ class ExpiringData(TypedDict):
     days_left: int      # negative once expired
     expired: bool       # the one reminder sent after it expired unrenewed
     owner: str | None
+
+
+class UnreachableData(TypedDict):
+    cluster: str
+    env: str
+    server: str
+    since: str          # RFC 3339: when its probes began to fail
+    error: str | None   # the last probe's error

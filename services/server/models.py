@@ -36,6 +36,10 @@ class CloudAccount(Base):
     last_sync_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     last_sync_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     last_sync_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Scheduled import (domain/schedule.py): every ``sync_every_hours`` (None: off). A
+    # replica claims a period by moving ``next_sync_at`` on, in one conditional UPDATE.
+    sync_every_hours: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    next_sync_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 

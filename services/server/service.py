@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from datetime import date
 
@@ -10,7 +11,7 @@ from nameko.timer import timer
 
 from services.server import metrics as server_metrics
 from services.server import schemas
-from services.server.domain import accounts, expiry, inventory
+from services.server.domain import accounts, expiry, inventory, schedule
 from services.server.domain.providers import ProviderError, provider_for
 from services.server.models import ProcessedEvent
 from shared.audit import AuditLog
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 # How often the timer asks "is it past today's scan time?"; the scan itself is
 # idempotent per day, so asking often only costs a query.
 SCAN_CHECK_SECONDS = 300
+# How often each replica looks for cloud accounts whose scheduled import is due.
+CLOUD_SYNC_CHECK_SECONDS = float(os.environ.get("CLOUD_SYNC_CHECK_SECONDS", "30"))
 
 
 class ServerService(ServiceBase):
@@ -87,6 +90,24 @@ class ServerService(ServiceBase):
         return accounts.to_dict(accounts.get(self.db, account_id))
 
     @rpc
+    def schedule_cloud_account(self, account_id: int, data: dict, actor=None, source_ip=None) -> dict:
+        """``{"sync_every_hours"}``: import the account's servers every so many hours (null/0: never)."""
+        account = accounts.get(self.db, account_id)
+        schedule.set_every(account, schedule.hours(data), self.clock.now())
+        self._audit(actor, "cloud_account_scheduled", f"cloud_account:{account.id}",
+                    {"sync_every_hours": account.sync_every_hours}, source_ip)
+        return accounts.to_dict(account)
+
+    @timer(interval=CLOUD_SYNC_CHECK_SECONDS)
+    def scheduled_cloud_syncs(self) -> None:
+        """Queue the imports whose period has come; a period claimed here is claimed nowhere else."""
+        now = self.clock.now()
+        for account_id, seen in schedule.due(self.db, now):
+            if schedule.claim(self.db, account_id, seen, now):
+                self.events.publish(schemas.CLOUD_SYNC_REQUESTED, {"account_id": account_id})
+                self.db.commit()
+
+    @rpc
     def sync_cloud_account(self, account_id: int, actor=None, source_ip=None) -> dict:
         """Mark the account syncing and queue the sync; the API answers 202 at once."""
         account = accounts.get(self.db, account_id)
@@ -107,13 +128,14 @@ class ServerService(ServiceBase):
             instances = accounts.fetch_instances(provider, list(account.regions or []))
         except ProviderError as exc:
             log.warning("cloud sync failed", extra={"account_id": account.id, "error": str(exc)})
-            accounts.mark_result(account, error=str(exc))
+            accounts.mark_result(account, error=str(exc), now=self.clock.now())
             return
         except SecretBoxError as exc:
-            accounts.mark_result(account, error=f"The stored secret cannot be decrypted: {exc}.")
+            accounts.mark_result(account, error=f"The stored secret cannot be decrypted: {exc}.",
+                                 now=self.clock.now())
             return
         result = accounts.import_instances(self.db, account, instances)
-        accounts.mark_result(account, count=result["total"])
+        accounts.mark_result(account, count=result["total"], now=self.clock.now())
 
     # -- expiry reminders -----------------------------------------------------
     @rpc

@@ -237,6 +237,17 @@ def deploy_journey(b: Browser, a: dict):
     page.wait_for_url(lambda url: re.search(r"#/records/\d+$", url) and not url.endswith(f"/{first}"))
     wait_record(page, "succeeded")
     assert page.locator("h1").inner_text().startswith("Rollback")
+
+    # Send the service's traffic to v1 from the status grid; the grid then marks it.
+    page.goto(f"/#/apps/{app}")
+    cell = f"[data-test=version-row][data-name=v1] td[data-cluster='{cluster}']"
+    page.click(f"{cell} [data-test=route-here]")
+    page.wait_for_url(re.compile(r"#/records/\d+$"))
+    wait_record(page, "succeeded")
+    assert page.locator("h1").inner_text().startswith("Route traffic")
+    page.goto(f"/#/apps/{app}")
+    page.wait_for_selector(f"{cell} [data-test=routed]")
+    assert page.locator("[data-test=version-row][data-name=bad] [data-test=route-here]").count() == 0
     return {"first": first}
 
 

@@ -108,4 +108,5 @@ def test_deploy_journey_in_the_browser(request, stack, admin, login):
     assert gina.post("/apps", json={"name": app}).status_code == 201
     scenario("deploy_journey", url=stack.url, token=gina.token, app=app, cluster=cluster)
     actions = [r["action"] for r in gina.get(f"/apps/{app}/records").json()["items"]]
-    assert actions == ["rollback", "deploy", "deploy"]
+    assert actions == ["route", "rollback", "deploy", "deploy"]
+    assert gina.get(f"/apps/{app}/services/web").json()["routed"] == {cluster: "v1"}

@@ -103,8 +103,10 @@ def test_values_reach_only_the_secret_on_the_cluster(team, admin):
     assert (labels["mae.io/service"], labels["mae.io/version"]) == ("web", "v1")
     deployment = deployment_on(test, app, "web-v1")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
-    assert container["envFrom"] == [{"secretRef": {"name": "web-v1-secret-env"}}]
-    assert container["env"] == [{"name": "MODE", "value": "prod"}]
+    assert "envFrom" not in container  # each key by secretKeyRef
+    assert container["env"] == [{"name": "MODE", "value": "prod"}] + [
+        {"name": key, "valueFrom": {"secretKeyRef": {"name": "web-v1-secret-env", "key": key}}}
+        for key in ("API_KEY", "DB_PASSWORD")]
     assert deployment["spec"]["template"]["metadata"]["annotations"]["mae.io/secret-env-checksum"] == \
         live["metadata"]["annotations"]["mae.io/secret-env-checksum"]
 

@@ -128,6 +128,10 @@ def _self_harm(case, who: str) -> bool:
         return True  # would end the login sessions the other hostile tests go on using
     if case.operation.path == "/api/v1/admin/blacklist/{username}" and case.method.upper() == "PUT":
         return params.get("username") in ("fuzz-member", "admin")
+    if case.operation.path.endswith("/versions/{ver}/logs") and str((case.query or {}).get("follow")) in ("1", "true"):
+        # a followed log streams until the client leaves (tests/e2e/test_runtime_views.py
+        # follows and leaves); the fuzzer would wait on it for the idle timeout
+        return True
     return False
 
 

@@ -168,11 +168,16 @@ def test_the_default_template_reads_mae_s_opaque_secret_which_passes_the_policy(
     deployment = manifests.deployment_of(objects)
     pod = deployment["spec"]["template"]
     assert pod["metadata"]["annotations"]["mae.io/secret-env-checksum"] == "c" * 32
-    assert pod["spec"]["containers"][0]["envFrom"] == [{"secretRef": {"name": "web-v1-secret-env"}}]
+    container = pod["spec"]["containers"][0]
+    assert "envFrom" not in container  # each key by secretKeyRef
+    assert [e for e in container["env"] if "valueFrom" in e] == [
+        {"name": key, "valueFrom": {"secretKeyRef": {"name": "web-v1-secret-env", "key": key}}}
+        for key in ("API_KEY", "DB_PASSWORD")]
     assert [o["kind"] for o in objects][0] == "Secret"  # applied before the Deployment that reads it
     plain = rendering.render_version(DEFAULT, APP, "web", "v1", CONFIG, policy.Context(), None)
     assert [o["kind"] for o in plain] == ["Service", "Deployment"]
-    assert "envFrom" not in manifests.deployment_of(plain)["spec"]["template"]["spec"]["containers"][0]
+    plain_container = manifests.deployment_of(plain)["spec"]["template"]["spec"]["containers"][0]
+    assert not [e for e in plain_container.get("env") or [] if "valueFrom" in e]
 
 
 def custom(pod_env: str = "") -> dict:

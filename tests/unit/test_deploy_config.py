@@ -1,7 +1,8 @@
 """A version's and an ingress's config: 422 naming the field."""
 import pytest
 
-from services.deploy.domain.config import check_ingress, check_version
+from services.deploy.domain.config import check_version
+from services.deploy.domain.ingress_config import check_ingress
 from shared.errors import Invalid
 
 GOOD = {"name": "v1", "image": "registry.example.com/shop/web:1.2.3", "port": 8080}
@@ -17,8 +18,8 @@ def field_of(data, **kw):
 def test_a_minimal_version_gets_defaults():
     checked = check_version(GOOD)
     assert checked == {"name": "v1", "image": GOOD["image"], "port": 8080, "replicas": 1, "env": [],
-                       "command": [], "args": [], "resources": {}, "health_path": "", "template": None,
-                       "values": {}, "description": ""}
+                       "command": [], "args": [], "resources": {}, "health_path": "", "probes": {},
+                       "template": None, "values": {}, "description": ""}
 
 
 @pytest.mark.parametrize("data,field", [

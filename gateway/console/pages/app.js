@@ -1,6 +1,6 @@
 // An application: its services, each version's state on every cluster at a glance,
 // forms to add services and versions, and the deploy history with rollback.
-import { api, listAll } from "../api.js";
+import { api, listAll, newRequestKey } from "../api.js";
 import { enc, h, link, replace } from "../dom.js";
 import { fmtTime, t } from "../i18n.js";
 import { badge, clusterStatuses, field, reasonText, section } from "../ui.js";
@@ -40,7 +40,7 @@ async function servicesBlock(app, clusters, canWrite, ctx) {
       versions = detail.versions;
     } catch { /* fall back to the versions list below */ }
     if (!Array.isArray(versions)) versions = await listAll(base + "/" + enc(svc.name) + "/versions");
-    blocks.push(serviceBlock(app, svc, versions, clusters, canWrite, ctx));
+    blocks.push(serviceBlock(app, svc, versions, clusters, canWrite, ctx, detail.routed || {}));
   }
   const name = h("input", { name: "name", required: true, maxlength: 63, placeholder: "web", "data-test": "new-service-name" });
   const form = h("form", {
@@ -59,7 +59,27 @@ async function servicesBlock(app, clusters, canWrite, ctx) {
     canWrite ? h("div", { class: "subtle" }, h("h3", null, t("app.new_service")), form) : null);
 }
 
-function serviceBlock(app, svc, versions, clusters, canWrite, ctx) {
+// "Route traffic here": the service's traffic on that cluster goes to this version (a record).
+function routeButton(app, svc, version, cluster, ctx) {
+  const key = newRequestKey();
+  return h("button", {
+    type: "button", class: "small", "data-test": "route-here", "data-cluster": cluster,
+    onclick: async (ev) => {
+      if (!confirm(t("app.route_confirm", { service: svc, version, cluster }))) return;
+      ev.target.disabled = true;
+      try {
+        const answer = await api("POST", "/apps/" + enc(app) + "/services/" + enc(svc) + "/route",
+          { version, clusters: [cluster] }, { headers: { "Idempotency-Key": key } });
+        location.hash = "#/records/" + enc(answer.record_id);
+      } catch (err) {
+        ev.target.disabled = false;
+        ctx.flash(ctx.errorText(err));
+      }
+    },
+  }, t("app.route_here"));
+}
+
+function serviceBlock(app, svc, versions, clusters, canWrite, ctx, routed) {
   const seen = new Map(clusters.map((c) => [c.name, c]));
   for (const v of versions) for (const name of clusterStatuses(v).keys()) if (!seen.has(name)) seen.set(name, { name });
   const columns = [...seen.values()];
@@ -71,9 +91,14 @@ function serviceBlock(app, svc, versions, clusters, canWrite, ctx) {
       h("td", { class: "mono" }, v.image || ""),
       columns.map((c) => {
         const s = statuses.get(c.name);
+        const isRouted = routed[c.name] === v.name;
+        const running = s && s.status === "succeeded" && s.action !== "delete";
         return h("td", { "data-cluster": c.name, title: s && s.reason ? reasonText(s.reason) : "" },
           s ? badge(s.status) : h("span", { class: "muted" }, "—"),
-          s && s.record_id ? [" ", link("/records/" + enc(s.record_id), "#" + s.record_id)] : null);
+          s && s.record_id ? [" ", link("/records/" + enc(s.record_id), "#" + s.record_id)] : null,
+          isRouted ? [" ", h("span", { class: "badge routed", "data-test": "routed", title: t("app.routed_title") },
+                             t("app.routed"))] : null,
+          !isRouted && running && canWrite ? [" ", routeButton(app, svc.name, v.name, c.name, ctx)] : null);
       }),
       h("td", null, canWrite ? link(vbase.slice(0) + "/" + enc(v.name) + "/deploy", t("app.deploy")) : null));
   });

@@ -13,11 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.cluster import metrics as cluster_metrics
-from services.cluster.domain import defences, namespaces
+from services.cluster.domain import defences, namespaces, registry
 from services.cluster.mke import ClusterError
 from services.cluster.models import Cluster
 from shared.keys import Keys
-from shared.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +95,7 @@ def reconcile(db: Session, clients, config: dict, cluster_name: str, names: set 
         namespaces.record(db, row_id, desired, error)
     if stop:
         # Rows never tried stay pending; the cluster is visibly unreachable.
-        cluster.reachable, cluster.probe_error, cluster.probed_at = False, str(stop[0])[:1000], utcnow()
+        registry.note_probe(cluster, str(stop[0])[:1000])
     db.commit()
     return {"done": sum(1 for o in outcomes if o[2] is None), "failed": sum(1 for o in outcomes if o[2])}
 
@@ -145,10 +144,9 @@ def tend(db: Session, clients, redis, config: dict, name: str, heal_now: bool = 
         return {}
     try:
         clients.of(cluster, attempts=1).check()
-        cluster.reachable, cluster.probe_error = True, None
+        registry.note_probe(cluster, None)
     except ClusterError as exc:
-        cluster.reachable, cluster.probe_error = False, str(exc)[:1000]
-    cluster.probed_at = utcnow()
+        registry.note_probe(cluster, str(exc)[:1000])
     reachable = cluster.reachable
     db.commit()
     result = {"reachable": reachable}

@@ -5,6 +5,12 @@ context ``cluster:<name>:token`` (a sealed token copied onto another row does no
 open), returned by no function here except ``credentials`` (for building the
 cluster's client), and never logged. The report token is random, shown once,
 stored as SHA-256: a leaked table does not let anyone post reports.
+
+Rotation without re-registering: ``replace_credentials`` stores credentials already
+checked against the cluster and bumps ``credentials_generation`` (each replica keys its
+cached client by it, so all of them build a new one on their next use); ``rotate_report_token``
+keeps the replaced token's hash for ``REPORT_TOKEN_OVERLAP`` so the operator can be given the
+new one meanwhile. ``note_probe``/``claim_unreachable`` decide when ``cluster.unreachable`` leaves.
 """
 from __future__ import annotations
 
@@ -13,17 +19,22 @@ import hmac
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from services.cluster.mke.client import ClusterError
 from services.cluster.models import Cluster, ClusterNamespace, ResourceReport
 from shared.errors import AlreadyExists, Invalid, NotFound, Unauthorized
+from shared.names import is_label
 from shared.timeutil import rfc3339, utcnow
 
 REPORT_TOKEN_PREFIX = "mae_r_"
 # An operator heartbeats at least every 30 s; three missed beats make a cluster unhealthy.
 REPORT_STALE_SECONDS = 90
+# How long a replaced report token still works (REPORT_TOKEN_OVERLAP_SECONDS).
+REPORT_TOKEN_OVERLAP = 600
+# How long probes must fail before cluster.unreachable is announced (CLUSTER_UNREACHABLE_SECONDS).
+UNREACHABLE_AFTER = 60
 
 
 def token_context(name: str) -> str:
@@ -39,7 +50,8 @@ def new_report_token() -> str:
 
 
 def get(db: Session, name) -> Cluster:
-    cluster = db.scalar(select(Cluster).where(Cluster.name == name)) if isinstance(name, str) else None
+    # Not a label: absent, before any lookup ('TEST' would find 'test': MariaDB compares case-insensitively).
+    cluster = db.scalar(select(Cluster).where(Cluster.name == name)) if is_label(name) else None
     if cluster is None:
         raise NotFound(f"Cluster {name!r} was not found.", {"cluster": name})
     return cluster
@@ -86,8 +98,61 @@ def reporter_shape_ok(name, token) -> bool:
     return isinstance(token, str) and token.startswith(REPORT_TOKEN_PREFIX) and isinstance(name, str)
 
 
-def holds_report_token(cluster: Cluster | None, token: str) -> bool:
-    return cluster is not None and hmac.compare_digest(cluster.report_token_hash, report_token_hash(token))
+def holds_report_token(cluster: Cluster | None, token: str, now=None) -> bool:
+    """The cluster's report token, or the one it replaced while that still works."""
+    if cluster is None:
+        return False
+    digest = report_token_hash(token)
+    if hmac.compare_digest(cluster.report_token_hash, digest):
+        return True
+    previous, until = cluster.report_token_prev_hash, cluster.report_token_prev_until
+    return bool(previous and until and (now or utcnow()) < until and hmac.compare_digest(previous, digest))
+
+
+def rotate_report_token(cluster: Cluster, overlap_seconds: float, now=None) -> tuple[str, object]:
+    """A new report token; the current one keeps working for ``overlap_seconds`` (the one
+    before it stops at once). Returns the token and when the old one stops."""
+    now = now or utcnow()
+    token = new_report_token()
+    cluster.report_token_prev_hash = cluster.report_token_hash
+    cluster.report_token_prev_until = (now + timedelta(seconds=max(0.0, overlap_seconds))).replace(microsecond=0)
+    cluster.report_token_hash = report_token_hash(token)
+    return token, cluster.report_token_prev_until
+
+
+def replace_credentials(box, cluster: Cluster, data: dict) -> None:
+    """Store credentials already checked against the cluster (``verify``): sealed as at
+    registration, with a new generation so that every replica drops its cached client."""
+    cluster.server, cluster.ca_cert = data["server"], data["ca_cert"]
+    cluster.token_sealed = box.encrypt(data["token"], token_context(cluster.name))
+    cluster.credentials_generation = (cluster.credentials_generation or 1) + 1
+    cluster.reachable, cluster.probe_error, cluster.probed_at = True, None, utcnow()
+    cluster.unreachable_since, cluster.unreachable_announced = None, False
+
+
+def note_probe(cluster: Cluster, error: str | None, now=None) -> None:
+    """Record a probe: reachable, or unreachable since the first failure of this outage."""
+    now = now or utcnow()
+    cluster.reachable, cluster.probe_error, cluster.probed_at = error is None, error, now
+    if error is None:
+        cluster.unreachable_since, cluster.unreachable_announced = None, False
+    elif cluster.unreachable_since is None:
+        cluster.unreachable_since = now
+
+
+def claim_unreachable(db: Session, name: str, after_seconds: float, now=None) -> Cluster | None:
+    """The cluster, if it has been unreachable ``after_seconds`` and nobody announced this
+    outage yet: one conditional UPDATE, so one caller across replicas gets it."""
+    cutoff = (now or utcnow()) - timedelta(seconds=max(0.0, after_seconds))
+    result = db.execute(
+        update(Cluster).where(Cluster.name == name, Cluster.reachable.is_(False),
+                              Cluster.unreachable_announced.is_(False), Cluster.unreachable_since <= cutoff)
+        .values(unreachable_announced=True).execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        return None
+    cluster = get(db, name)
+    db.refresh(cluster)
+    return cluster
 
 
 def healthy(cluster: Cluster, now=None) -> bool:
@@ -102,7 +167,9 @@ def to_dict(cluster: Cluster) -> dict:
     return {"name": cluster.name, "env": cluster.env, "server": cluster.server,
             "healthy": healthy(cluster), "reachable": bool(cluster.reachable),
             "probe_error": cluster.probe_error, "probed_at": rfc3339(cluster.probed_at),
-            "last_report_at": rfc3339(cluster.last_report_at), "created_at": rfc3339(cluster.created_at)}
+            "last_report_at": rfc3339(cluster.last_report_at), "created_at": rfc3339(cluster.created_at),
+            "unreachable_since": rfc3339(cluster.unreachable_since),
+            "credentials_generation": cluster.credentials_generation}
 
 
 def verify(clients, data: dict) -> dict:

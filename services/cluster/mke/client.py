@@ -133,6 +133,29 @@ class ClusterClient:
             raise _status_error(resp.status, raw)
         return json.loads(raw) if raw else None
 
+    def stream(self, path: str, query: dict | None = None, read_timeout: float | None = None):
+        """A GET whose body is read as it arrives (``pods/log?follow=true``): one attempt,
+        the urllib3 response on 2xx (the caller reads ``.stream()`` and ``.release_conn()``s
+        it), a ``ClusterError`` otherwise. ``read_timeout`` bounds a silence, not the stream."""
+        params = self._api.param_serialize("GET", path, query_params=list((query or {}).items()),
+                                           header_params={"Accept": "*/*"}, auth_settings=["BearerToken"])
+        self.calls += 1
+        started, outcome = time.perf_counter(), "error"
+        try:
+            resp = self._api.call_api(*params, _request_timeout=(self.timeout[0], read_timeout or self.timeout[1]))
+            outcome = str(resp.status)
+        except (urllib3.exceptions.HTTPError, OSError, ssl.SSLError) as exc:
+            error = _connection_error(exc)
+            outcome = error.reason
+            raise error from None
+        finally:
+            CLUSTER_API_CALLS.labels(self.name, "GET", outcome).observe(time.perf_counter() - started)
+        if resp.status >= 400:
+            raw = resp.read()
+            resp.response.release_conn()
+            raise _status_error(resp.status, raw)
+        return resp.response
+
     def request(self, method: str, path: str, body=None, query=None, content_type=None):
         """One API call with bounded retries on transient failures."""
         def transient(exc):

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.deploy.domain import config as checks
-from services.deploy.domain import rendering, secret_env, templates
+from services.deploy.domain import names, rendering, secret_env, templates
 from services.deploy.domain.templates import TemplateRefused
-from services.deploy.models import HostOwner, Ingress, Service, Template, Version
-from shared.errors import AlreadyExists, Conflict, Forbidden, HostTaken, Invalid, NotFound
+from services.deploy.models import Ingress, Service, Template, Version
+from shared.errors import AlreadyExists, Conflict, Invalid, NotFound
 from shared.names import check_label
 from shared.paging import page
 from shared.timeutil import rfc3339, utcnow
@@ -35,10 +34,31 @@ def create_service(db: Session, app: str, data, actor: str) -> Service:
     if db.scalar(select(Service.id).where(Service.app == app, Service.name == data["name"])):
         raise AlreadyExists(f"A service called {data['name']!r} exists already in {app!r}.",
                             {"service": data["name"]})
+    _check_object_names(db, app, data["name"], None)
     service = Service(app=app, name=data["name"], description=data["description"], created_by=actor)
     db.add(service)
     db.flush()
     return service
+
+
+def _check_object_names(db: Session, app: str, service: str, version: str | None) -> None:
+    """A service's stable Service is named ``<service>`` (``names.routed_name``) and a version's
+    objects ``<service>-<version>``: refuse a name that would make the two meet in the
+    namespace (service ``a-b`` beside version ``b`` of ``a``)."""
+    if version is not None:
+        taken = names.object_name(service, version)
+        if db.scalar(select(Service.id).where(Service.app == app, Service.name == taken)):
+            raise AlreadyExists(f"Version {version!r} of {service!r} would be named {taken!r} on the clusters, "
+                                f"which is the name of service {taken!r}'s traffic; choose another name.",
+                                {"field": "name", "version": version})
+        return
+    parts = service.split("-")
+    for i in range(1, len(parts)):
+        other, version = "-".join(parts[:i]), "-".join(parts[i:])
+        if db.scalar(select(Version.id).where(Version.app == app, Version.service == other,
+                                              Version.name == version, Version.deleted_at.is_(None))):
+            raise AlreadyExists(f"Service {service!r} would share its name on the clusters with version "
+                                f"{version!r} of {other!r}; choose another name.", {"field": "name"})
 
 
 def list_services(db: Session, app: str, limit=None, cursor=None) -> dict:
@@ -139,6 +159,7 @@ def create_version(db: Session, app: str, service_name: str, data, actor: str, c
     if existing is not None and existing.deleted_at is None:
         raise AlreadyExists(f"Version {name!r} of {service_name!r} exists already.",
                             {"service": service_name, "version": name})
+    _check_object_names(db, app, service_name, name)
     secrets = secrets or {}
     secret_env.check_apart(config["env"], secrets)
     _check_renders(db, app, service_name, name, config, ctx, secret_env.shape(None, service_name, name, secrets))
@@ -169,7 +190,7 @@ def update_version(db: Session, app: str, service: str, name: str, data, ctx=Non
         kept = {k: v for k, v in secret_env.values(box, version).items() if k not in raw}
         secrets = {**kept, **secrets}
     changes = checks.check_version(data, partial=True)
-    config = {**version.config, **changes}
+    config = checks.merge_version(version.config, changes)
     keys = set(secrets) if secrets is not None else set(secret_env.names_of(version))
     secret_env.check_apart(config.get("env") or [], keys)
     _check_renders(db, app, service, name, config, ctx,
@@ -184,7 +205,7 @@ def update_version(db: Session, app: str, service: str, name: str, data, ctx=Non
 # -- ingresses ---------------------------------------------------------------------
 
 def ingress_dict(ingress: Ingress) -> dict:
-    return {"name": ingress.name, "app": ingress.app, **ingress.config, "created_by": ingress.created_by,
+    return {"name": ingress.name, "app": ingress.app, "hosts": {}, **ingress.config, "created_by": ingress.created_by,
             "created_at": rfc3339(ingress.created_at)}
 
 
@@ -199,59 +220,7 @@ def get_ingress(db: Session, app: str, name: str) -> Ingress:
     return found
 
 
-def _covers(wildcard: str, host: str) -> bool:
-    """``*.example.com`` covers ``shop.example.com`` (one label, as ingress controllers match)."""
-    return wildcard.startswith("*.") and host.count(".") == wildcard.count(".") and \
-        host.split(".", 1)[1] == wildcard[2:]
-
-
-def claim_host(db: Session, app: str, host: str, is_admin: bool) -> None:
-    """A host belongs to one app, whatever the path: another app's ingress on it, or a
-    wildcard of another app covering it (or covered by it), is 409 ``host_taken``. Wildcard
-    hosts are for platform admins. The claim is a unique row, so a race has one winner."""
-    if host.startswith("*.") and not is_admin:
-        raise Forbidden("Wildcard hosts are for platform admins; ask one, or name the host.", {"host": host})
-    owner = db.scalar(select(HostOwner.app).where(HostOwner.host == host))
-    if owner is None:
-        parent = "*." + host.split(".", 1)[1] if "." in host and not host.startswith("*.") else None
-        clash = db.scalar(select(HostOwner.app).where(HostOwner.host == parent, HostOwner.app != app)) \
-            if parent else None
-        if clash is None and host.startswith("*."):
-            clash = next((a for h, a in db.execute(select(HostOwner.host, HostOwner.app).where(
-                HostOwner.host.like("%." + host[2:]), HostOwner.app != app)) if _covers(host, h)), None)
-        if clash is not None:
-            raise HostTaken(f"The host {host!r} is covered by another application's ingress.", {"host": host})
-        try:
-            with db.begin_nested():
-                db.add(HostOwner(host=host, app=app))
-        except IntegrityError:
-            owner = db.scalar(select(HostOwner.app).where(HostOwner.host == host))
-    if owner is not None and owner != app:
-        raise HostTaken(f"The host {host!r} belongs to another application.", {"host": host})
-
-
-def create_ingress(db: Session, app: str, data, actor: str, ctx=None, is_admin: bool = False) -> Ingress:
-    config = checks.check_ingress(data)
-    name = config.pop("name")
-    if db.scalar(select(Ingress.id).where(Ingress.app == app, Ingress.name == name)):
-        raise AlreadyExists(f"An ingress called {name!r} exists already in {app!r}.", {"ingress": name})
-    for i, route in enumerate(config["routes"]):
-        try:
-            get_version(db, app, route["service"], route["version"])
-        except NotFound:
-            raise Invalid(f"Route {i + 1} points at {route['service']}/{route['version']}, which does not exist.",
-                          {"field": f"routes[{i}]"})
-    claim_host(db, app, config["host"], is_admin)
-    template = resolve_template(db, app, "ingress", config.get("template"))
-    try:
-        rendering.render_ingress(template, app, {"name": name, **config}, ctx)
-    except TemplateRefused as exc:
-        raise rendering.refusal(exc, f"The ingress does not render with template {template['name']!r}:",
-                                {"field": "template", "template": template["name"]})
-    ingress = Ingress(app=app, name=name, config=config, created_by=actor)
-    db.add(ingress)
-    db.flush()
-    return ingress
+# Made, changed, deployed and deleted in ``ingresses``; their hosts are claimed there.
 
 
 # -- templates -----------------------------------------------------------------------

@@ -7,8 +7,8 @@ later link of the same app and service names has another id and cannot open them
 
 Rows sealed before migration 0019 were bound to the app and service *names*. The
 migration re-seals them when it has the key; when it has not, it marks them
-(``LEGACY`` prefix) and they are re-sealed on first read (and by the deploy
-service's start-up sweep). Only a marked value is ever opened with a name context.
+(``LEGACY`` prefix) and they are re-sealed on first read, or by migration 0023 when
+it runs with the key. Only a marked value is ever opened with a name context.
 
 Each link has its own webhook address, ``/api/v1/hooks/ci/<provider>/<link id>``
 (``webhook_url``): a webhook there is checked against that link's secret only and
@@ -27,7 +27,6 @@ from services.deploy.domain.ci import PROVIDERS, Build, CIProvider, check_repo
 from services.deploy.models import CIBuild, CILink, Version
 from shared import outbound
 from shared.errors import Invalid, NotFound
-from shared.secretbox import SecretBoxError
 from shared.timeutil import rfc3339
 
 IMAGE_REPO = re.compile(r"^[a-z0-9]+([._/:-][a-z0-9]+)*\Z")
@@ -60,22 +59,6 @@ def _open(box, link: CILink, what: str) -> str:
         _seal(box, link, what, plain)
         return plain
     return box.decrypt(sealed, _context(link.id, what))
-
-
-def reseal_legacy(db: Session, box) -> int:
-    """Re-seal every value still marked name-bound (migration 0019 without the key);
-    the number of links changed. Values that do not open are left for a person to re-link."""
-    changed = 0
-    for link in db.scalars(select(CILink).where(
-            CILink.token_sealed.startswith(LEGACY) | CILink.webhook_secret_sealed.startswith(LEGACY))):
-        try:
-            for what in WHATS:
-                _open(box, link, what)
-        except SecretBoxError:
-            continue
-        changed += 1
-    db.flush()
-    return changed
 
 
 def webhook_path(provider: str, link_id: int) -> str:
@@ -113,6 +96,12 @@ def save_link(db: Session, box, app: str, service: str, data: dict, actor: str,
     env = data.get("auto_deploy_env")
     if env not in (None, "test", "prod"):
         raise Invalid("'auto_deploy_env' must be 'test', 'prod' or absent.", {"field": "auto_deploy_env"})
+    auto_route = data.get("auto_route", False)
+    if not isinstance(auto_route, bool):
+        raise Invalid("'auto_route' must be true or false.", {"field": "auto_route"})
+    if auto_route and env is None:
+        raise Invalid("'auto_route' needs 'auto_deploy_env': only an automatic deploy is routed "
+                      "to once it succeeds.", {"field": "auto_route"})
     link = db.scalar(select(CILink).where(CILink.app == app, CILink.service == service))
     webhook_secret = data.get("webhook_secret")
     if link is None and not webhook_secret:
@@ -126,6 +115,7 @@ def save_link(db: Session, box, app: str, service: str, data: dict, actor: str,
         db.add(link)
     link.provider, link.server, link.repo, link.image = provider, server, repo, image
     link.auto_deploy_env = env
+    link.auto_route = auto_route
     link.updated_by = actor
     db.flush()
     _seal(box, link, "token", token)
@@ -142,7 +132,7 @@ def changes(link: CILink | None) -> dict:
     if link is None:
         return {}
     return {"provider": link.provider, "server": link.server, "repo": link.repo, "image": link.image,
-            "auto_deploy_env": link.auto_deploy_env}
+            "auto_deploy_env": link.auto_deploy_env, "auto_route": bool(link.auto_route)}
 
 
 def find_link(db: Session, app: str, service: str) -> CILink | None:
@@ -184,7 +174,7 @@ def link_dict(link: CILink) -> dict:
     return {"id": link.id, "webhook_url": webhook_path(link.provider, link.id),
             "app": link.app, "service": link.service, "provider": link.provider, "server": link.server,
             "repo": link.repo, "image": link.image, "auto_deploy_env": link.auto_deploy_env,
-            "updated_by": link.updated_by, "updated_at": rfc3339(link.updated_at)}
+            "auto_route": bool(link.auto_route), "updated_by": link.updated_by, "updated_at": rfc3339(link.updated_at)}
 
 
 def get_link(db: Session, app: str, service: str) -> CILink:

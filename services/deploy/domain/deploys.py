@@ -1,4 +1,4 @@
-"""The requests that make a deploy record: deploy a version or an ingress, roll back to a
+"""The requests that make a deploy record: deploy a version, roll back to a
 record, delete a version from where it runs. Each renders (or reuses) the manifests,
 checks them against the workload policy now in force and returns the new record with
 what it has to say (``records.PendingEvents``).
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Callable
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.deploy.domain import catalog, diff, manifests, names, policy, records, rendering, secret_env
+from services.deploy.domain import (catalog, diff, ingresses, manifests, names, policy, records, rendering,
+                                    secret_env, shipping)
 from services.deploy.domain.templates import TemplateRefused
-from services.deploy.models import Record, Target
+from services.deploy.models import Record
 from shared.errors import NotFound
 from shared.timeutil import utcnow
 
@@ -60,26 +60,16 @@ def deploy_version(db: Session, app: str, service: str, name: str, clusters, act
     return record, outbox, image
 
 
-def deploy_ingress(db: Session, app: str, name: str, clusters, actor: str,
-                   ctx: policy.Context) -> tuple[Record, records.PendingEvents]:
-    ingress = catalog.get_ingress(db, app, name)
-    template = catalog.resolve_template(db, app, "ingress", ingress.config.get("template"))
-    try:
-        rendered = rendering.render_ingress(template, app, {"name": name, **ingress.config}, ctx)
-    except TemplateRefused as exc:
-        raise rendering.refusal(exc, "The ingress does not render:", {"field": "template"})
-    return records.create_record(
-        db, app=app, action="deploy", subject="ingress", clusters=clusters, actor=actor,
-        render=lambda record_id, cluster: rendered, object_name=name, ingress=name,
-        intro=f"deploy of ingress {name} ({ingress.config['host']}) requested by {actor}")
-
-
 def rollback(db: Session, record_id, actor: str,
              policy_for: PolicyFor) -> tuple[Record, Record, list[dict], records.PendingEvents]:
     """``(new record, the record rolled back to, clusters, outbox)``."""
     source, targets = records.rollback_source(db, record_id)
     stored = {t.cluster: t.manifests for t in targets if t.status == "succeeded"}
     clusters = [{"name": t.cluster, "env": t.env} for t in targets if t.status == "succeeded"]
+    if source.subject == "route" and source.version:  # traffic goes back only to a version still there
+        shipping.check_ready(db, source.app, source.service, source.version, cluster_names(clusters))
+    if source.subject == "ingress":  # its hosts may have gone to another app since
+        ingresses.check_rollback(db, source.app, source.ingress, stored)
     # What was allowed then may not be now (the policy or the app's level changed).
     try:
         ctx = policy_for(source.app, clusters)
@@ -103,29 +93,18 @@ def rollback(db: Session, record_id, actor: str,
     return record, source, clusters, outbox
 
 
-def latest_manifests(db: Session, app: str, service: str, version: str) -> dict[str, list[dict]]:
-    """Per cluster, the manifests the version's latest apply there carried."""
-    rows = db.execute(
-        select(Target.cluster, Target.manifests).join(Record, Record.id == Target.record_id)
-        .where(Record.app == app, Record.service == service, Record.version == version,
-               Target.action == "apply").order_by(Target.id))
-    latest: dict[str, list[dict]] = {}
-    for cluster, stored in rows:
-        latest[cluster] = stored
-    return latest
-
-
 def delete_version(db: Session, app: str, service: str, name: str,
                    actor: str) -> tuple[Record | None, list[dict], records.PendingEvents | None]:
     """The version is gone at once (its sealed secrets with it); where it runs, a delete
     record removes its objects (and its Secret): ``(record or None, clusters, outbox or None)``."""
     version = catalog.get_version(db, app, service, name)
+    shipping.check_not_routed(db, app, service, name, None)
     clusters = records.clusters_of_version(db, app, service, name)
     version.deleted_at = utcnow()
     secret_env.forget(version)
     if not clusters:
         return None, clusters, None
-    latest = latest_manifests(db, app, service, name)
+    latest = shipping.latest_applied(db, app, service, name)
 
     def render(record_id, cluster):
         return [manifests.identity(o) for o in latest.get(cluster) or []]

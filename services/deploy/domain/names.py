@@ -21,6 +21,13 @@ def object_name(service: str, version: str) -> str:
     return f"{name[:54].rstrip('-')}-{digest}"
 
 
+def routed_name(service: str) -> str:
+    """The service's stable Service: its selector names the routed version, so traffic moves
+    in one step when a route changes it (``POST …/route``); in-cluster clients reach the
+    routed version at ``http://<service>``. Ingress routes without a ``version`` point here."""
+    return service
+
+
 def secret_env_name(service: str, version: str) -> str:
     """The Secret that carries a version's secret_env to its pods (domain/secret_env.py)."""
     return f"{object_name(service, version)}-secret-env"

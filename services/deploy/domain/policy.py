@@ -21,7 +21,9 @@ finder that yields ``(path, sentence)`` for each offending field:
 What may vary by installation comes from config (``Context.from_config``):
 ``SERVICE_TYPES`` (env → Service types allowed there; ClusterIP everywhere by
 default) and ``INGRESS_ANNOTATIONS`` (the allowed annotation keys; a trailing
-``*`` allows a prefix; nothing containing ``snippet`` is ever allowed).
+``*`` allows a prefix; nothing containing ``snippet`` is ever allowed) and
+``CERT_MANAGER_ISSUERS`` / ``CERT_MANAGER_CLUSTER_ISSUERS`` (when set, cert-manager's
+issuer annotations are allowed with exactly those names).
 """
 from __future__ import annotations
 
@@ -60,6 +62,10 @@ DEFAULT_INGRESS_ANNOTATIONS = (
     "traefik.ingress.kubernetes.io/router.entrypoints", "traefik.ingress.kubernetes.io/router.tls",
 )
 
+# cert-manager's annotation → the config setting naming the issuers it may name
+CERT_MANAGER_SETTINGS = {"cert-manager.io/issuer": "CERT_MANAGER_ISSUERS",
+                         "cert-manager.io/cluster-issuer": "CERT_MANAGER_CLUSTER_ISSUERS"}
+
 
 class PolicyRefused(TemplateRefused):
     """A rendered object breaks a rule of the table."""
@@ -82,6 +88,10 @@ class Context:
     envs: frozenset | None = None
     service_types: dict = field(default_factory=dict)      # env → allowed Service types
     ingress_annotations: tuple = DEFAULT_INGRESS_ANNOTATIONS
+    # cert-manager annotation → the issuer names config offers (CERT_MANAGER_ISSUERS /
+    # CERT_MANAGER_CLUSTER_ISSUERS): with names configured, that annotation is allowed with
+    # exactly those values (the ones MAE adds for an ingress's ``tls``), whatever the list says.
+    cert_issuers: dict = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: dict, level: str | None = None, envs: Iterable[str] | None = None) -> "Context":
@@ -91,7 +101,14 @@ class Context:
                    envs=frozenset(envs) if envs is not None else None,
                    service_types={str(k): tuple(v or ()) for k, v in types.items()} if isinstance(types, dict)
                    else {},
-                   ingress_annotations=tuple(allowed) if isinstance(allowed, list) else DEFAULT_INGRESS_ANNOTATIONS)
+                   ingress_annotations=tuple(allowed) if isinstance(allowed, list) else DEFAULT_INGRESS_ANNOTATIONS,
+                   cert_issuers={key: tuple(str(n) for n in config.get(setting) or () if n)
+                                 for key, setting in CERT_MANAGER_SETTINGS.items()
+                                 if isinstance(config.get(setting), list) and config.get(setting)})
+
+    def issuers(self, key: str) -> tuple:
+        """The cert-manager issuer names offered for annotation ``key`` (none: empty)."""
+        return self.cert_issuers.get(key, ())
 
     def service_type_allowed(self, kind: str) -> bool:
         if kind in DEFAULT_SERVICE_TYPES:
@@ -102,9 +119,11 @@ class Context:
             return any(verdicts)
         return bool(verdicts) and all(verdicts)
 
-    def annotation_allowed(self, key: str) -> bool:
+    def annotation_allowed(self, key: str, value=None) -> bool:
         if "snippet" in key.lower():
             return False
+        if key in self.cert_issuers:
+            return value in self.cert_issuers[key]
         return any(key == a or (a.endswith("*") and key.startswith(a[:-1])) for a in self.ingress_annotations)
 
 
@@ -148,8 +167,8 @@ def _service_type(obj, ctx):
 def _ingress_annotations(obj, ctx):
     if obj.get("kind") != "Ingress":
         return
-    for key in ((obj.get("metadata") or {}).get("annotations") or {}):
-        if not ctx.annotation_allowed(key):
+    for key, value in ((obj.get("metadata") or {}).get("annotations") or {}).items():
+        if not ctx.annotation_allowed(key, value):
             yield f"metadata.annotations[{key}]", (f"the ingress annotation {key!r} is not allowed "
                                                    "(snippets never; others only from INGRESS_ANNOTATIONS)")
 

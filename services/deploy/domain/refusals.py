@@ -5,6 +5,8 @@ why, with the cluster's own message alongside for whoever needs the detail.
 """
 from __future__ import annotations
 
+import hashlib
+
 
 def refused_reason(error: dict) -> str:
     """What the API server (or the way to it) said, in words a person can act on."""
@@ -70,3 +72,23 @@ def pods_refused_reason(message: str) -> str:
     if "admission webhook" in low or "denied the request" in low or "validatingadmissionpolicy" in low:
         return "An admission policy of the cluster refused these pods"
     return "The cluster refused to create the pods (FailedCreate)"
+
+
+def warning_lines(record_id: int, cluster: str, report: dict) -> list[tuple[str, str]]:
+    """``(line_id, line)`` for each Warning event the operator forwarded with a report
+    (docs/contracts.md, ``events``), in plain words — "Warning from the cluster about
+    ReplicaSet/web-v1-5d9f: FailedCreate: Error creating: pods … forbidden: …". The id
+    is the same for the same event of the same record on the same cluster, so the log
+    (unique by line id) shows each distinct event once however often it is reported."""
+    out = []
+    for event in report.get("events") or []:
+        if not isinstance(event, dict) or event.get("type") != "Warning":
+            continue
+        subject, reason = str(event.get("object") or "?")[:300], str(event.get("reason") or "Warning")[:100]
+        message = " ".join(str(event.get("message") or "").split())[:2000]
+        digest = hashlib.sha256(f"{record_id}|{cluster}|{subject}|{reason}|{message}".encode()).hexdigest()[:40]
+        line = f"Warning from the cluster about {subject}: {reason}: {message}"
+        if reason == "FailedCreate":
+            line += f" ({pods_refused_reason(message)})"
+        out.append((f"kw:{record_id}:{digest}", line))
+    return out

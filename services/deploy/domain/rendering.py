@@ -4,19 +4,28 @@ What a template sees (all plain data):
 
 * version: ``app``, ``namespace``, ``service``, ``version``, ``name`` (the
   Deployment/Service name), ``image``, ``port``, ``replicas``, ``env`` (list of
-  ``{name, value}``), ``command``, ``args``, ``resources``, ``health_path``,
+  ``{name, value}``), ``command``, ``args``, ``resources``, ``health_path``, ``probes``
+  (``{readiness, liveness, startup}``, each null or ``{path, period_seconds,
+  timeout_seconds, failure_threshold, initial_delay_seconds}``; readiness's path is
+  ``health_path``),
   ``labels`` (MAE's), ``selector`` (pod labels the Deployment selects by), ``values``,
   ``secret_env_name`` (the Secret MAE renders beside the Deployment for the version's
   ``secret_env``, or ``""`` when it has none) and ``secret_env_keys`` (its names, sorted;
   never a value). When the version has secret_env the pods must read that Secret
-  (``envFrom: [{secretRef: {name: ...}}]``, ``env[].valueFrom.secretKeyRef`` or a
-  ``secret`` volume), or the version is refused; MAE adds the Secret itself and a
-  checksum annotation on the pod template (``domain/secret_env.py``);
-* ingress: ``app``, ``namespace``, ``name``, ``host``, ``tls`` (``{secret_name}`` or
-  null), ``routes`` (``{path, service, version, port, backend}``), ``labels``, ``values``.
+  (``env[].valueFrom.secretKeyRef`` per key as the built-in template does,
+  ``envFrom: [{secretRef: {name: ...}}]`` or a ``secret`` volume), or the version is
+  refused; MAE adds the Secret itself and a checksum annotation on the pod template
+  (``domain/secret_env.py``);
+* ingress: ``app``, ``namespace``, ``name``, ``env`` (of the clusters it renders for, ""
+  when not known), ``host`` (that env's from ``hosts``, else ``host``), ``tls``
+  (``{secret_name, issuer, cluster_issuer}`` — the last two cert-manager's names or null —
+  or null), ``routes`` (``{path, service, version, port, backend}``: ``backend`` is the
+  version's Service, or the service's stable Service when the route names no version),
+  ``labels``, ``values``.
 """
 from __future__ import annotations
 
+from services.deploy.domain import config as checks
 from services.deploy.domain import manifests, names, policy, secret_env, templates
 from services.deploy.domain.templates import TemplateRefused
 from shared.errors import Invalid, PolicyViolation
@@ -24,7 +33,10 @@ from shared.errors import Invalid, PolicyViolation
 SAMPLE_VERSION = {"image": "registry.example.com/sample:1.0", "port": 8080, "replicas": 1,
                   "env": [{"name": "SAMPLE", "value": "1"}], "command": [], "args": [],
                   "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
-                  "health_path": "/healthz"}
+                  "health_path": "/healthz",
+                  "probes": {kind: {"path": "/healthz", "period_seconds": 10, "timeout_seconds": 1,
+                                    "failure_threshold": 3, "initial_delay_seconds": 0}
+                             for kind in ("readiness", "liveness", "startup")}}
 
 
 def version_context(app: str, service: str, version: str, config: dict, values: dict,
@@ -36,6 +48,7 @@ def version_context(app: str, service: str, version: str, config: dict, values: 
         "env": config.get("env") or [], "command": config.get("command") or [],
         "args": config.get("args") or [], "resources": config.get("resources") or {},
         "health_path": config.get("health_path") or "",
+        "probes": probes_of(config),
         "labels": names.version_labels(app, service, version),
         "selector": names.selector(app, service, version),
         "values": values,
@@ -44,11 +57,27 @@ def version_context(app: str, service: str, version: str, config: dict, values: 
     }
 
 
-def ingress_context(app: str, ingress: dict, values: dict, service_port: int = 80) -> dict:
-    routes = [{**r, "port": r.get("port") or service_port,
-               "backend": names.object_name(r["service"], r["version"])} for r in ingress["routes"]]
-    return {"app": app, "namespace": app, "name": ingress["name"], "host": ingress["host"],
-            "tls": ingress.get("tls"), "routes": routes,
+def probes_of(config: dict) -> dict:
+    """The version's probes as templates see them (a version saved before probes existed
+    has its ``health_path`` as the readiness probe, asked every 5 s)."""
+    probes = dict(config.get("probes") or {})
+    if "readiness" not in probes and config.get("health_path"):
+        probes["readiness"] = checks.check_probe("readiness", {"path": config["health_path"]})
+    return {kind: probes.get(kind) for kind in checks.PROBES}
+
+
+def host_for(ingress: dict, env: str | None) -> str:
+    """The host the clusters of ``env`` serve: ``hosts[env]``, else ``host``."""
+    return (ingress.get("hosts") or {}).get(env or "") or ingress["host"]
+
+
+def ingress_context(app: str, ingress: dict, values: dict, service_port: int = 80, env: str | None = None) -> dict:
+    routes = [{**r, "version": r.get("version"), "port": r.get("port") or service_port,
+               "backend": names.object_name(r["service"], r["version"]) if r.get("version")
+               else names.routed_name(r["service"])} for r in ingress["routes"]]
+    tls = ingress.get("tls")
+    return {"app": app, "namespace": app, "name": ingress["name"], "env": env or "", "host": host_for(ingress, env),
+            "tls": {"issuer": None, "cluster_issuer": None, **tls} if tls else None, "routes": routes,
             "labels": names.ingress_labels(app, ingress["name"]), "values": values}
 
 
@@ -71,9 +100,13 @@ def render_version(template: dict, app: str, service: str, version: str, config:
     return manifests.ordered(objects)
 
 
-def render_ingress(template: dict, app: str, ingress: dict, ctx: policy.Context | None = None) -> list[dict]:
+def render_ingress(template: dict, app: str, ingress: dict, ctx: policy.Context | None = None,
+                   env: str | None = None) -> list[dict]:
+    """For the clusters of ``env`` (their host); each route's ``port`` filled in already
+    (``ingresses.with_ports``) or 80."""
     values = templates.resolve_values(template["fields"], ingress.get("values"))
-    text = templates.render(template["body"], ingress_context(app, ingress, values))
+    text = templates.render(template["body"], ingress_context(app, ingress, values, env=env))
+    ingress = {**ingress, "host": host_for(ingress, env)}
     objects = manifests.check(manifests.parse(text), app, names.ingress_labels(app, ingress["name"]))
     if not any(o["kind"] == "Ingress" for o in objects):
         raise TemplateRefused("an ingress template must render an Ingress")

@@ -11,7 +11,7 @@
   clears both; deleting the app deletes the row (``lifecycle.forget_app``).
 * To pods: MAE renders a Secret of type Opaque named ``<service>-<version>-secret-env``
   beside the Deployment, with MAE's labels, which the pods read (the built-in template:
-  ``envFrom: secretRef``; a user template gets ``secret_env_name`` and
+  ``env[].valueFrom.secretKeyRef`` per key; a user template gets ``secret_env_name`` and
   ``secret_env_keys`` and must reference it). The rendered — and stored, and previewed —
   Secret has placeholders; the values join the apply request as it leaves
   (``attach``; ``shared/secret_delivery.py``). A version that had secrets keeps an empty

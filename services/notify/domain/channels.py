@@ -102,18 +102,6 @@ def is_sealed(value: str) -> bool:
     return not value.startswith(("http://", "https://"))
 
 
-def seal_plain_urls(session: Session, box) -> int:
-    """Seal channel URLs written before they were stored sealed; how many were."""
-    sealed = 0
-    # Locked: replicas starting together seal each row once (the second sees none left).
-    for channel in session.scalars(select(Channel).where(Channel.url.like("http%")).with_for_update()):
-        plain = channel.url
-        channel.url, channel.url_masked = box.encrypt(plain, url_context(channel.id)), mask_url(plain)
-        sealed += 1
-    session.flush()
-    return sealed
-
-
 def _scope(query, app: str | None):
     return query.where(Channel.app.is_(None)) if app is None else query.where(Channel.app == app)
 

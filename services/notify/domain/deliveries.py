@@ -95,6 +95,14 @@ def stale(session: Session, pending_grace: float, now: datetime | None = None, l
         .order_by(Delivery.id).limit(limit)))
 
 
+def _send(box, channel: Channel, event: str, envelope: dict, console_url: str, policy: Policy, http) -> None:
+    """One request to the channel's target; built afresh for each attempt, as Feishu and
+    DingTalk signatures carry a timestamp."""
+    outgoing = targets.build(channel.type, channel_rules.plain_url(box, channel),
+                             channel_rules.plain_secret(box, channel), event, envelope, console_url)
+    targets.send(outgoing, channel.type, policy.timeout, http)
+
+
 def deliver(session: Session, box, delivery_id: int, *, console_url: str, policy: Policy,
             commit: Callable[[], None], sleep: Callable[[float], None] = time.sleep,
             http=None) -> Delivery | None:
@@ -110,11 +118,7 @@ def deliver(session: Session, box, delivery_id: int, *, console_url: str, policy
     def once():
         nonlocal tries
         tries += 1
-        # Built afresh each time: Feishu and DingTalk signatures carry a timestamp.
-        outgoing = targets.build(channel.type, channel_rules.plain_url(box, channel),
-                                 channel_rules.plain_secret(box, channel),
-                                 delivery.event, delivery.payload, console_url)
-        targets.send(outgoing, channel.type, policy.timeout, http)
+        _send(box, channel, delivery.event, delivery.payload, console_url, policy, http)
 
     def on_retry(attempt, exc, delay):
         metrics.DELIVERY_RETRIES.labels(channel.type).inc()
@@ -150,10 +154,7 @@ def send_test(box, channel: Channel, console_url: str, policy: Policy, sleep=tim
     def once():
         nonlocal tries
         tries += 1
-        outgoing = targets.build(channel.type, channel_rules.plain_url(box, channel),
-                                 channel_rules.plain_secret(box, channel),
-                                 "test", envelope, console_url)
-        targets.send(outgoing, channel.type, policy.timeout, http)
+        _send(box, channel, "test", envelope, console_url, policy, http)
 
     retry_call(once, attempts=policy.attempts, base=policy.base, cap=policy.cap,
                retry_on=(targets.DeliveryError,), sleep=sleep)
@@ -184,7 +185,7 @@ def recent(session: Session, app: str | None, limit=None, cursor=None) -> dict:
     """Newest first; ``cursor`` is the last id of the previous page."""
     channel_rules.check_app(app)
     try:
-        limit = 50 if limit in (None, "") else int(limit)
+        limit = 50 if limit is None else int(limit)  # "limit=" is no number: refused
     except (TypeError, ValueError):
         raise Invalid("limit must be a whole number.", {"field": "limit"})
     if not 1 <= limit <= 200:

@@ -7,11 +7,12 @@ EVENTS: dict[tuple[str, str], str] = {
     ("deploy", "build_succeeded"): "build.succeeded",
     ("deploy", "build_failed"): "build.failed",
     ("server", "expiring"): "server.expiring",
+    ("cluster", "unreachable"): "cluster.unreachable",
 }
 
 # Events about the platform rather than one application: only the admins'
 # channel (app None) may subscribe to them.
-PLATFORM_ONLY = {"server.expiring"}
+PLATFORM_ONLY = {"server.expiring", "cluster.unreachable"}
 
 PUBLIC_NAMES = sorted(EVENTS.values())
 APP_EVENTS = sorted(set(PUBLIC_NAMES) - PLATFORM_ONLY)

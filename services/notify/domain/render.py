@@ -40,38 +40,33 @@ def clusters_line(targets) -> str:
     return "; ".join(parts)
 
 
+def _progress(noun: str, status: str, data: dict, what: str, fields: list, link: str | None,
+              optional: tuple = ()) -> Summary:
+    """A deploy's or a build's notice: "<noun> <status>: <app>/<service> <what>", the app
+    and service then ``fields``, then each ``optional`` (label, key) the event carries."""
+    app, service = _text(data.get("app")), _text(data.get("service"))
+    summary = Summary(title=f"{noun} {status}: {app}/{service} {_text(data.get(what))}", status=status,
+                      fields=[("App", app), ("Service", service), *fields], link=link)
+    for label, key in optional:
+        if data.get(key):
+            summary.fields.append((label, _text(data[key])))
+    return summary
+
+
 def summarize(event_name: str, envelope: dict, console_url: str) -> Summary:
     data = envelope.get("data") or {}
+    status = _text(data.get("status") or event_name.split(".", 1)[-1])
     if event_name.startswith("deploy."):
-        status = _text(data.get("status") or event_name.split(".", 1)[1])
-        summary = Summary(
-            title=f"Deploy {status}: {_text(data.get('app'))}/{_text(data.get('service'))} "
-                  f"{_text(data.get('version'))}",
-            status=status,
-            fields=[("App", _text(data.get("app"))), ("Service", _text(data.get("service"))),
-                    ("Version", _text(data.get("version"))), ("Action", _text(data.get("action"))),
-                    ("Status", status), ("Clusters", clusters_line(data.get("targets")))],
-            link=record_link(console_url, data.get("record_id")),
-        )
-        if data.get("reason"):
-            summary.fields.append(("Reason", _text(data["reason"])))
-        if data.get("created_by"):
-            summary.fields.append(("By", _text(data["created_by"])))
-        return summary
+        return _progress("Deploy", status, data, "version",
+                         [("Version", _text(data.get("version"))), ("Action", _text(data.get("action"))),
+                          ("Status", status), ("Clusters", clusters_line(data.get("targets")))],
+                         record_link(console_url, data.get("record_id")),
+                         (("Reason", "reason"), ("By", "created_by")))
     if event_name.startswith("build."):
-        status = _text(data.get("status") or event_name.split(".", 1)[1])
-        summary = Summary(
-            title=f"Build {status}: {_text(data.get('app'))}/{_text(data.get('service'))} "
-                  f"{_text(data.get('ref'))}",
-            status=status,
-            fields=[("App", _text(data.get("app"))), ("Service", _text(data.get("service"))),
-                    ("Ref", _text(data.get("ref"))), ("Build", _text(data.get("build_number"))),
-                    ("Image", _text(data.get("image"))), ("Status", status)],
-            link=data.get("link") or None,
-        )
-        if data.get("reason"):
-            summary.fields.append(("Reason", _text(data["reason"])))
-        return summary
+        return _progress("Build", status, data, "ref",
+                         [("Ref", _text(data.get("ref"))), ("Build", _text(data.get("build_number"))),
+                          ("Image", _text(data.get("image"))), ("Status", status)],
+                         data.get("link") or None, (("Reason", "reason"),))
     if event_name == "server.expiring":
         days = data.get("days_left")
         name = _text(data.get("name"))
@@ -93,6 +88,15 @@ def summarize(event_name: str, envelope: dict, console_url: str) -> Summary:
                     ("Expires at", _text(data.get("expires_at"))), ("Days left", _text(days)),
                     ("Owner", _text(data.get("owner")))],
             link=f"{console_url.rstrip('/')}/#/servers/{data.get('server_id')}",
+        )
+    if event_name == "cluster.unreachable":
+        name = _text(data.get("cluster"))
+        return Summary(
+            title=f"Cluster {name} is unreachable",
+            status="failed",
+            fields=[("Cluster", name), ("Env", _text(data.get("env"))), ("Server", _text(data.get("server"))),
+                    ("Since", _text(data.get("since"))), ("Error", _text(data.get("error")))],
+            link=f"{console_url.rstrip('/')}/#/clusters/{name}",
         )
     return Summary(title=_text(data.get("title") or event_name), status="test",
                    fields=[(k.capitalize(), _text(v)) for k, v in data.items() if k != "title"])

@@ -65,6 +65,8 @@ def to_dict(account: CloudAccount) -> dict:
         "last_sync_error": account.last_sync_error,
         "last_sync_at": f.rfc3339(account.last_sync_at),
         "last_sync_count": account.last_sync_count,
+        "sync_every_hours": account.sync_every_hours,
+        "next_sync_at": f.rfc3339(account.next_sync_at),
         "created_at": f.rfc3339(account.created_at),
     }
 
@@ -116,9 +118,10 @@ def mark_syncing(account: CloudAccount) -> None:
     account.last_sync_error = None
 
 
-def mark_result(account: CloudAccount, *, error: str | None = None, count: int | None = None) -> None:
+def mark_result(account: CloudAccount, *, error: str | None = None, count: int | None = None,
+                now=None) -> None:
     account.last_sync_status = "failed" if error else "ok"
     account.last_sync_error = error[:2000] if error else None
-    account.last_sync_at = utcnow()
+    account.last_sync_at = (now or utcnow()).replace(microsecond=0)
     if count is not None:
         account.last_sync_count = count

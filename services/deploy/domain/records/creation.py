@@ -89,13 +89,14 @@ def create_record(db: Session, *, app: str, action: str, subject: str, clusters:
 
 def rollback_source(db: Session, record_id) -> tuple[Record, list[Target]]:
     record = visible_record(db, record_id)
-    if record.action == "delete":
-        raise Conflict("A delete cannot be rolled back; deploy the version again instead.",
-                       {"record_id": record.id})
+    targets = targets_of(db, record.id)
+    if any(t.action == "delete" for t in targets):
+        raise Conflict(f"Record {record.id} removed objects ({record.action}); it cannot be rolled back to. "
+                       f"Deploy the version (or route the service) again instead.", {"record_id": record.id})
     if record.status != status.SUCCEEDED:
         raise Conflict(f"Only a record that succeeded can be rolled back to; record {record.id} is "
                        f"{record.status}.", {"record_id": record.id, "status": record.status})
-    return record, targets_of(db, record.id)
+    return record, targets
 
 
 def apply_request(target: Target) -> dict:

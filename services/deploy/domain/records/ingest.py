@@ -6,11 +6,13 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, defer
 
+from services.deploy import schemas
 from services.deploy.domain import status
-from services.deploy.domain.records.pending import PendingEvents
+from services.deploy.domain.records.pending import MAX_LINE, PendingEvents
 from services.deploy.domain.records.settling import settle_many
+from services.deploy.domain.refusals import warning_lines
 from services.deploy.models import Target
-from shared.timeutil import utcnow
+from shared.timeutil import rfc3339, utcnow
 
 
 def _report_key(data: dict):
@@ -72,6 +74,25 @@ def _targets_for(db: Session, results: list[dict], reports: list[dict]) -> list[
     return [found[i] for i in sorted(found)]
 
 
+def _judge(judge, target: Target, data: dict, now: datetime, pending: PendingEvents, touched: set[int]) -> None:
+    """Apply one result or report to its target; a target whose status, applied generation
+    or seen version moved (or that got a log line) is touched and settled with the batch."""
+    before = (target.status, target.applied_generation, target.seen_version)
+    lines = judge(target, data, now)
+    for level, text in lines:
+        pending.line(target.record_id, target.cluster, level, text, now)
+    if lines or before != (target.status, target.applied_generation, target.seen_version):
+        touched.add(target.record_id)
+
+
+def _warnings(target: Target, report: dict, now: datetime, pending: PendingEvents) -> None:
+    """The cluster's Warning events about the record's objects, into its log once each
+    (the line id is the event's: the log stores an id once)."""
+    for line_id, text in warning_lines(target.record_id, target.cluster, report):
+        pending.lines.append({**schemas.log_line(target.record_id, target.cluster, "warning", text[:MAX_LINE],
+                                                 rfc3339(now)), "line_id": line_id})
+
+
 def ingest(db: Session, events: list[dict], now: datetime | None = None) -> PendingEvents:
     """Apply results and status reports, in arrival order, in one transaction.
 
@@ -101,22 +122,13 @@ def ingest(db: Session, events: list[dict], now: datetime | None = None) -> Pend
     for kind, data in items:
         if kind == "apply_result":
             target = by_record.get((data.get("record_id"), data.get("cluster")))
-            if target is None:
-                continue
-            before = (target.status, target.applied_generation)
-            lines = status.apply_result(target, data, now)
-            for level, text in lines:
-                pending.line(target.record_id, target.cluster, level, text, now)
-            if lines or before != (target.status, target.applied_generation):
-                touched.add(target.record_id)
+            if target is not None:
+                _judge(status.apply_result, target, data, now, pending, touched)
         else:
             for target in by_object.get(_report_key(data), ()):
-                before = (target.status, target.seen_version)
-                lines = status.report(target, data, now)
-                for level, text in lines:
-                    pending.line(target.record_id, target.cluster, level, text, now)
-                if lines or before != (target.status, target.seen_version):
-                    touched.add(target.record_id)
+                _judge(status.report, target, data, now, pending, touched)
+                if status.is_for(target, data):
+                    _warnings(target, data, now, pending)
     db.flush()
     pending.extend(settle_many(db, touched, now))
     return pending

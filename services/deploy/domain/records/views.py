@@ -94,7 +94,7 @@ def clusters_of_version(db: Session, app: str, service: str, version: str) -> li
     """Clusters where the version may run: every cluster an apply of it was sent to."""
     rows = db.execute(select(Target.cluster, Target.env).join(Record, Record.id == Target.record_id)
                       .where(Record.app == app, Record.service == service, Record.version == version,
-                             Record.deleted_app_id.is_(None),
+                             Record.subject == "version", Record.deleted_app_id.is_(None),
                              Target.action == "apply", Target.status != "pending")
                       .group_by(Target.cluster, Target.env).order_by(Target.cluster))
     return [{"name": c, "env": e} for c, e in rows]
