@@ -74,7 +74,8 @@ def test_an_ingress_from_made_to_deleted_on_every_cluster(team):
     succeeded(maintainer, maintainer.post(f"/apps/{app}/services/web/versions/v1/deploy", json={"env": "prod"}))
     live = kubectl_json("-n", app, "get", "deployment", "web-v1", kubeconfig=team["clusters"]["test"]["kubeconfig"])
     container = live["spec"]["template"]["spec"]["containers"][0]
-    assert container["livenessProbe"]["httpGet"] == {"path": "/", "port": 80}
+    # as the API server defaults it (the sandbox like the real one)
+    assert container["livenessProbe"]["httpGet"] == {"path": "/", "port": 80, "scheme": "HTTP"}
     assert container["livenessProbe"]["periodSeconds"] == 15 and container["readinessProbe"]["periodSeconds"] == 5
 
     hosts = {"test": host(team, "test"), "prod": host(team, "prod")}

@@ -469,3 +469,22 @@ def test_finalizers_hold_deletion(core, ns):
     core.patch_namespaced_config_map("fin", ns, {"metadata": {"finalizers": None}}, _content_type=MERGE)
     wait_for(lambda: "fin" not in {c.metadata.name for c in core.list_namespaced_config_map(ns).items},
              what="finalized object removed")
+
+
+def test_probes_are_defaulted_as_the_api_server_defaults_them(core, ns):
+    """A client that compares what it sent with what it reads back (MAE's apply diff does) sees
+    the same defaults on the sandbox and the real server."""
+    probe = {"httpGet": {"port": 80}}
+    core.create_namespaced_pod(ns, {"metadata": {"name": "probed"}, "spec": {"containers": [
+        {"name": "c", "image": "nginx:1.25", "livenessProbe": probe,
+         "readinessProbe": {"httpGet": {"path": "/ready", "port": 80}, "periodSeconds": 5},
+         "startupProbe": {"tcpSocket": {"port": 80}, "failureThreshold": 30}}]}})
+    raw = json.loads(core.read_namespaced_pod("probed", ns, _preload_content=False).data)
+    container = raw["spec"]["containers"][0]
+    assert container["livenessProbe"] == {"httpGet": {"path": "/", "port": 80, "scheme": "HTTP"}, "timeoutSeconds": 1,
+                                          "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}
+    assert container["readinessProbe"] == {"httpGet": {"path": "/ready", "port": 80, "scheme": "HTTP"},
+                                           "timeoutSeconds": 1, "periodSeconds": 5, "successThreshold": 1,
+                                           "failureThreshold": 3}
+    assert container["startupProbe"] == {"tcpSocket": {"port": 80}, "timeoutSeconds": 1, "periodSeconds": 10,
+                                         "successThreshold": 1, "failureThreshold": 30}
