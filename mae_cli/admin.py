@@ -1,12 +1,13 @@
-"""``mae clusters``, ``mae cloud-accounts`` and ``mae admin channels``: what platform admins
-manage (anyone may list clusters)."""
+"""``mae clusters``, ``mae cloud-accounts``, ``mae admin channels`` and ``mae servers
+add|update|delete``: what platform admins manage (anyone may list clusters)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
 
-from mae_cli.common import OUTPUT, Ctx, command, emit, emit_fields, emit_list, err, pass_ctx, q
+from mae_cli.common import (OUTPUT, Ctx, command, delete_by_id, emit, emit_fields, emit_list, err, pass_ctx,
+                            q)
 
 # -- clusters ------------------------------------------------------------------------------
 
@@ -134,13 +135,67 @@ def channels_create(ctx: Ctx, name, kind, url_file, secret_file, events):
     emit(created, text=f"Channel {created['id']} ({name}) created.")
 
 
-@command(channels, "delete")
-@click.argument("channel_id", type=int, metavar="ID")
-@pass_ctx
-def channels_delete(ctx: Ctx, channel_id):
-    """Remove a channel of the platform admins."""
-    ctx.client.delete(f"/admin/channels/{channel_id}")
-    emit({"deleted": channel_id}, text=f"Channel {channel_id} removed.")
+channels_delete = delete_by_id(channels, "delete", "/admin/channels/{id}", "Channel {id} removed.",
+                               doc="Remove a channel of the platform admins.")
+
+
+# -- servers: add / update / delete (the listing is mae_cli/main.py's ``servers``) ---------
+
+SERVER_OPTIONS = (("--ip", str), ("--provider", str), ("--region", str), ("--instance-id", str), ("--cpu", int),
+                  ("--memory-gb", float), ("--expires-at", str), ("--owner", str), ("--notes", str))
+
+
+def server_fields(fn):
+    """The server's optional fields as options (YYYY-MM-DD or RFC 3339 for --expires-at)."""
+    for flag, kind in reversed(SERVER_OPTIONS):
+        fn = click.option(flag, type=kind)(fn)
+    return fn
+
+
+def server_body(fields: dict) -> dict:
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def servers_group(listing: click.Command) -> click.Group:
+    """``mae servers`` lists as before (``--expiring DAYS``); ``list``, ``add``, ``update`` and
+    ``delete`` are its subcommands."""
+    @click.group("servers", invoke_without_command=True, help=listing.help)
+    @OUTPUT
+    @click.option("--expiring", type=int, metavar="DAYS", help="Only those expiring within DAYS (or expired).")
+    @click.pass_context
+    def servers(click_ctx: click.Context, expiring):
+        if click_ctx.invoked_subcommand is None:
+            click_ctx.invoke(listing, expiring=expiring)
+
+    servers.add_command(listing, "list")
+
+    @command(servers, "add")
+    @click.argument("name")
+    @server_fields
+    @pass_ctx
+    def servers_add(ctx: Ctx, name, **fields):
+        """Add a server to the inventory (--ip is required)."""
+        if not fields.get("ip"):
+            raise click.UsageError("Give --ip.")
+        created = ctx.client.post("/servers", {"name": name, **server_body(fields)})
+        emit(created, text=f"Server {created['id']} ({name}) added.")
+
+    @command(servers, "update")
+    @click.argument("server_id", type=int, metavar="ID")
+    @click.option("--name")
+    @server_fields
+    @pass_ctx
+    def servers_update(ctx: Ctx, server_id, **fields):
+        """Change a server's fields."""
+        body = server_body(fields)
+        if not body:
+            raise click.UsageError("Give at least one field to change.")
+        emit(ctx.client.patch(f"/servers/{server_id}", body), text=f"Server {server_id} updated.")
+
+    delete_by_id(servers, "delete", "/servers/{id}", "Server {id} removed.",
+                 doc="Remove a server from the inventory.")
+
+    return servers
 
 
 GROUPS = (clusters, cloud_accounts, admin)

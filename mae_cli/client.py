@@ -78,7 +78,9 @@ class Client:
                 if last:
                     raise
             except ApiError as exc:
-                if exc.status not in (409, 502, 503, 504) or last:
+                # 409 "conflict": the first attempt is still being recorded; another 409
+                # (version_not_ready, version_routed) is the answer and is not retried
+                if exc.status not in (409, 502, 503, 504) or (exc.status == 409 and exc.code != "conflict") or last:
                     raise
             time.sleep(pause * 2 ** attempt)
 

@@ -53,6 +53,12 @@ def load() -> Settings:
     return Settings(url.rstrip("/"), token, url_from, token_from)
 
 
+def kept_token() -> str | None:
+    """The token in the config file (not MAE_TOKEN's): what ``mae logout`` ends and forgets."""
+    token = _read().get("token")
+    return token if isinstance(token, str) and token else None
+
+
 def save(url: str | None = None, token: str | None = None, forget_token: bool = False) -> Path:
     """Update the file; it is created 0600 (in a 0700 directory) before the token is written."""
     path = config_path()

@@ -1,24 +1,24 @@
 """``mae``: apps, services, versions, deploys, logs and rollbacks from a terminal.
 
-Every command takes ``-o/--output json`` for scripts: then stdout carries only JSON,
-and anything meant for a person goes to stderr. Exit codes: 0 ok; 1 an error (the
-API's own message on stderr); 2 wrong usage; 3 a deploy or rollback that ended
-failed or superseded; 4 ``--wait`` gave up before the record finished.
+Every command takes ``-o/--output json|yaml`` for scripts: then stdout carries only that
+document, and anything meant for a person goes to stderr. Exit codes: 0 ok (also
+``mae logout`` when the server could not be told: the token is forgotten here, with a
+warning); 1 an error (the API's own message on stderr, or a declined confirmation);
+2 wrong usage; 3 a deploy or rollback that ended failed or superseded; 4 ``--wait``
+gave up before the record finished.
 """
 from __future__ import annotations
 
 import json
-import sys
-import time
 
 import click
-from rich.live import Live
-from rich.table import Table
 
 from mae_cli import admin, cluster_init, config
+from mae_cli import account
+from mae_cli import runtime, shipping
 from mae_cli.client import Client
-from mae_cli.common import (EXIT_FAILED, EXIT_TIMEOUT, FINISHED, OUTPUT, REASONS, Ctx, command, emit, emit_fields,
-                            emit_list, err, out, pass_ctx, q, split_ref, styled, table)
+from mae_cli.common import (OUTPUT, Ctx, command, emit, emit_fields, emit_list, err, pass_ctx, q, record_table,
+                            split_ref, started, styled, table)
 
 
 # -- the group -----------------------------------------------------------------------
@@ -58,9 +58,13 @@ def login(ctx: Ctx, url, token, no_browser, timeout):
 
 @command(app, "logout")
 def logout():
-    """Forget the token kept in the config file."""
+    """End the kept token on the server (a session, or revoke a personal token), then forget it.
+    Without a reachable server it is still forgotten here, with a warning (exit 0)."""
+    told, what = account.end_on_server(config.kept_token())
     path = config.save(forget_token=True)
-    emit({"config": str(path)}, text=f"Token removed from {path}.")
+    if not told:
+        err.print(f"[yellow]Warning:[/yellow] {what}.", markup=True)
+    emit({"config": str(path), "server_told": told, "server": what}, text=f"Token removed from {path}; {what}.")
 
 
 @command(app, "whoami")
@@ -239,97 +243,26 @@ def versions_show(ctx: Ctx, ref):
 
 # -- deploys, records, logs, rollback --------------------------------------------------
 
-def record_table(record: dict) -> Table:
-    t = Table(title=f"record {record.get('id')} · {record.get('action')} "
-                    f"{record.get('app')}/{record.get('service')}/{record.get('version')} · "
-                    f"{styled(record.get('status'))}", title_justify="left", box=None,
-              header_style="bold", pad_edge=False)
-    for c in ("CLUSTER", "ENV", "STATUS", "READY", "REASON"):
-        t.add_column(c)
-    for target in record.get("targets") or []:
-        r = target.get("replicas") or {}
-        ready = f"{r.get('ready', '-')}/{r.get('desired', '-')}" if r else "-"
-        reason = target.get("reason") or ""
-        words = REASONS.get(reason)
-        reason_text = f"{words} ({reason})" if words else reason
-        if target.get("message"):
-            reason_text = f"{reason_text}: {target['message']}" if reason_text else target["message"]
-        t.add_row(target.get("cluster", ""), target.get("env", ""), styled(target.get("status")), ready,
-                  reason_text)
-    return t
-
-
-def wait_for(ctx: Ctx, record_id, timeout: float, interval: float = 1.0) -> dict:
-    """Poll the record until it finishes (live table on a terminal); exit 3/4 on failure/timeout."""
-    client = ctx.client
-    deadline = time.monotonic() + timeout
-    record = client.get(f"/records/{q(record_id)}")
-    if ctx.json:
-        while record.get("status") not in FINISHED and time.monotonic() < deadline:
-            time.sleep(interval)
-            record = client.get(f"/records/{q(record_id)}")
-    else:
-        # transient=False keeps the final table on screen; off a terminal only that is printed.
-        with Live(record_table(record), console=err, refresh_per_second=4, transient=False) as live:
-            while record.get("status") not in FINISHED and time.monotonic() < deadline:
-                time.sleep(interval)
-                record = client.get(f"/records/{q(record_id)}")
-                live.update(record_table(record))
-    return record
-
-
-def finish(ctx: Ctx, record: dict):
-    status = record.get("status")
-    emit(record, text=f"record {record.get('id')}: {status}")
-    if status not in FINISHED:
-        err.print(f"Gave up waiting: record {record.get('id')} is still {status}. "
-                  f"Follow it with `mae logs {record.get('id')} -f`.")
-        sys.exit(EXIT_TIMEOUT)
-    if status != "succeeded":
-        reasons = [t.get("reason") or t.get("message") for t in record.get("targets") or []
-                   if t.get("status") != "succeeded" and (t.get("reason") or t.get("message"))]
-        err.print(f"[red]{record.get('action', 'deploy').capitalize()} {status}[/red]"
-                  + (": " + "; ".join(REASONS.get(r, r) for r in reasons) if reasons else "."), markup=True)
-        sys.exit(EXIT_FAILED)
-
-
 @command(app, "deploy")
 @click.argument("ref", metavar="APP/SERVICE/VERSION")
-@click.option("--env", "env", type=click.Choice(["test", "prod"]), help="Every cluster of this environment.")
-@click.option("--cluster", "clusters", multiple=True, help="A cluster by name (repeat for several).")
-@click.option("--wait", is_flag=True, help="Follow the deploy until it finishes; non-zero exit on failure.")
-@click.option("--timeout", default=600, show_default=True, help="Seconds --wait waits.")
+@shipping.where
 @pass_ctx
 def deploy(ctx: Ctx, ref, env, clusters, wait, timeout):
     """Deploy a version to --env test|prod or to --cluster NAME."""
     app_name, svc, ver = split_ref(ref, 3, "APP/SERVICE/VERSION")
-    if bool(env) == bool(clusters):
-        raise click.UsageError("Give either --env or --cluster.")
-    body = {"env": env} if env else {"clusters": list(clusters)}
-    answer = ctx.client.create(f"/apps/{q(app_name)}/services/{q(svc)}/versions/{q(ver)}/deploy", body)
-    record_id = answer["record_id"]
-    if not wait:
-        emit(answer, text=f"Deploy started: record {record_id}. Follow it with `mae logs {record_id} -f`.")
-        return
-    if not ctx.json:
-        err.print(f"Deploying {ref}: record {record_id}")
-    finish(ctx, wait_for(ctx, record_id, timeout))
+    answer = ctx.client.create(f"/apps/{q(app_name)}/services/{q(svc)}/versions/{q(ver)}/deploy",
+                               shipping.where_body(env, clusters))
+    started(ctx, answer, f"Deploy of {ref}", wait, timeout)
 
 
 @command(app, "rollback")
 @click.argument("record_id", metavar="RECORD")
-@click.option("--wait", is_flag=True, help="Follow the rollback until it finishes; non-zero exit on failure.")
-@click.option("--timeout", default=600, show_default=True)
+@shipping.waiting
 @pass_ctx
 def rollback(ctx: Ctx, record_id, wait, timeout):
     """Apply again what a succeeded record applied."""
     answer = ctx.client.create(f"/records/{q(record_id)}/rollback")
-    if not wait:
-        emit(answer, text=f"Rollback started: record {answer['record_id']}.")
-        return
-    if not ctx.json:
-        err.print(f"Rolling back to record {record_id}: record {answer['record_id']}")
-    finish(ctx, wait_for(ctx, answer["record_id"], timeout))
+    started(ctx, answer, f"Rollback to record {record_id}", wait, timeout)
 
 
 @command(app, "records")
@@ -354,52 +287,6 @@ def record(ctx: Ctx, record_id):
     """One record: its state on every cluster."""
     data = ctx.client.get(f"/records/{q(record_id)}")
     emit(data, record_table(data))
-
-
-@command(app, "logs")
-@click.argument("record_id", metavar="RECORD")
-@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the record finishes.")
-@pass_ctx
-def logs(ctx: Ctx, record_id, follow):
-    """A record's log."""
-    client = ctx.client
-    after = None
-    collected = []
-
-    def drain():
-        nonlocal after
-        while True:
-            page = client.get(f"/records/{q(record_id)}/logs", after=after)
-            items = page.get("items", [])
-            for line in items:
-                if ctx.json and follow:
-                    click.echo(json.dumps(line, default=str, ensure_ascii=False))  # one JSON object per line
-                elif ctx.json:
-                    collected.append(line)
-                else:
-                    out.print(f"[dim]{line.get('time', '')}[/dim] [blue]{line.get('cluster') or ''}[/blue] "
-                              f"{_level(line.get('level'))}", end=" ", markup=True)
-                    out.print(line.get("line", ""), markup=False, highlight=False)
-            if page.get("next_after") is not None:
-                after = page["next_after"]
-            if not items:
-                return
-
-    drain()
-    if follow:
-        while client.get(f"/records/{q(record_id)}").get("status") not in FINISHED:
-            time.sleep(1)
-            drain()
-        drain()
-    elif ctx.json:
-        click.echo(json.dumps({"items": collected, "next_after": after}, indent=2, default=str,
-                              ensure_ascii=False))
-
-
-def _level(level) -> str:
-    level = (level or "info").lower()
-    color = {"error": "red", "warning": "yellow", "warn": "yellow"}.get(level, "dim")
-    return f"[{color}]{level.upper():5}[/]"
 
 
 # -- servers (clusters, cloud accounts and admin channels: mae_cli/admin.py) -----------------
@@ -427,6 +314,9 @@ def servers(ctx: Ctx, expiring):
 
 
 for extra in (*admin.GROUPS, cluster_init.cluster):
+    app.add_command(extra)
+account.register(app)
+for extra in (*shipping.COMMANDS, *runtime.COMMANDS):  # runtime's `logs` reads records' logs too
     app.add_command(extra)
 
 
