@@ -13,9 +13,15 @@ import * as deployPage from "./pages/deploy.js";
 import * as loginPage from "./pages/login.js";
 import * as membersPage from "./pages/members.js";
 import * as channelsPage from "./pages/channels.js";
+import * as ingressesPage from "./pages/ingresses.js";
+import * as ciPage from "./pages/ci.js";
+import * as templatesPage from "./pages/templates.js";
 import * as recordPage from "./pages/record.js";
+import * as versionPage from "./pages/version.js";
 import * as serversPage from "./pages/servers.js";
 import * as cliPage from "./pages/cli.js";
+import * as accountPage from "./pages/account.js";
+import * as adminPage from "./pages/admin.js";
 
 const ROUTES = [
   [/^\/login$/, loginPage, []],
@@ -23,11 +29,19 @@ const ROUTES = [
   [/^\/apps\/([^/]+)$/, appPage, ["app"]],
   [/^\/apps\/([^/]+)\/members$/, membersPage, ["app"]],
   [/^\/apps\/([^/]+)\/channels$/, channelsPage, ["app"]],
+  [/^\/apps\/([^/]+)\/ingresses$/, ingressesPage, ["app"]],
+  [/^\/apps\/([^/]+)\/ingresses\/([^/]+)$/, ingressesPage, ["app", "ing"]],
+  [/^\/apps\/([^/]+)\/services\/([^/]+)\/ci$/, ciPage, ["app", "service"]],
+  [/^\/apps\/([^/]+)\/templates$/, templatesPage, ["app"]],
+  [/^\/templates$/, templatesPage, []],
   [/^\/apps\/([^/]+)\/services\/([^/]+)\/versions\/([^/]+)\/deploy$/, deployPage, ["app", "service", "version"]],
+  [/^\/apps\/([^/]+)\/services\/([^/]+)\/versions\/([^/]+)$/, versionPage, ["app", "service", "version"]],
   [/^\/records\/([^/]+)$/, recordPage, ["id"]],
   [/^\/clusters$/, clustersPage, []],
   [/^\/servers$/, serversPage, []],
   [/^\/cli$/, cliPage, []],
+  [/^\/account$/, accountPage, []],
+  [/^\/admin$/, adminPage, []],
 ];
 
 const state = { me: null, generation: 0 };
@@ -101,7 +115,8 @@ function renderChrome() {
   const items = [];
   if (state.me) {
     items.push(link("/apps", t("nav.apps")), link("/clusters", t("nav.clusters")));
-    if (state.me.is_admin) items.push(link("/servers", t("nav.servers")));
+    if (state.me.is_admin) items.push(link("/servers", t("nav.servers")), link("/admin", t("nav.admin")));
+    items.push(link("/account", t("nav.account")));
   }
   replace(nav, items);
   const current = "#" + parseHash().path;

@@ -202,7 +202,7 @@ def deploy_journey(b: Browser, a: dict):
     add_version("bad", "nginx:missing")
 
     # Deploy v1 to test: the form comes from the template's fields; preview first.
-    page.locator("[data-test=version-row][data-name=v1] a").click()
+    page.locator("[data-test=version-row][data-name=v1] a[href$='/deploy']").click()
     page.wait_for_selector("[data-field=progress_deadline_seconds]")
     page.check("[data-test=target-env-test]")
     page.click("[data-test=preview-button]")
@@ -292,9 +292,269 @@ def screenshots(b: Browser, a: dict):
     return {"written": written}
 
 
+def _version_page(page, app, ver="v1"):
+    page.goto(f"/#/apps/{app}/services/web/versions/{ver}")
+    page.wait_for_selector("[data-test=config] [data-test=image]")
+
+
+def _to_record(page, button, heading):
+    """Press an operation's button; its record page shows it succeed under ``heading``."""
+    page.click(button)
+    page.wait_for_url(re.compile(r"#/records/\d+$"))
+    wait_record(page, "succeeded")
+    assert page.locator("h1").inner_text().startswith(heading)
+
+
+def _log_lines(page):
+    return page.locator("[data-test=log-lines] .line").evaluate_all("els => els.map(e => e.textContent.trim())")
+
+
+def _no_raw_keys(page):
+    """Neither an i18n key (`word.word`) nor `undefined` shows in the page's own words."""
+    return page.evaluate(r"""async () => {
+        const { DICTS } = await import('/static/i18n.js');
+        const prefixes = [...new Set(Object.keys(DICTS.en).map(k => k.split('.')[0]))];
+        const raw = new RegExp('(' + prefixes.join('|') + ')\\.[A-Za-z_]+', 'g');
+        const main = document.querySelector('main').cloneNode(true);
+        for (const el of main.querySelectorAll('[data-test=log-lines], [data-test=event-row] td.wrap')) el.remove();
+        const text = main.innerText + ' ' + [...main.querySelectorAll('[placeholder],[title],[aria-label]')]
+            .map(e => [e.placeholder, e.title, e.getAttribute('aria-label')].join(' ')).join(' ');
+        return { raw: text.match(raw) || [], undef: text.includes('undefined'), text: text.slice(0, 400) };
+    }""")
+
+
+def version_page(b: Browser, a: dict):
+    """A deployed version's page as a developer: config, pods, followed logs with search,
+    pause and download, events; scale, restart and retire (typing the name) through to
+    their records; a viewer sees no operations; in Chinese no raw key shows."""
+    app, cluster = a["app"], a["cluster"]
+    page = b.page()
+    paste_login(page, a["token"])
+    page.goto(f"/#/apps/{app}")
+    page.click("[data-test=version-row][data-name=v1] [data-test=version-page]")
+    page.wait_for_url(re.compile(rf"#/apps/{app}/services/web/versions/v1$"))
+    page.wait_for_selector("[data-test=config] [data-test=image]:has-text('nginx:1.27')")
+    assert "MODE" in page.locator("[data-test=env-names]").inner_text()
+    assert "TOKEN" in page.locator("[data-test=secret-names]").inner_text()
+    assert a["secret"] not in page.content()
+    assert "GET /index.html" in page.locator("[data-test=probe-readiness]").inner_text()
+    page.wait_for_selector(f"[data-test=run-row][data-cluster='{cluster}'] [data-status=succeeded]")
+    page.wait_for_selector(f"[data-test=pod-row][data-cluster='{cluster}']")
+    assert page.locator("[data-test=pod-row] [data-test=pod-ready]").first.inner_text() == "yes"
+    page.wait_for_selector("[data-test=event-row]")
+
+    # The deploy form, from here, opens on the test environment (clusters are listed prod first).
+    page.click("main .tabs a[href$='/deploy']")
+    page.wait_for_selector("[data-test=preview-button]")
+    assert page.is_checked("[data-test=target-env-test]") and not page.is_checked("[data-test=target-env-prod]")
+    page.click(".crumbs a[href$='/versions/v1']")
+    page.wait_for_selector(f"[data-test=pod-row][data-cluster='{cluster}']")
+
+    # Follow: the tail, then lines as they are written (the sandbox writes one a second).
+    page.select_option("[data-test=log-cluster]", cluster)
+    page.click("[data-test=log-follow]")
+    page.wait_for_selector("[data-test=log-lines] .line")
+    first = len(_log_lines(page))
+    page.wait_for_function("n => document.querySelectorAll('[data-test=log-lines] .line').length > n", arg=first,
+                           timeout=15000)
+    assert page.locator("[data-test=log-follow]").inner_text() == "Stop"
+    pods = page.locator("[data-test=pod-row]").evaluate_all("rs => rs.map(r => r.dataset.name)")
+    assert all(line.split(" ", 1)[0] in pods for line in _log_lines(page))
+    # Search filters the shown lines; emptying it shows them all again.
+    page.fill("[data-test=log-search]", "STARTED ON")
+    shown = _log_lines(page)
+    assert shown and all("started on" in line.lower() for line in shown), shown
+    page.fill("[data-test=log-search]", "no-such-line-anywhere")
+    assert _log_lines(page) == []
+    page.fill("[data-test=log-search]", "")
+    # Pause: nothing new is drawn, but lines are still received; resume draws them.
+    page.click("[data-test=log-pause]")
+    held = len(_log_lines(page))
+    page.wait_for_timeout(2500)
+    assert len(_log_lines(page)) == held
+    page.click("[data-test=log-pause]")
+    assert len(_log_lines(page)) > held
+    with page.expect_download() as info:
+        page.click("[data-test=log-download]")
+    download = info.value
+    assert download.suggested_filename == f"{app}-web-v1-{cluster}.txt", download.suggested_filename
+    saved = Path(download.path()).read_text()
+    assert "seq=" in saved and len(saved.splitlines()) >= held
+
+    # Chinese, on a full page (pods, events, logs): no raw keys, no `undefined`.
+    zh = b.page("zh-CN")
+    paste_login(zh, a["token"])
+    _version_page(zh, app)
+    zh.wait_for_selector("h2:has-text('配置')")
+    zh.wait_for_selector("[data-test=pod-row]")
+    zh.wait_for_selector("[data-test=event-row]")
+    zh.click("[data-test=log-follow]")
+    zh.wait_for_selector("[data-test=log-lines] .line")
+    zh.click("[data-test=op-retire]")
+    found = _no_raw_keys(zh)
+    assert not found["raw"] and not found["undef"], found
+    zh.context.close()
+
+    # A viewer sees the page, not the operations.
+    viewer = b.page()
+    paste_login(viewer, a["viewer_token"])
+    _version_page(viewer, app)
+    viewer.wait_for_selector("[data-test=viewer-note]")
+    assert viewer.locator("[data-test=ops]").count() == 0
+    viewer.context.close()
+
+    # Scale to 2 on the test environment (the default choice), then see both pods.
+    page.fill("[data-test=op-replicas]", "2")
+    _to_record(page, "[data-test=op-scale]", "Scale")
+    _version_page(page, app)
+    page.wait_for_function("c => document.querySelectorAll(`[data-test=pod-row][data-cluster='${c}']`).length === 2",
+                           arg=cluster, timeout=30000)
+
+    _to_record(page, "[data-test=op-restart]", "Restart")
+
+    # Retire on test: it says which clusters the version leaves and wants the name typed.
+    _version_page(page, app)
+    page.click("[data-test=op-retire]")
+    assert cluster in page.locator("[data-test=retire-leaves]").inner_text()
+    assert page.locator("[data-test=retire-confirm]").is_disabled()
+    page.fill("[data-test=retire-name]", "v")
+    assert page.locator("[data-test=retire-confirm]").is_disabled()
+    page.fill("[data-test=retire-name]", "v1")
+    _to_record(page, "[data-test=retire-confirm]", "Retire")
+    _version_page(page, app)
+    page.wait_for_selector("[data-test=no-pods]", timeout=30000)
+    assert page.locator("[data-test=log-follow]").is_disabled()
+    return {}
+
+
+def _in_chinese(page):
+    """The same page again in Chinese; no raw key nor `undefined` in its words."""
+    page.evaluate("localStorage.setItem('mae.lang', 'zh')")
+    page.reload()
+    page.wait_for_selector("#lang:has-text('English')")
+    page.wait_for_selector("main h1")
+    found = _no_raw_keys(page)
+    assert not found["raw"] and not found["undef"], found
+
+
+def account_tokens_sessions(b: Browser, a: dict):
+    """Issue 22: a read token made on #/account works with the API, is shown once, then
+    is revoked there; "end all other sessions" ends the other login."""
+    page = b.page()
+    paste_login(page, a["token"])
+    page.click("#nav a[href='#/account']")
+    page.wait_for_selector(f"[data-test=session-row][data-id='{a['other_session']}']")
+    page.fill("[data-test=token-name]", a["token_name"])
+    page.select_option("[data-test=token-scope]", "read")
+    page.fill("[data-test=token-days]", "7")
+    page.click("[data-test=token-create]")
+    secret = page.locator("[data-test=new-token-box] [data-test=secret]").input_value()
+    page.wait_for_selector(f"[data-test=token-row][data-name='{a['token_name']}']")
+    works = api(b.url, secret, "GET", "/me").status_code
+    write = api(b.url, secret, "POST", "/tokens", json={"name": "x"}).status_code
+    page.click(f"[data-test=token-row][data-name='{a['token_name']}'] [data-test=revoke]")
+    page.wait_for_selector(f"[data-test=token-row][data-name='{a['token_name']}']", state="detached")
+    page.click("[data-test=end-others]")
+    page.wait_for_selector(f"[data-test=session-row][data-id='{a['other_session']}']", state="detached")
+    page.wait_for_selector("[data-test=session-row][data-current=true]")
+    assert page.locator("[data-test=session-row]").count() == 1
+    _in_chinese(page)
+    return {"secret": secret, "works": works, "write": write}
+
+
+def admin_page(b: Browser, a: dict):
+    """Issue 22: #/admin blocks a user (then finds it in the audit log, filtered), adds a
+    platform channel and sends it a test; a plain user sees only a sentence."""
+    plain = b.page()
+    paste_login(plain, a["plain_token"])
+    assert plain.locator("#nav a[href='#/admin']").count() == 0
+    plain.goto("/#/admin")
+    plain.wait_for_selector("[data-test=not-admin]")
+    page = b.page()
+    paste_login(page, a["token"])
+    page.click("#nav a[href='#/admin']")
+    page.wait_for_selector("[data-test=audit-row]")
+    page.fill("[data-test=audit-actor]", a["plain"])  # 51 token_created entries: two pages
+    page.fill("[data-test=audit-action]", "token_created")
+    page.click("[data-test=audit-filter]")
+    page.wait_for_function("() => document.querySelectorAll('[data-test=audit-row]').length === 50")
+    page.click("[data-test=audit-more]")
+    page.wait_for_function("() => document.querySelectorAll('[data-test=audit-row]').length === 51")
+    assert page.locator("[data-test=audit-more]").is_hidden()
+    page.fill("[data-test=audit-actor]", "")
+    page.fill("[data-test=bl-user]", a["victim"])
+    page.fill("[data-test=bl-reason]", "leaked laptop")
+    page.click("[data-test=bl-block]")
+    page.wait_for_selector("#flash.ok")
+    page.fill("[data-test=audit-action]", "user_blocked")
+    page.click("[data-test=audit-filter]")
+    page.wait_for_selector(f"[data-test=audit-row][data-target='user:{a['victim']}']")
+    assert set(page.locator("[data-test=audit-row]").evaluate_all("rs => rs.map(r => r.dataset.action)")) == {"user_blocked"}
+    page.fill("[data-test=platform-channels] [data-test=channel-name]", a["channel"])
+    page.select_option("[data-test=platform-channels] [data-test=channel-type]", "feishu")
+    page.fill("[data-test=platform-channels] [data-test=channel-url]", a["feishu_url"])
+    page.click("[data-test=platform-channels] [data-test=channel-add]")
+    row = f"[data-test=pchannel-row][data-name='{a['channel']}']"
+    page.wait_for_selector(row)
+    page.click(row + " [data-test=pchannel-test]")
+    page.wait_for_selector("#flash.ok")
+    _in_chinese(page)
+
+
+def clusters_page(b: Browser, a: dict):
+    """Issue 22: #/clusters registers a cluster by hand (its report token shown once), then
+    rotates its credentials and its report token; a plain user sees no admin controls."""
+    plain = b.page()
+    paste_login(plain, a["plain_token"])
+    plain.click("#nav a[href='#/clusters']")
+    plain.wait_for_selector("[data-test=cluster-row] [data-test=namespaces]")
+    assert plain.locator("[data-test=register], [data-test=rotate-report-token]").count() == 0
+    page = b.page()
+    paste_login(page, a["token"])
+    page.click("#nav a[href='#/clusters']")
+    page.wait_for_selector("[data-test=init-command]")
+    page.click("[data-test=register] summary")
+    page.fill("[data-test=reg-name]", a["cluster"])
+    page.select_option("[data-test=reg-env]", "prod")
+    page.fill("[data-test=reg-server]", a["server"])
+    page.fill("[data-test=reg-ca]", a["ca"])
+    page.fill("[data-test=reg-token]", a["sa_token"])
+    page.click("[data-test=reg-submit]")
+    first = page.locator("[data-test=cluster-secret] [data-test=secret]").input_value()
+    row = f"[data-test=cluster-row][data-name='{a['cluster']}']"
+    page.click(row + " [data-test=rotate-credentials]")
+    page.fill("[data-test=cred-token]", a["sa_token"])
+    page.click("[data-test=cred-save]")
+    page.wait_for_selector("#flash.ok")
+    page.click(row + " [data-test=rotate-report-token]")
+    page.wait_for_function("t => document.querySelector('[data-test=cluster-secret] [data-test=secret]').value !== t", arg=first)
+    second = page.locator("[data-test=cluster-secret] [data-test=secret]").input_value()
+    assert "10" in page.locator("[data-test=cluster-secret]").inner_text()
+    _in_chinese(page)
+    return {"first": first, "second": second}
+
+
+def cloud_accounts(b: Browser, a: dict):
+    """Issue 22: on #/servers a cloud account gets an import schedule and a "sync now"."""
+    page = b.page()
+    paste_login(page, a["token"])
+    page.click("#nav a[href='#/servers']")
+    row = f"[data-test=account-row][data-name='{a['account']}']"
+    page.wait_for_selector(row + "[data-sync=never]")
+    page.fill(row + " [data-test=sync-hours]", "12")
+    page.click(row + " [data-test=sync-schedule]")
+    page.wait_for_selector("#flash.ok")
+    page.wait_for_selector(row + " [data-test=sync-hours]")
+    assert page.locator(row + " [data-test=sync-hours]").input_value() == "12"
+    page.click(row + " [data-test=sync-now]")
+    page.wait_for_selector(row + ":not([data-sync=never])")
+    _in_chinese(page)
+
+
 SCENARIOS = {f.__name__: f for f in (login_apps_members_language, chinese_browser_and_bad_token,
                                      servers_expiring, deploy_journey, cli_login, screenshots,
-                                     login_csrf_and_logout)}
+                                     login_csrf_and_logout, version_page,
+                                     account_tokens_sessions, admin_page, clusters_page, cloud_accounts)}
 
 
 def main() -> int:
@@ -308,6 +568,135 @@ def main() -> int:
         result = SCENARIOS[name](b, args) or {}
     print(json.dumps(result))
     return 0
+
+
+# -- issue 22: ingresses, CI and templates pages --------------------------------------------
+
+def _chinese_page_is_whole(b: Browser, token, path, ready):
+    """The page at ``path`` in Chinese, once ``ready`` shows: no raw i18n key, no `undefined`."""
+    zh = b.page("zh-CN")
+    paste_login(zh, token)
+    zh.goto("/#" + path)
+    zh.wait_for_selector(ready)
+    found = _no_raw_keys(zh)
+    assert not found["raw"] and not found["undef"], (path, found)
+    zh.context.close()
+
+
+def _app_tab(b: Browser, a: dict, tab: str, ready: str):
+    """Logged in with ``a["token"]``, from the app page through its ``tab`` link until ``ready`` shows."""
+    page = b.page()
+    paste_login(page, a["token"])
+    page.goto(f"/#/apps/{a['app']}")
+    page.click(f"main .tabs a[href='#/apps/{a['app']}/{tab}']")
+    page.wait_for_selector(ready)
+    return page
+
+
+def ingress_page_deploy(b: Browser, a: dict):
+    """Make an ingress with a host per environment, following the routed version, from the
+    app page's link; the page says a change is not deployed; deploy it to test: its record."""
+    app = a["app"]
+    page = _app_tab(b, a, "ingresses", "[data-test=ing-name]")
+    page.fill("[data-test=ing-name]", "www")
+    page.fill("[data-test=ing-host]", a["host"])
+    page.fill("[data-test=ing-host-test]", a["test_host"])
+    page.fill("[data-test=ing-host-prod]", "old-" + a["prod_host"])
+    page.select_option("[data-test=route-service]", "web")
+    assert page.locator("[data-test=route-version]").get_attribute("placeholder") == "follows the routed version"
+    page.click("[data-test=ing-save]")
+    page.wait_for_url(re.compile(rf"#/apps/{app}/ingresses/www$"))
+    assert "deploy the ingress again" in page.locator("[data-test=ing-not-deployed-note]").inner_text()
+    assert page.locator("[data-test=ing-host-test]").input_value() == a["test_host"]
+    # A change (the prod host, cert-manager TLS) is stored, not deployed: the flash says so.
+    page.fill("[data-test=ing-host-prod]", a["prod_host"])
+    page.select_option("[data-test=ing-tls-kind]", "cluster_issuer")
+    page.fill("[data-test=ing-tls-value]", a["issuer"])
+    page.click("[data-test=ing-save]")
+    page.wait_for_selector("#flash.ok:has-text('Not deployed yet')")
+    page.wait_for_selector("[data-test=ing-tls-kind]")
+    page.select_option("[data-test=ing-deploy-where]", "env:test")
+    page.click("[data-test=ing-deploy]")
+    page.wait_for_url(re.compile(r"#/records/\d+$"))
+    wait_record(page, "succeeded")
+    return {"record": int(page.url.rsplit("/", 1)[1])}
+
+
+def ingress_page_delete(b: Browser, a: dict):
+    """In Chinese the list and the ingress page show no raw key; the delete says which
+    clusters the ingress leaves and needs its name typed."""
+    app = a["app"]
+    _chinese_page_is_whole(b, a["token"], f"/apps/{app}/ingresses", "[data-test=ingress-row][data-name=www]")
+    _chinese_page_is_whole(b, a["token"], f"/apps/{app}/ingresses/www", "[data-test=ing-delete-leaves]")
+    page = b.page()
+    paste_login(page, a["token"])
+    page.goto(f"/#/apps/{app}/ingresses/www")
+    assert a["cluster"] in page.locator("[data-test=ing-delete-leaves]").inner_text()
+    page.fill("[data-test=ing-delete-name]", "ww")
+    assert page.locator("[data-test=ing-delete-confirm]").is_disabled()
+    page.fill("[data-test=ing-delete-name]", "www")
+    page.click("[data-test=ing-delete-confirm]")
+    page.wait_for_url(re.compile(r"#/records/\d+$"))
+    wait_record(page, "succeeded")
+    return {}
+
+
+def ci_page(b: Browser, a: dict):
+    """Link a service to Drone in the browser: the page shows the link's full webhook URL
+    and the builds; in Chinese no raw key shows."""
+    app = a["app"]
+    page = b.page()
+    paste_login(page, a["token"])
+    page.goto(f"/#/apps/{app}")
+    page.click("[data-test=service][data-name=web] [data-test=service-ci]")
+    page.wait_for_selector("[data-test=ci-unlinked]")
+    page.fill("[data-test=ci-server]", a["server"])
+    page.fill("[data-test=ci-repo]", a["repo"])
+    page.fill("[data-test=ci-token]", a["drone_token"])
+    page.fill("[data-test=ci-image]", "registry.local/team/web")
+    page.fill("[data-test=ci-secret]", a["secret"])
+    page.select_option("[data-test=ci-auto-env]", "test")
+    page.check("[data-test=ci-auto-route]")
+    page.click("[data-test=ci-save]")
+    url = page.locator("[data-test=ci-webhook-url]").inner_text()
+    page.wait_for_selector("[data-test=ci-builds]")
+    assert a["secret"] not in page.content() and a["drone_token"] not in page.content()
+    page.fill("[data-test=ci-ref]", "release")
+    page.click("[data-test=ci-build]")
+    page.wait_for_selector("[data-test=build-row]:has-text('refs/heads/release')")
+    _chinese_page_is_whole(b, a["token"], f"/apps/{app}/services/web/ci", "[data-test=ci-webhook-url]")
+    return {"webhook_url": url}
+
+
+def ci_page_unlink(b: Browser, a: dict):
+    """Unlink from the CI page (confirmed): the page then says the service is not linked."""
+    page = b.page()
+    paste_login(page, a["token"])
+    page.goto(f"/#/apps/{a['app']}/services/web/ci")
+    page.click("[data-test=ci-unlink]")
+    page.wait_for_selector("[data-test=ci-unlinked]")
+
+
+def templates_page(b: Browser, a: dict):
+    """Add a template from the app's templates page; a hostile one shows the refusal with
+    the policy's rule, object and path; in Chinese no raw key shows."""
+    app = a["app"]
+    page = _app_tab(b, a, "templates", "[data-test=template-row][data-name=default-version]")
+    for name, body in (("mine", a["good"]), ("root", a["hostile"])):
+        page.fill("[data-test=tpl-name]", name)
+        page.select_option("[data-test=tpl-kind]", "version")
+        page.fill("[data-test=tpl-body]", body)
+        page.fill("[data-test=tpl-fields]", json.dumps(a["fields"]))
+        page.click("[data-test=tpl-save]")
+        if name == "mine":
+            page.wait_for_selector("[data-test=template-row][data-name=mine]")
+    refusal = {k: page.locator(f"[data-test=tpl-{k}]").inner_text() for k in ("rule", "object", "path")}
+    assert "policy" in page.locator("[data-test=tpl-refusal]").inner_text()
+    _chinese_page_is_whole(b, a["token"], f"/apps/{app}/templates", "[data-test=template-row][data-name=mine]")
+    return {"refusal": refusal}
+
+
+SCENARIOS.update({f.__name__: f for f in (ingress_page_deploy, ingress_page_delete, ci_page, ci_page_unlink, templates_page)})
 
 
 if __name__ == "__main__":

@@ -110,3 +110,206 @@ def test_deploy_journey_in_the_browser(request, stack, admin, login):
     actions = [r["action"] for r in gina.get(f"/apps/{app}/records").json()["items"]]
     assert actions == ["route", "rollback", "deploy", "deploy"]
     assert gina.get(f"/apps/{app}/services/web").json()["routed"] == {cluster: "v1"}
+
+
+def test_version_page_pods_logs_scale_restart_and_retire(stack, admin, login, clusters):
+    """Issue 22: a version's own page, driven as a developer; what the page did is then
+    checked with kubectl on the cluster and through the API."""
+    from tests.kube import on_cluster
+    from tests.waiting import waiter
+
+    run = uuid.uuid4().hex[:4]
+    names = {who: f"web-ver-{who}-{run}" for who in ("owner", "dev", "viewer")}
+    owner, dev, viewer = (login(names[who]) for who in ("owner", "dev", "viewer"))
+    app = unique("web-ver")
+    assert owner.post("/apps", json={"name": app}).status_code == 201
+    for who, role in (("dev", "developer"), ("viewer", "viewer")):
+        assert owner.put(f"/apps/{app}/members/{names[who]}", json={"role": role}).status_code == 200
+    assert owner.post(f"/apps/{app}/services", json={"name": "web"}).status_code == 201
+    secret = uuid.uuid4().hex
+    made = owner.post(f"/apps/{app}/services/web/versions", json={
+        "name": "v1", "image": "nginx:1.27", "port": 80, "replicas": 1, "env": {"MODE": "shop"},
+        "secret_env": {"TOKEN": secret}, "health_path": "/index.html"})
+    assert made.status_code == 201, made.text
+    sent = owner.post(f"/apps/{app}/services/web/versions/v1/deploy", json={"env": "test"})
+    assert sent.status_code == 202, sent.text
+    record_path = f"/records/{sent.json()['record_id']}"
+    record = waiter(timeout=90.0, interval=0.3)(
+        lambda: (lambda r: r if r.get("finished_at") else None)(owner.get(record_path).json()), what="the first deploy")
+    assert record["status"] == "succeeded", record
+    cluster = record["targets"][0]["cluster"]
+
+    scenario("version_page", timeout=400, url=stack.url, token=dev.token, viewer_token=viewer.token, app=app,
+             cluster=cluster, secret=secret)
+
+    actions = [r["action"] for r in owner.get(f"/apps/{app}/records").json()["items"]]
+    assert actions == ["retire", "restart", "scale", "deploy"], actions
+    assert {r["created_by"] for r in owner.get(f"/apps/{app}/records").json()["items"][:3]} == {names["dev"]}
+    gone = on_cluster(clusters[cluster], "-n", app, "get", "deployment", "web-v1", "--ignore-not-found", "-o", "name")
+    assert gone.returncode == 0 and gone.stdout.strip() == "", gone.stdout + gone.stderr
+    assert owner.get(f"/apps/{app}/services/web/versions/v1").status_code == 200  # the version itself stays
+
+
+def _current_session(api_):
+    return next(s["id"] for s in api_.get("/sessions").json()["items"] if s["current"])
+
+
+def test_account_page_creates_and_revokes_a_token_and_ends_other_sessions(stack, login):
+    """Issue 22: #/account, driven in the browser, checked through the API."""
+    user = unique("web-acct")
+    here, other = login(user), login(user, fresh=True)
+    name = unique("tok")
+    result = scenario("account_tokens_sessions", url=stack.url, token=here.token, token_name=name,
+                      other_session=_current_session(other))
+    assert result["works"] == 200 and result["write"] == 403  # a read-scoped token
+    assert requests.get(stack.url + "/api/v1/me", headers={"Authorization": f"Bearer {result['secret']}"},
+                        timeout=10).status_code == 401  # revoked in the browser
+    assert name not in [t["name"] for t in here.get("/tokens").json()["items"]]
+    assert other.get("/me").status_code == 401 and here.get("/me").status_code == 200
+
+
+# -- issue 22: ingresses and CI pages ---------------------------------------------------
+
+def _deployed_app(owner, prefix):
+    from tests.waiting import waiter
+
+    app = unique(prefix)
+    assert owner.post("/apps", json={"name": app}).status_code == 201
+    assert owner.post(f"/apps/{app}/services", json={"name": "web"}).status_code == 201
+    made = owner.post(f"/apps/{app}/services/web/versions", json={"name": "v1", "image": "nginx:1.27", "port": 80})
+    assert made.status_code == 201, made.text
+    sent = owner.post(f"/apps/{app}/services/web/versions/v1/deploy", json={"env": "test"})
+    assert sent.status_code == 202, sent.text
+    record = waiter(timeout=90.0, interval=0.3)(lambda: (lambda r: r if r.get("finished_at") else None)(
+        owner.get(f"/records/{sent.json()['record_id']}").json()), what="the first deploy")
+    assert record["status"] == "succeeded", record
+    return app
+
+
+def test_ingress_page_makes_deploys_and_deletes_an_ingress_on_the_cluster(stack, login, clusters):
+    from tests.kube import kubectl_json
+    from tests.waiting import waiter
+
+    owner = login(unique("web-ing"))
+    app = _deployed_app(owner, "web-ing")
+    hosts = {"host": f"{app}.example.com", "test_host": f"test.{app}.example.com", "prod_host": f"{app}.example.org"}
+    kubeconfig = clusters["test"]["kubeconfig"]
+    done = scenario("ingress_page_deploy", url=stack.url, token=owner.token, app=app, issuer="mae-test-ca", **hosts)
+    record = owner.get(f"/records/{done['record']}").json()
+    assert record["status"] == "succeeded" and record["ingress"] == "www", record
+    live = kubectl_json("-n", app, "get", "ingress", "www", kubeconfig=kubeconfig, timeout=30)
+    assert [r["host"] for r in live["spec"]["rules"]] == [hosts["test_host"]], live["spec"]
+    assert live["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "mae-test-ca", live["metadata"]
+    assert live["spec"]["tls"] == [{"hosts": [hosts["test_host"]], "secretName": "www-tls"}], live["spec"]
+    stored = owner.get(f"/apps/{app}/ingresses/www").json()
+    assert stored["hosts"] == {"test": hosts["test_host"], "prod": hosts["prod_host"]}, stored
+    assert stored["routes"][0]["service"] == "web" and stored["routes"][0].get("version") is None, stored
+    assert [c["name"] for c in stored["clusters"]] == ["test"], stored
+
+    scenario("ingress_page_delete", url=stack.url, token=owner.token, app=app, cluster="test")
+    assert owner.get(f"/apps/{app}/ingresses/www").status_code == 404
+    waiter(timeout=30.0, interval=0.3)(lambda: not kubectl_json(
+        "-n", app, "get", "ingress", "www", "--ignore-not-found", kubeconfig=kubeconfig, timeout=30),
+        what="the ingress to leave the cluster")
+
+
+def test_ci_page_links_a_service_and_shows_its_full_webhook_url(stack, login):
+    from tests.fakes.drone import FakeDrone
+
+    owner = login(unique("web-ci"))
+    app = unique("web-ci")
+    assert owner.post("/apps", json={"name": app}).status_code == 201
+    assert owner.post(f"/apps/{app}/services", json={"name": "web"}).status_code == 201
+    token, secret = "drone-" + uuid.uuid4().hex, "hook-" + uuid.uuid4().hex
+    with FakeDrone(token, repo="team/" + app) as drone:
+        shown = scenario("ci_page", url=stack.url, token=owner.token, app=app, server=drone.base_url,
+                         repo=drone.repo, drone_token=token, secret=secret)
+        assert [(x["ref"], x["event"]) for x in drone.builds] == [("refs/heads/release", "custom")], drone.builds
+    link = owner.get(f"/apps/{app}/services/web/ci").json()
+    assert link["auto_route"] is True and link["auto_deploy_env"] == "test", link
+    assert shown["webhook_url"] == stack.url.rstrip("/") + link["webhook_url"], (shown, link)
+    scenario("ci_page_unlink", url=stack.url, token=owner.token, app=app)
+    assert owner.get(f"/apps/{app}/services/web/ci").status_code == 404
+
+
+def test_admin_page_blocks_a_user_and_adds_a_platform_channel(stack, admin, login):
+    """Issue 22: #/admin, driven in the browser, checked through the API."""
+    from tests.fakes.feishu import FakeFeishu
+
+    victim, plain = login(unique("web-victim")), login(unique("web-plain"))
+    victim_name = victim.get("/me").json()["username"]
+    channel = unique("ops")
+    for i in range(51):  # the audit log's paging, filtered to this user
+        assert plain.post("/tokens", json={"name": f"t{i}", "scope": "read", "expires_in_days": 1}).status_code == 201
+    with FakeFeishu() as feishu:
+        scenario("admin_page", url=stack.url, token=admin.token, plain_token=plain.token, victim=victim_name,
+                 plain=plain.get("/me").json()["username"],
+                 channel=channel, feishu_url=feishu.url)
+        assert feishu.wait_for(1)  # the test message the page sent
+    try:
+        assert victim.get("/me").status_code == 401  # blocked in the browser
+        assert plain.get("/me").status_code == 200
+        made = [c for c in admin.get("/admin/channels").json()["items"] if c["name"] == channel]
+        assert len(made) == 1 and made[0]["type"] == "feishu"
+        assert set(made[0]["events"]) == {"deploy.succeeded", "deploy.failed", "server.expiring", "cluster.unreachable"}
+    finally:
+        admin.delete(f"/admin/blacklist/{victim_name}")
+        for c in admin.get("/admin/channels").json()["items"]:
+            if c["name"] == channel:
+                admin.delete(f"/admin/channels/{c['id']}")
+
+
+def test_templates_page_saves_a_template_and_shows_a_refusal(stack, login):
+    from services.deploy.domain import templates
+
+    owner = login(unique("web-tpl"))
+    app = unique("web-tpl")
+    assert owner.post("/apps", json={"name": app}).status_code == 201
+    good = templates.BUILTINS["default-version"]
+    hostile = good["body"].replace("          image: {{ image | tojson }}\n",
+                                   "          image: {{ image | tojson }}\n          securityContext: {privileged: true}\n", 1)
+    assert hostile != good["body"]
+    shown = scenario("templates_page", url=stack.url, token=owner.token, app=app, good=good["body"], hostile=hostile,
+                     fields=good["fields"])
+    mine = [x for x in owner.get("/templates", params={"limit": 200}).json()["items"] if x.get("app") == app]
+    assert [(x["name"], x["kind"]) for x in mine] == [("mine", "version")], mine
+    assert shown["refusal"]["rule"] == "privileged" and shown["refusal"]["object"] and shown["refusal"]["path"], shown
+
+
+def test_clusters_page_registers_and_rotates_tokens(stack, admin, login, clusters):
+    """Issue 22: #/clusters registers a cluster (here a second name for the `prod` sandbox,
+    forgotten again at the end), rotates its credentials and report token; both report
+    tokens are then checked against the operator intake."""
+    prod = next(info for info in clusters.values() if info["env"] == "prod")
+    name = unique("web-cl")
+    try:
+        got = scenario("clusters_page", url=stack.url, token=admin.token, plain_token=login("web.plain").token,
+                       cluster=name, server=prod["url"], ca=Path(prod["ca_path"]).read_text(), sa_token=prod["token"])
+        assert got["first"] != got["second"]
+        detail = admin.get(f"/clusters/{name}").json()
+        assert detail["env"] == "prod" and detail["server"] == prod["url"]
+        assert detail["credentials_generation"] == 2  # replaced once in the browser
+        for token in (got["second"], got["first"]):  # the old one still works for 10 minutes
+            sent = requests.post(f"{stack.url}/api/v1/clusters/{name}/reports", json={"reports": []},
+                                 headers={"Authorization": f"Bearer {token}"}, timeout=10)
+            assert sent.status_code == 202, sent.text
+        bad = requests.post(f"{stack.url}/api/v1/clusters/{name}/reports", json={"reports": []},
+                            headers={"Authorization": "Bearer not-the-token"}, timeout=10)
+        assert bad.status_code == 401
+    finally:
+        admin.delete(f"/clusters/{name}")
+
+
+def test_servers_page_schedules_and_syncs_a_cloud_account(stack, admin):
+    """Issue 22: cloud accounts on #/servers, driven in the browser, checked through the API."""
+    account = admin.post("/cloud-accounts", json={"name": unique("web-cloud"), "provider": "aliyun",
+                                                  "access_key_id": "LTAI-web", "access_key_secret": "s3cret-web",
+                                                  "regions": ["cn-hangzhou"]}).json()
+    try:
+        scenario("cloud_accounts", url=stack.url, token=admin.token, account=account["name"])
+        now = admin.get(f"/cloud-accounts/{account['id']}").json()
+        assert now["sync_every_hours"] == 12 and now["next_sync_at"]
+        assert now["last_sync_status"] in ("syncing", "ok", "failed")  # "sync now" was pressed
+        assert "s3cret-web" not in json.dumps(now)
+    finally:
+        admin.patch(f"/cloud-accounts/{account['id']}", json={"sync_every_hours": None})

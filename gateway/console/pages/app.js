@@ -23,7 +23,9 @@ export async function render(view, params, ctx) {
     h("p", { class: "tabs" },
       h("span", null, t("app.your_role"), ": ", detail.role ? t("role." + detail.role) : t("admin")),
       link(base + "/members", t("app.members")),
-      link(base + "/channels", t("app.channels"))),
+      link(base + "/channels", t("app.channels")),
+      link(base + "/ingresses", t("app.ingresses")),
+      link(base + "/templates", t("app.templates"))),
     await section(t("app.services"), () => servicesBlock(app, clusters, canWrite, ctx), { "data-test": "services" }),
     await section(t("app.records"), () => recordsBlock(app, ctx), { "data-test": "records" }));
 }
@@ -86,8 +88,10 @@ function serviceBlock(app, svc, versions, clusters, canWrite, ctx, routed) {
   const vbase = "/apps/" + enc(app) + "/services/" + enc(svc.name) + "/versions";
   const rows = versions.map((v) => {
     const statuses = clusterStatuses(v);
+    // A button, not a link: the row's one <a> stays the deploy link (tests and habits rely on it).
+    const page = vbase + "/" + enc(v.name);
     return h("tr", { "data-test": "version-row", "data-name": v.name },
-      h("td", null, v.name),
+      h("td", null, h("a", { href: "#" + page, "data-test": "version-page", title: t("app.version_page") }, v.name)),
       h("td", { class: "mono" }, v.image || ""),
       columns.map((c) => {
         const s = statuses.get(c.name);
@@ -121,7 +125,8 @@ function serviceBlock(app, svc, versions, clusters, canWrite, ctx, routed) {
      field(t("col.replicas"), replicas),
      h("button", { type: "submit", "data-test": "new-version-submit" }, t("app.add_version")));
   return h("div", { class: "service", "data-test": "service", "data-name": svc.name },
-    h("h3", null, svc.name, svc.description ? h("small", { class: "muted" }, " — " + svc.description) : null),
+    h("h3", null, svc.name, svc.description ? h("small", { class: "muted" }, " — " + svc.description) : null,
+      " ", h("a", { href: "#/apps/" + enc(app) + "/services/" + enc(svc.name) + "/ci", class: "small", "data-test": "service-ci" }, t("app.ci"))),
     versions.length
       ? h("table", null,
           h("thead", null, h("tr", null, h("th", null, t("col.version")), h("th", null, t("col.image")),

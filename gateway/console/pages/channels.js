@@ -3,7 +3,8 @@
 import { api, listAll } from "../api.js";
 import { enc, h, link, replace } from "../dom.js";
 import { fmtTime, t } from "../i18n.js";
-import { badge, field } from "../ui.js";
+import { badge } from "../ui.js";
+import { channelForm } from "./channel_form.js";
 
 const EVENTS = ["deploy.succeeded", "deploy.failed", "build.succeeded", "build.failed"];
 
@@ -31,26 +32,7 @@ export async function render(view, params, ctx) {
         ctx.rerender();
       } }, t("channels.delete")))));
 
-  const name = h("input", { required: true, maxlength: 100 });
-  const type = h("select", null, ["feishu", "dingtalk", "webhook"].map((x) => h("option", { value: x }, t("channel." + x))));
-  const url = h("input", { required: true, type: "url", placeholder: "https://" });
-  const secret = h("input", { type: "password", autocomplete: "off" });
-  const checks = EVENTS.map((e) => h("input", { type: "checkbox", value: e, checked: e.startsWith("deploy") }));
-  const form = h("form", {
-    class: "grid",
-    onsubmit: async (ev) => {
-      ev.preventDefault();
-      try {
-        await api("POST", base + "/channels", { name: name.value.trim(), type: type.value, url: url.value.trim(),
-          secret: secret.value || undefined, events: checks.filter((c) => c.checked).map((c) => c.value) });
-        ctx.flash(t("channels.created"), "ok");
-        ctx.rerender();
-      } catch (err) { ctx.flash(ctx.errorText(err)); }
-    },
-  }, field(t("col.name"), name), field(t("channels.type"), type), field("URL", url), field(t("channels.secret"), secret),
-     h("div", { class: "field" }, h("span", null, t("channels.events")),
-       checks.map((c) => h("label", { class: "check" }, c, t("event." + c.value)))),
-     h("button", { type: "submit", class: "primary" }, t("channels.add")));
+  const form = channelForm(base + "/channels", EVENTS, (e) => e.startsWith("deploy"), ctx);
 
   replace(view,
     h("p", { class: "crumbs" }, link("/apps", t("nav.apps")), " / ", link(base, app), " / ", t("app.channels")),

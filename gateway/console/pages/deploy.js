@@ -78,10 +78,11 @@ export async function render(view, params, ctx) {
   templateSelect.addEventListener("change", drawFields);
   drawFields();
 
-  const envs = [...new Set(clusters.map((c) => c.env).filter(Boolean))];
-  for (const e of ["test", "prod"]) if (!envs.includes(e)) envs.push(e);
+  // test first, and chosen: a deploy goes to production only when someone picks it.
+  const envs = ["test", "prod"];
+  for (const c of clusters) if (c.env && !envs.includes(c.env)) envs.push(c.env);
   const target = h("div", { class: "stack" },
-    envs.map((e, i) => h("label", { class: "check" }, h("input", { type: "radio", name: "target", value: "env:" + e, checked: i === 0, "data-test": "target-env-" + e }),
+    envs.map((e) => h("label", { class: "check" }, h("input", { type: "radio", name: "target", value: "env:" + e, checked: e === "test", "data-test": "target-env-" + e }),
       t("deploy.env_all", { env: t("env." + e, {}, e) }))),
     clusters.map((c) => h("label", { class: "check" }, h("input", { type: "checkbox", name: "cluster", value: c.name, "data-test": "target-cluster-" + c.name }),
       t("deploy.one_cluster", { name: c.name, env: t("env." + c.env, {}, c.env || "") }))));
@@ -138,7 +139,7 @@ export async function render(view, params, ctx) {
   };
 
   replace(view,
-    h("p", { class: "crumbs" }, link("/apps", t("nav.apps")), " / ", link("/apps/" + enc(app), app), " / ", service, " / ", version),
+    h("p", { class: "crumbs" }, link("/apps", t("nav.apps")), " / ", link("/apps/" + enc(app), app), " / ", service, " / ", link(vpath, version)),
     h("h1", null, t("deploy.title", { service, version })),
     h("p", { class: "mono" }, ver.image || "", ver.port ? " :" + ver.port : ""),
     h("form", { class: "card", onsubmit: preview },

@@ -3,7 +3,7 @@
 // "Expired" and the days left come from the server (its clock and calendar-day count),
 // the same figures the expiry reminders and `?expiring_within_days=` use.
 import { api, listAll } from "../api.js";
-import { h, replace } from "../dom.js";
+import { enc, h, replace } from "../dom.js";
 import { fmtTime, t } from "../i18n.js";
 import { field } from "../ui.js";
 
@@ -27,7 +27,7 @@ export function expiryOf(s, now = Date.now()) {
 }
 
 export async function render(view, _params, ctx) {
-  const servers = await listAll("/servers");
+  const [servers, accounts] = await Promise.all([listAll("/servers"), api("GET", "/cloud-accounts").then((p) => p.items || [])]);
   servers.sort((a, b) => {
     const x = a.expires_at ? Date.parse(a.expires_at) : Infinity;
     const y = b.expires_at ? Date.parse(b.expires_at) : Infinity;
@@ -73,5 +73,41 @@ export async function render(view, _params, ctx) {
               h("td", null, s.owner || ""));
           })))
       : h("p", { class: "muted" }, t("servers.none")),
-    h("section", { class: "card" }, h("h2", null, t("servers.add")), form));
+    h("section", { class: "card" }, h("h2", null, t("servers.add")), form),
+    h("section", { class: "card", "data-test": "cloud-accounts" }, h("h2", null, t("cloud.title")), accountsTable(accounts, ctx)));
+}
+
+// Cloud accounts: how their last import went, "sync now", and the import schedule.
+function accountsTable(accounts, ctx) {
+  if (!accounts.length) return h("p", { class: "muted" }, t("cloud.none"));
+  const act = async (method, path, body, done) => {
+    try { await api(method, path, body); ctx.flash(done, "ok"); ctx.rerender(); } catch (err) { ctx.flash(ctx.errorText(err)); }
+  };
+  return h("table", null,
+    h("thead", null, h("tr", null, ["col.name", "servers.provider", "servers.region", "cloud.last_sync", "cloud.schedule", null]
+      .map((k) => h("th", null, k ? t(k) : "")))),
+    h("tbody", null, accounts.map((a) => {
+      const path = "/cloud-accounts/" + enc(a.id);
+      const hours = h("input", { type: "number", min: 0, max: 168, step: 1, value: a.sync_every_hours ? String(a.sync_every_hours) : "0",
+        "data-test": "sync-hours", "aria-label": t("cloud.every_hours") });
+      const status = a.last_sync_status || "never";
+      return h("tr", { "data-test": "account-row", "data-name": a.name, "data-sync": status },
+        h("td", null, a.name),
+        h("td", null, a.provider || ""),
+        h("td", null, (a.regions || []).join(", ")),
+        h("td", { class: "wrap small", "data-test": "last-sync" },
+          h("span", { class: "badge s-" + (status === "ok" ? "succeeded" : status === "failed" ? "failed" : "pending") }, t("cloud.status_" + status, {}, status)),
+          a.last_sync_at ? " " + fmtTime(a.last_sync_at) : "",
+          status === "ok" && a.last_sync_count !== null && a.last_sync_count !== undefined ? " · " + t("cloud.count", { n: a.last_sync_count }) : "",
+          a.last_sync_error ? h("div", { class: "warn-text" }, a.last_sync_error) : null),
+        h("td", null, h("span", { class: "inline" }, hours,
+          h("button", { type: "button", "data-test": "sync-schedule", onclick: () => {
+            const n = Number(hours.value);
+            if (hours.value === "" || !Number.isInteger(n) || n < 0 || n > 168) { ctx.flash(t("cloud.bad_hours")); return; }
+            act("PATCH", path, { sync_every_hours: n || null }, n ? t("cloud.scheduled", { n }) : t("cloud.unscheduled"));
+          } }, t("cloud.save"))),
+          a.next_sync_at ? h("div", { class: "muted small" }, t("cloud.next", { when: fmtTime(a.next_sync_at) })) : null),
+        h("td", { class: "actions" }, h("button", { type: "button", "data-test": "sync-now",
+          onclick: () => act("POST", path + "/sync", undefined, t("cloud.sync_started")) }, t("cloud.sync_now"))));
+    })));
 }
