@@ -7,7 +7,7 @@ REPLICAS ?= 1
 BENCHES ?= rpc_floor api_read sandbox fanout report_traffic deploy_latency status_ingest log_ingest log_stream footprint template_render
 PYTHON ?= python3
 
-.PHONY: install up down status admin-token migrate test test-unit test-faults test-realkube kube-bin bench infra-check infra-start clean browser screenshots oidc-idp
+.PHONY: install up down status admin-token migrate test test-unit test-faults test-realkube kube-bin bench infra-check infra-start clean browser screenshots oidc-idp a11y
 
 install: $(VENV)/.installed
 
@@ -38,7 +38,7 @@ admin-token: install
 status: install
 	$(PY) -m scripts.stack status
 
-test: install infra-start browser kube-bin oidc-idp
+test: install infra-start browser kube-bin oidc-idp a11y
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The OpenID Provider tests/e2e/test_identity.py logs in through: panva's oidc-provider
@@ -49,6 +49,16 @@ oidc-idp: $(OIDC_IDP)/node_modules/.installed
 $(OIDC_IDP)/node_modules/.installed: $(OIDC_IDP)/package.json $(OIDC_IDP)/package-lock.json
 	@command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null)
 	cd $(OIDC_IDP) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# axe-core, as tests/e2e/a11y's lock file pins it, for tests/e2e/test_console_a11y.py
+# (injected into each console page from node_modules; never from a CDN).
+A11Y := tests/e2e/a11y
+a11y: $(A11Y)/node_modules/.installed
+
+$(A11Y)/node_modules/.installed: $(A11Y)/package.json $(A11Y)/package-lock.json
+	@command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null)
+	cd $(A11Y) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 # The real Kubernetes control plane the tests also run against (tests/realkube/): KUBE_BIN

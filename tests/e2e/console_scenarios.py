@@ -699,5 +699,58 @@ def templates_page(b: Browser, a: dict):
 SCENARIOS.update({f.__name__: f for f in (ingress_page_deploy, ingress_page_delete, ci_page, ci_page_unlink, templates_page)})
 
 
+
+# -- issue 22: accessibility (axe-core) -----------------------------------------------------
+
+AXE = Path(__file__).resolve().parent / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def _axe(page) -> list:
+    """axe-core's violations on the page as it stands: rule id, impact, help and targets."""
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate("""async () => (await axe.run(document, {resultTypes: ["violations"]}))
+        .violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                               targets: v.nodes.slice(0, 5).map(n => n.target.join(" "))}))""")
+    return found
+
+
+def accessibility(b: Browser, a: dict):
+    """Every console page in English and Chinese (app pages as the owner, admin pages as a
+    platform admin), axe-core run on each once it has rendered; returns all violations."""
+    if not AXE.exists():
+        raise SystemExit(f"{AXE} is missing: `make test` installs it (`make a11y`)")
+    out = []
+    for lang, locale in (("en", "en-US"), ("zh", "zh-CN")):
+        for who, token in (("owner", a["owner"]), ("admin", a["admin"])):
+            # The console's CSP (script-src 'self') would refuse the injected axe script.
+            ctx = b.browser.new_context(locale=locale, base_url=b.url, bypass_csp=True,
+                                        viewport={"width": 1280, "height": 860})
+            ctx.set_default_timeout(20000)
+            page = ctx.new_page()
+            if who == "owner":
+                page.goto("/#/login")
+                page.wait_for_selector("[data-test=token-input]")
+                out += [{**v, "page": "login", "lang": lang} for v in _axe(page)]
+            paste_login(page, token)
+            for name, path, special in a["pages"]:
+                if (special == "admin") != (who == "admin"):
+                    continue
+                page.goto(path)
+                try:
+                    page.wait_for_selector("main :is(h1, table)")
+                    if special == "preview":
+                        page.click("[data-test=preview-button]")
+                        page.wait_for_selector("[data-test=confirm-deploy]")
+                except Exception as e:
+                    raise AssertionError(f"page {name} ({lang}, {path}) did not render") from e
+                page.wait_for_timeout(400)
+                out += [{**v, "page": name, "lang": lang} for v in _axe(page)]
+            page.context.close()
+    return {"violations": out}
+
+
+SCENARIOS.update({f.__name__: f for f in (accessibility,)})
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -26,7 +26,7 @@ export async function render(view, params, ctx) {
   const rows = members.map((m) => h("tr", { "data-test": "member-row", "data-username": m.username },
     h("td", null, m.username),
     h("td", null, isOwner
-      ? roleSelect(m.role, { "data-test": "member-role", onchange: (ev) => put(m.username, ev.target.value) })
+      ? roleSelect(m.role, { "data-test": "member-role", "aria-label": t("col.role") + ": " + m.username, onchange: (ev) => put(m.username, ev.target.value) })
       : t("role." + m.role)),
     h("td", null, isOwner ? h("button", {
       type: "button", class: "danger", "data-test": "member-remove",
@@ -50,7 +50,7 @@ export async function render(view, params, ctx) {
       replace(suggestions, (found.items || []).map((u) => h("option", { value: u.username }, u.display_name || "")));
     } catch { /* suggestions are a convenience */ }
   });
-  const role = roleSelect("developer", { "data-test": "member-new-role" });
+  const role = roleSelect("developer", { "data-test": "member-new-role", "aria-label": t("col.role") });
   const form = h("form", { class: "inline", onsubmit: (ev) => { ev.preventDefault(); put(username.value.trim(), role.value); } },
     username, suggestions, role, h("button", { type: "submit", class: "primary", "data-test": "member-add" }, t("members.add")));
 
