@@ -230,7 +230,8 @@ class CIBuild(Base):
     replayed webhook finds its row and changes nothing."""
 
     __tablename__ = "deploy_ci_builds"
-    __table_args__ = (UniqueConstraint("link_id", "number", "status", name="uq_deploy_ci_build"),)
+    __table_args__ = (UniqueConstraint("link_id", "number", "status", name="uq_deploy_ci_build"),
+                      Index("ix_deploy_ci_builds_record", "record_id"))
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     link_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("deploy_ci_links.id", ondelete="CASCADE"))

@@ -74,8 +74,12 @@ class ShippingEntrypoints:
         """A CI link with ``auto_route``: once the automatic deploy of one of its builds
         succeeded, route the service to that version where it succeeded."""
         data = event.get("data") or {}
-        if data.get("action") != "deploy" or not data.get("version") or not first_delivery(self.db, ProcessedEvent,
-                                                                                           event):
+        # Only deploys a CI build made (its actor is ``ci:<provider>``) can be auto-routed: every
+        # other record's notice is passed over without a query or a processed-event row.
+        if data.get("action") != "deploy" or not data.get("version") \
+                or not str(data.get("created_by") or "").startswith(ci_builds.CI_ACTOR_PREFIX):
+            return
+        if not first_delivery(self.db, ProcessedEvent, event):
             return
         found = self.db.execute(select(CILink).join(CIBuild, CIBuild.link_id == CILink.id)
                                 .where(CIBuild.record_id == data.get("record_id"))).scalars().first()

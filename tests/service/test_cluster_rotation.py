@@ -85,7 +85,7 @@ def test_credentials_are_checked_against_the_cluster_before_they_replace_the_old
         after = row(db_engine, name)
         assert after.credentials_generation == 2 and after.token_sealed != before.token_sealed
         assert sandbox.token not in after.token_sealed                 # sealed at rest
-        # every replica builds its client anew from the new generation: all of them reach it
+        # every replica builds its client anew from the new credentials: all of them reach it
         for replica in replicas:
             assert run_on(replica, "reconcile", name)["reachable"] is True
         assert cluster.get_cluster(name)["reachable"] is True

@@ -7,8 +7,9 @@ cluster's client), and never logged. The report token is random, shown once,
 stored as SHA-256: a leaked table does not let anyone post reports.
 
 Rotation without re-registering: ``replace_credentials`` stores credentials already
-checked against the cluster and bumps ``credentials_generation`` (each replica keys its
-cached client by it, so all of them build a new one on their next use); ``rotate_report_token``
+checked against the cluster, sealed afresh (each replica's cached client is keyed by the
+stored credentials, so all of them build a new one on their next use) and bumps
+``credentials_generation``, which answers show; ``rotate_report_token``
 keeps the replaced token's hash for ``REPORT_TOKEN_OVERLAP`` so the operator can be given the
 new one meanwhile. ``note_probe``/``claim_unreachable`` decide when ``cluster.unreachable`` leaves.
 """
@@ -122,7 +123,7 @@ def rotate_report_token(cluster: Cluster, overlap_seconds: float, now=None) -> t
 
 def replace_credentials(box, cluster: Cluster, data: dict) -> None:
     """Store credentials already checked against the cluster (``verify``): sealed as at
-    registration, with a new generation so that every replica drops its cached client."""
+    registration (a new sealing, so every replica's client cache misses), one generation on."""
     cluster.server, cluster.ca_cert = data["server"], data["ca_cert"]
     cluster.token_sealed = box.encrypt(data["token"], token_context(cluster.name))
     cluster.credentials_generation = (cluster.credentials_generation or 1) + 1

@@ -1,7 +1,6 @@
 """``ClusterClients``: the cluster service's API clients, one per cluster and options, kept
-for the life of the process and rebuilt when the cluster's stored credentials change: the
-cache key holds the row's ``credentials_generation`` (bumped by every rotation, in the
-database every replica reads) and the credentials themselves.
+for the life of the process and rebuilt when the cluster's stored credentials change (a
+rotation re-seals the token, so every replica sees a new fingerprint on its next use).
 
 Building a client costs a TLS context and a connection pool; a cached one reuses both,
 so a fan-out over many namespaces does not reconnect for each request.
@@ -37,8 +36,7 @@ class Clients:
     def of(self, cluster: Cluster, **options) -> ClusterClient:
         """The cached client of a registered cluster (``options`` override the settings)."""
         fingerprint = hashlib.sha256(
-            f"{cluster.credentials_generation}|{cluster.server}|{cluster.token_sealed}|{cluster.ca_cert}|"
-            f"{sorted(options.items())}".encode()
+            f"{cluster.server}|{cluster.token_sealed}|{cluster.ca_cert}|{sorted(options.items())}".encode()
         ).hexdigest()
         key = f"{cluster.name}|{sorted(options)}"
         cached = self.cache.get(key)

@@ -64,9 +64,13 @@ def build_failed(link: CILink, build: Build) -> schemas.BuildFinished:
                                   f"the {link.provider} build {build.number} of {build.ref} ended {build.status}")
 
 
+# Records and audit entries a CI build causes are made by ``ci:<provider>``.
+CI_ACTOR_PREFIX = "ci:"
+
+
 def ci_actor(link: CILink) -> dict:
     """Who a build's version and deploy are made by, in records and the audit log."""
-    return {"id": 0, "username": f"ci:{link.provider}", "is_admin": False}
+    return {"id": 0, "username": f"{CI_ACTOR_PREFIX}{link.provider}", "is_admin": False}
 
 
 def version_from_build(db: Session, box, link: CILink, build: Build, row: CIBuild,

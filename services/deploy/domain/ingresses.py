@@ -21,7 +21,7 @@
 from __future__ import annotations
 
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -87,17 +87,23 @@ def _hosts_in(objects) -> set[str]:
     return found
 
 
+def _latest_targets(db: Session, app: str, name: str | None = None):
+    """Per (ingress, cluster), the latest target of the app's ingress records (or of ingress
+    ``name``): rows of ``(ingress, cluster, env, action, manifests)``, by cluster."""
+    latest = (select(func.max(Target.id)).join(Record, Record.id == Target.record_id)
+              .where(Record.app == app, Record.subject == "ingress", Record.deleted_app_id.is_(None)))
+    if name is not None:
+        latest = latest.where(Record.ingress == name)
+    return db.execute(select(Record.ingress, Target.cluster, Target.env, Target.action, Target.manifests)
+                      .join(Record, Record.id == Target.record_id)
+                      .where(Target.id.in_(latest.group_by(Record.ingress, Target.cluster)))
+                      .order_by(Target.cluster))
+
+
 def live_hosts(db: Session, app: str, name: str | None = None) -> set[str]:
     """The hosts the app's ingresses (or ingress ``name``) serve where their last action was an apply."""
-    stmt = (select(Record.ingress, Target.cluster, Target.action, Target.manifests)
-            .join(Record, Record.id == Target.record_id)
-            .where(Record.app == app, Record.subject == "ingress", Record.deleted_app_id.is_(None)))
-    if name is not None:
-        stmt = stmt.where(Record.ingress == name)
-    latest = {}
-    for ingress, cluster, action, stored in db.execute(stmt.order_by(Target.id)):
-        latest[(ingress, cluster)] = stored if action == "apply" else None
-    return set().union(*(_hosts_in(stored) for stored in latest.values() if stored))
+    return set().union(*(_hosts_in(stored) for _, _, _, action, stored in _latest_targets(db, app, name)
+                         if action == "apply" and stored))
 
 
 def free_hosts(db: Session, app: str, hosts: set[str]) -> list[str]:
@@ -209,15 +215,8 @@ def update(db: Session, app: str, name: str, data, ctx=None, is_admin: bool = Fa
 
 def deployed_clusters(db: Session, app: str, name: str) -> list[dict]:
     """``[{"name", "env", "manifests"}]``: where the ingress's last action was an apply."""
-    rows = db.execute(select(Target.cluster, Target.env, Target.action, Target.manifests)
-                      .join(Record, Record.id == Target.record_id)
-                      .where(Record.app == app, Record.subject == "ingress", Record.ingress == name,
-                             Record.deleted_app_id.is_(None)).order_by(Target.id))
-    latest = {}
-    for cluster, env, action, stored in rows:
-        latest[cluster] = {"name": cluster, "env": env, "action": action, "manifests": stored}
-    return [{k: v for k, v in c.items() if k != "action"} for c in sorted(latest.values(), key=lambda c: c["name"])
-            if c["action"] == "apply"]
+    return [{"name": cluster, "env": env, "manifests": stored}
+            for _, cluster, env, action, stored in _latest_targets(db, app, name) if action == "apply"]
 
 
 def service_clusters(db: Session, app: str, name: str) -> list[dict]:
