@@ -140,7 +140,10 @@ async function route() {
     return;
   }
   renderChrome();
-  const view = document.getElementById("view");
+  // Each route renders into a container of its own: a page still awaiting the API when the
+  // person moved on writes into a detached node, never over the page that replaced it.
+  const view = h("div", { class: "page-view" });
+  replace(document.getElementById("view"), view);
   for (const [pattern, page, names] of ROUTES) {
     const m = pattern.exec(path);
     if (!m) continue;
