@@ -22,6 +22,7 @@ from gateway.routes.operations import OperationsRoutes
 from gateway.routes.runtime import RuntimeRoutes
 from gateway.routes.servers import ServerRoutes
 from gateway.routes.shipping import ShippingRoutes
+from gateway.routes.templates import TemplateRoutes
 from shared.logging import CallContext
 from shared.metrics import Metrics
 from shared.redis import Redis
@@ -29,7 +30,8 @@ from shared.rpc import ServiceRpc
 
 
 class GatewayService(OperationsRoutes, AuthRoutes, AppRoutes, ServerRoutes, NotificationRoutes,
-                     ConsoleRoutes, ClusterRoutes, DeployRoutes, IngressRoutes, ShippingRoutes, RuntimeRoutes, CIRoutes):
+                     ConsoleRoutes, ClusterRoutes, DeployRoutes, IngressRoutes, ShippingRoutes, RuntimeRoutes, CIRoutes,
+                     TemplateRoutes):
     name = "gateway"
 
     auth = ServiceRpc("auth")

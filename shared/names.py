@@ -1,6 +1,8 @@
-"""Names that become Kubernetes names: RFC 1123 labels, at most 63 characters."""
+"""Names that become Kubernetes names: RFC 1123 labels, at most 63 characters; the name of a
+version's objects (docs/contracts.md), which the deploy service renders and the cluster service reads."""
 from __future__ import annotations
 
+import hashlib
 import re
 
 from shared.errors import Invalid, ReservedName
@@ -43,3 +45,13 @@ def check_not_reserved(name: str, extra=(), field: str = "name") -> str:
         raise ReservedName(f"{name!r} is reserved for the cluster's system or for MAE itself; "
                            "choose another name.", {"field": field, "value": name})
     return name
+
+
+def object_name(service: str, version: str) -> str:
+    """``S-V``; when that is longer than a DNS label, a readable prefix plus a hash,
+    so two long names that share a prefix still get different objects."""
+    name = f"{service}-{version}"
+    if len(name) <= 63:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    return f"{name[:54].rstrip('-')}-{digest}"

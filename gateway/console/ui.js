@@ -47,6 +47,15 @@ export function clusterStatuses(version) {
   return out;
 }
 
+// Whether the caller's role in an app (``role`` from GET /apps/{app}; a platform admin may
+// have none) reaches ``needed``, as gateway/rbac.py ranks them: pages hide the controls a
+// role cannot use (the API refuses them anyway).
+const RANK = { viewer: 0, developer: 1, maintainer: 2, owner: 3 };
+
+export function mayAct(ctx, role, needed) {
+  return !!(ctx.me && ctx.me.is_admin) || (role in RANK && RANK[role] >= RANK[needed]);
+}
+
 export async function section(title, build, attrs = {}) {
   const body = h("div", null, h("p", { class: "muted" }, t("loading")));
   const el = h("section", { class: "card", ...attrs }, title ? h("h2", null, title) : null, body);

@@ -1,4 +1,4 @@
-"""Services, versions, ingresses, templates, deploys, records and their logs.
+"""Services, versions, deploys, records and their logs (ingresses: ingresses.py, templates: templates.py).
 
 Who may deploy depends on where: the clusters a deploy (or rollback, or
 delete) reaches are resolved here first, then the role is checked against
@@ -9,10 +9,10 @@ from __future__ import annotations
 from gateway.auth import authenticate, require_app_role
 from gateway.rbac import allowed
 from gateway.routes.deploy_schemas import (
-    ACCEPTED, ANY_OBJ, DEPLOY_BODY, FIELD_BODY, IDEMPOTENCY_KEY, INT,
-    LOG_LINE, RECORD, RECORD_QUERY, SERVICE, SERVICE_BODY, TAGS, TEMPLATE, TEMPLATE_VARIABLES,
+    ACCEPTED, ANY_OBJ, DEPLOY_BODY, IDEMPOTENCY_KEY, INT,
+    LOG_LINE, RECORD, RECORD_QUERY, SERVICE, SERVICE_BODY, TAGS,
     VERSION, VERSION_BODY)
-from gateway.schemas import LABEL, PAGING, json_response, nullable, obj, page_of
+from gateway.schemas import LABEL, PAGING, json_response, obj, page_of
 from shared.errors import Forbidden, Invalid, NotFound
 from shared.names import is_label
 from shared.web import read_object, route
@@ -177,30 +177,6 @@ class DeployRoutes:
             clusters = [{"name": c["name"], "env": c["env"]} for c in self.cluster.list_clusters(None)
                         if prod or c["env"] != "prod"]
         return self.deploy.preview_version(app, svc, ver, clusters)
-
-    # -- templates (ingresses: routes/ingresses.py) ----------------------------------------------------------------------
-    @route("GET", "/api/v1/templates", summary="Built-in templates and those of your applications", tags=TAGS,
-           auth=True, responses=json_response(page_of(TEMPLATE)), errors=[401])
-    def list_templates(self, request):
-        caller = authenticate(self, request)
-        apps, cursor = [], None
-        for _ in range(20):  # at most 4,000 applications' templates
-            found = self.org.list_apps(caller.id, caller.is_admin, 200, cursor)
-            apps += [a["name"] for a in found["items"]]
-            cursor = found.get("next_cursor")
-            if not cursor:
-                break
-        return self.deploy.list_templates(apps)
-
-    @route("POST", "/api/v1/apps/<app>/templates", summary="Add a template (refused unless it renders allowed "
-           "objects from sample values)", tags=TAGS, auth=True,
-           body=obj(["name", "kind", "body"], name=LABEL, kind={"type": "string", "enum": ["version", "ingress"]},
-                    body={"type": "string", "maxLength": 65536, "description": TEMPLATE_VARIABLES},
-                    fields=nullable({"type": "array", "items": FIELD_BODY, "maxItems": 50})),
-           responses=json_response(TEMPLATE, 201, "Created"), errors=[400, 401, 403, 404, 409, 422])
-    def create_template(self, request, app):
-        caller, _ = require_app_role(self, request, app, "templates.create")
-        return 201, self.deploy.create_template(app, read_object(request), caller.actor, caller.source_ip)
 
     # -- records --------------------------------------------------------------------------
     @route("GET", "/api/v1/records/<int:record_id>", summary="A deploy record with each target's status",

@@ -1,4 +1,4 @@
-"""What runs: a version's pods and logs, an application's Kubernetes events.
+"""What runs: a version's pods, resource tree and logs, an application's Kubernetes events.
 
 The gateway holds no cluster credentials. Pods and events come over RPC from the
 cluster service; a log is a ticket over RPC (``log_ticket``: bound to the cluster,
@@ -32,6 +32,23 @@ EVENT = obj(["cluster", "object", "type", "reason", "message", "count", "last_se
             type={"type": "string", "enum": ["Normal", "Warning"]}, reason=NSTR, message=NSTR, count=INT,
             last_seen=NSTR)
 UNREACHABLE = {"type": "array", "items": STR}
+BOOL = {"type": "boolean"}
+# A version on one cluster: Deployment -> ReplicaSets (newest revision first) -> pods.
+CONDITION = obj(["type", "status", "reason", "message"], type=STR, status=NSTR, reason=NSTR, message=NSTR)
+DEPLOYMENT = obj(["name", "generation", "observed_generation", "replicas", "conditions"], name=STR,
+                 generation=INT, observed_generation=INT,
+                 replicas=obj(["desired", "updated", "ready", "available"], desired=INT, updated=INT, ready=INT,
+                              available=INT),
+                 conditions={"type": "array", "items": CONDITION})
+TREE_POD = obj(["name", "phase", "ready", "restarts", "created_at"], name=STR, phase=NSTR, ready=BOOL, restarts=INT,
+               reason=NSTR, node=NSTR, created_at=NSTR)
+REPLICASET = obj(["name", "revision", "replicas", "created_at", "current", "pods"], name=STR, revision=INT,
+                 replicas=obj(["desired", "ready", "available"], desired=INT, ready=INT, available=INT),
+                 created_at=NSTR, current=BOOL, pods={"type": "array", "items": TREE_POD})
+RESOURCES = obj(["items"], items={"type": "array", "items": obj(
+    ["cluster", "env", "reachable", "deployment", "replicasets"], cluster=STR, env=NSTR, reachable=BOOL,
+    error={"type": "string", "description": "Why the cluster could not be read (reachable: false)"},
+    deployment={"anyOf": [{"type": "null"}, DEPLOYMENT]}, replicasets={"type": "array", "items": REPLICASET})})
 
 
 def _items(item: dict) -> dict:
@@ -80,6 +97,17 @@ class RuntimeRoutes:
         cluster = _label_arg(request, "cluster")
         where = self._version_clusters(app, svc, ver, cluster)
         return self.cluster.version_pods(app, svc, ver, [c["name"] for c in where], strict=cluster is not None)
+
+    @route("GET", "/api/v1/apps/<app>/services/<svc>/versions/<ver>/resources",
+           summary="The version's Deployment, ReplicaSets and pods on each cluster, as a tree", tags=TAGS,
+           auth=True, query=[_q("cluster", OPTIONAL_LABEL)], responses=json_response(RESOURCES),
+           errors=[401, 404, 422, 503])
+    def version_resources(self, request, app, svc, ver):
+        """A cluster that cannot be read is an item with ``reachable: false`` and an ``error``."""
+        require_app_role(self, request, app, "pods.list")
+        where = self._version_clusters(app, svc, ver, _label_arg(request, "cluster"))
+        return self.cluster.version_resources(app, svc, ver, [{"name": c["name"], "env": c.get("env")}
+                                                              for c in where])
 
     @route("GET", "/api/v1/apps/<app>/events", summary="Kubernetes events of the application's objects",
            tags=TAGS, auth=True, query=[_q(n, OPTIONAL_LABEL) for n in ("cluster", "service", "version")],

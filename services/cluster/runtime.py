@@ -1,4 +1,5 @@
-"""The cluster service's read side of what runs: pods, events and pod logs of an app.
+"""The cluster service's read side of what runs: pods, a version's resource tree, events and
+pod logs of an app.
 
 A mixin of ``ClusterService`` (nameko finds inherited entrypoints). The gateway has
 authorised the caller for the app (and, for logs, for the cluster's env) and names the
@@ -10,12 +11,15 @@ from __future__ import annotations
 
 import logging
 
-from services.cluster.domain import logs, registry, runtime
+from eventlet.greenpool import GreenPool
+
+from services.cluster.domain import logs, registry, resources, runtime
 from services.cluster.mke import logstream
 from services.cluster.mke import runtime as reads
 from services.cluster.mke.client import ClusterError
 from shared.errors import NotFound, Unauthorized
 from shared.keys import Keys
+from shared.names import object_name
 from shared.service import rpc
 from shared.web import route, streamed
 
@@ -47,6 +51,32 @@ class RuntimeEntrypoints:
                 continue
             items += sorted((runtime.pod_row(cluster.name, p) for p in pods), key=lambda r: r["name"] or "")
         return {"items": items, "unreachable": unreachable, "next_cursor": None}
+
+    @rpc
+    def version_resources(self, namespace, service, version, clusters):
+        """Per cluster of ``clusters`` (``[{"name", "env"}]``), the version's Deployment →
+        ReplicaSets → pods (``domain/resources.py``). A cluster that cannot be read, or on
+        which the app has no namespace, is an item with ``reachable: false`` and the reason;
+        clusters are read side by side, each with a short timeout, so one down costs seconds."""
+        kept = {c.name: c for c in runtime.app_clusters(self.db, namespace)}
+        name, selector = object_name(service, version), runtime.selector(namespace, service, version)
+        timeout = float(self.config.get("CLUSTER_VIEW_TIMEOUT", 5))
+        wanted = [(w, kept.get(w.get("name"))) for w in clusters or [] if isinstance(w, dict)]
+        readers = {found.name: self.clients.of(found, attempts=1, read_timeout=timeout)
+                   for _, found in wanted if found is not None}
+
+        def one(pair):
+            where, found = pair
+            if found is None:
+                return resources.unreachable(where, "The application has no namespace on this cluster.")
+            client = readers[found.name]
+            try:
+                return resources.item(where, reads.deployment(client, namespace, name),
+                                      reads.replicasets(client, namespace, selector),
+                                      reads.pods(client, namespace, selector))
+            except ClusterError as exc:
+                return resources.unreachable(where, f"{exc.reason}: {exc.message}")
+        return {"items": list(GreenPool(8).imap(one, wanted))}
 
     @rpc
     def app_events(self, namespace, cluster=None, service=None, version=None):

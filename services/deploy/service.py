@@ -16,6 +16,7 @@ from services.deploy.domain import (catalog, ci_builds, ci_links, deploys, lifec
 from services.deploy.helpers import DeployHelpers, weigh_by
 from services.deploy.shipping_entrypoints import ShippingEntrypoints
 from services.deploy.ingress_entrypoints import IngressEntrypoints
+from services.deploy.template_entrypoints import TemplateEntrypoints
 from services.deploy.models import ProcessedEvent
 from shared import redact
 from shared.audit import AuditLog
@@ -35,7 +36,8 @@ log = logging.getLogger(__name__)
 STATUS_BATCH, LOG_BATCH, BATCH_WAIT = 2000, 2000, 0.02
 
 
-class DeployService(ShippingEntrypoints, IngressEntrypoints, DeployHelpers, ServiceBase):
+class DeployService(ShippingEntrypoints, IngressEntrypoints, TemplateEntrypoints, DeployHelpers,
+                    ServiceBase):
     name = "deploy"
 
     config = Config()

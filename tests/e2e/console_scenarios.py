@@ -285,6 +285,8 @@ def screenshots(b: Browser, a: dict):
                 if special == "preview":
                     page.click("[data-test=preview-button]")
                     page.wait_for_selector("[data-test=confirm-deploy]")
+                if special == "template-preview":
+                    page.wait_for_selector("[data-test=tpl-rendered]")
                 page.wait_for_timeout(400)
                 page.screenshot(path=str(out / f"{name}.{lang}.png"), full_page=True)
                 written.append(f"{name}.{lang}.png")
@@ -678,22 +680,58 @@ def ci_page_unlink(b: Browser, a: dict):
 
 
 def templates_page(b: Browser, a: dict):
-    """Add a template from the app's templates page; a hostile one shows the refusal with
-    the policy's rule, object and path; in Chinese no raw key shows."""
+    """Type a template into the app's editor (fields as rows): the live preview shows what
+    it renders, asked once the typing pauses; a hostile body shows the policy's refusal with
+    its rule, object and path; the good one is saved and then changed, another deleted; a
+    viewer sees the list and no editor; in Chinese no raw key shows."""
     app = a["app"]
-    page = _app_tab(b, a, "templates", "[data-test=template-row][data-name=default-version]")
-    for name, body in (("mine", a["good"]), ("root", a["hostile"])):
-        page.fill("[data-test=tpl-name]", name)
-        page.select_option("[data-test=tpl-kind]", "version")
-        page.fill("[data-test=tpl-body]", body)
-        page.fill("[data-test=tpl-fields]", json.dumps(a["fields"]))
-        page.click("[data-test=tpl-save]")
-        if name == "mine":
-            page.wait_for_selector("[data-test=template-row][data-name=mine]")
-    refusal = {k: page.locator(f"[data-test=tpl-{k}]").inner_text() for k in ("rule", "object", "path")}
-    assert "policy" in page.locator("[data-test=tpl-refusal]").inner_text()
+    page = _app_tab(b, a, "templates", "[data-test=tpl-form]")
+    asked = []
+    page.on("request", lambda r: asked.append(r.url) if r.url.endswith(f"/apps/{app}/templates/preview") else None)
+    page.fill("[data-test=tpl-name]", "mine")
+    page.select_option("[data-test=tpl-kind]", "version")
+    for f in a["fields"]:
+        page.click("[data-test=tpl-field-add]")
+        row = page.locator("[data-test=tpl-field]").last
+        row.locator("[data-test=tpl-field-name]").fill(f["name"])
+        row.locator("[data-test=tpl-field-type]").select_option(f["type"])
+        row.locator("[data-test=tpl-field-default]").fill(f["default"] if isinstance(f["default"], str)
+                                                           else json.dumps(f["default"]))
+    preview = page.locator("[data-test=tpl-preview]")
+    page.fill("[data-test=tpl-body]", a["good"])
+    preview.locator("[data-test=tpl-manifest][data-kind=Deployment]").wait_for()
+    before = len(asked)
+    page.locator("[data-test=tpl-body]").press("Control+End")
+    page.locator("[data-test=tpl-body]").press_sequentially(a["typed"], delay=15)
+    preview.locator("[data-test=tpl-manifest][data-kind=ConfigMap]").wait_for()
+    typed_requests = len(asked) - before
+    config_map = preview.locator("[data-test=tpl-manifest][data-kind=ConfigMap] pre").inner_text()
+    page.fill("[data-test=tpl-body]", a["hostile"])
+    preview.locator("[data-test=tpl-refusal] [data-test=tpl-rule]").wait_for()
+    refusal = {k: preview.locator(f"[data-test=tpl-{k}]").inner_text() for k in ("rule", "object", "path")}
+    refusal["message"] = preview.locator("[data-test=tpl-refusal]").inner_text()
+    page.fill("[data-test=tpl-body]", a["good"] + a["typed"])
+    preview.locator("[data-test=tpl-manifest][data-kind=ConfigMap]").wait_for()
+    page.click("[data-test=tpl-save]")
+    page.wait_for_url(re.compile(rf"#/apps/{app}/templates\?edit=mine$"))
+    page.wait_for_selector("[data-test=template-row][data-name=mine]")
+    # changed: the editor opens on the saved template, its preview already there
+    preview.locator("[data-test=tpl-manifest][data-kind=ConfigMap]").wait_for()
+    assert page.locator("[data-test=tpl-name]").is_disabled()
+    page.locator("[data-test=tpl-field]").last.locator("[data-test=tpl-field-default]").fill("81")
+    page.click("[data-test=tpl-save]")
+    page.wait_for_selector("#flash.ok")
+    page.click("[data-test=template-row][data-name=spare] [data-test=tpl-delete]")  # confirm() is accepted
+    page.wait_for_selector("[data-test=template-row][data-name=spare]", state="detached")
+    viewer = b.page()
+    paste_login(viewer, a["viewer_token"])
+    viewer.goto(f"/#/apps/{app}/templates")
+    viewer.wait_for_selector("[data-test=template-row][data-name=mine]")
+    viewer.wait_for_selector("[data-test=tpl-viewer-note]")
+    shown_to_viewer = {k: viewer.locator(f"[data-test={k}]").count() for k in ("tpl-form", "tpl-preview", "tpl-delete")}
     _chinese_page_is_whole(b, a["token"], f"/apps/{app}/templates", "[data-test=template-row][data-name=mine]")
-    return {"refusal": refusal}
+    return {"refusal": refusal, "typed_requests": typed_requests, "config_map": config_map,
+            "viewer": shown_to_viewer}
 
 
 SCENARIOS.update({f.__name__: f for f in (ingress_page_deploy, ingress_page_delete, ci_page, ci_page_unlink, templates_page)})
@@ -716,10 +754,11 @@ def _axe(page) -> list:
 
 def accessibility(b: Browser, a: dict):
     """Every console page in English and Chinese (app pages as the owner, admin pages as a
-    platform admin), axe-core run on each once it has rendered; returns all violations."""
+    platform admin), axe-core run on each once it has rendered, then (given ``app``) on the
+    states of ``_states``; returns all violations and which [page, lang] were checked."""
     if not AXE.exists():
         raise SystemExit(f"{AXE} is missing: `make test` installs it (`make a11y`)")
-    out = []
+    out, checked = [], []
     for lang, locale in (("en", "en-US"), ("zh", "zh-CN")):
         for who, token in (("owner", a["owner"]), ("admin", a["admin"])):
             # The console's CSP (script-src 'self') would refuse the injected axe script.
@@ -731,6 +770,7 @@ def accessibility(b: Browser, a: dict):
                 page.goto("/#/login")
                 page.wait_for_selector("[data-test=token-input]")
                 out += [{**v, "page": "login", "lang": lang} for v in _axe(page)]
+                checked.append(["login", lang])
             paste_login(page, token)
             for name, path, special in a["pages"]:
                 if (special == "admin") != (who == "admin"):
@@ -741,15 +781,112 @@ def accessibility(b: Browser, a: dict):
                     if special == "preview":
                         page.click("[data-test=preview-button]")
                         page.wait_for_selector("[data-test=confirm-deploy]")
+                    if special == "template-preview":
+                        page.wait_for_selector("[data-test=tpl-rendered]")
                 except Exception as e:
                     raise AssertionError(f"page {name} ({lang}, {path}) did not render") from e
                 page.wait_for_timeout(400)
                 out += [{**v, "page": name, "lang": lang} for v in _axe(page)]
+                checked.append([name, lang])
+            if who == "owner" and a.get("app"):
+                for name, reach in _states(a["app"]):
+                    try:
+                        reach(page)
+                    except Exception as e:
+                        raise AssertionError(f"state {name} ({lang}) was not reached") from e
+                    page.wait_for_timeout(300)
+                    out += [{**v, "page": name, "lang": lang} for v in _axe(page)]
+                    checked.append([name, lang])
             page.context.close()
-    return {"violations": out}
+    return {"violations": out, "checked": checked}
 
 
-SCENARIOS.update({f.__name__: f for f in (accessibility,)})
+def _states(app):
+    """[name, reach(page)] for what a page shows after someone used it: a confirmation
+    open, a form's refusal shown, the version's logs followed. Each starts from its page."""
+    version, ingresses = f"/#/apps/{app}/services/web/versions/v1", f"/#/apps/{app}/ingresses"
+
+    def retire_open(page):
+        page.goto(version)
+        page.click("[data-test=op-retire]")
+        page.wait_for_selector("[data-test=retire-box]:not([hidden])")
+        page.fill("[data-test=retire-name]", "v")
+
+    def bad_replicas(page):
+        page.goto(version)
+        page.fill("[data-test=op-replicas]", "99")
+        page.click("[data-test=op-scale]")
+        page.wait_for_selector("#flash.error:not([hidden])")
+
+    def logs_followed(page):
+        page.goto(version)
+        page.wait_for_selector("[data-test=log-follow]:not([disabled])")
+        page.click("[data-test=log-follow]")
+        page.wait_for_selector("[data-test=log-lines] .line", timeout=30000)
+        page.fill("[data-test=log-search]", "seq")
+
+    def ingress_refused(page):
+        page.goto(ingresses)
+        page.fill("[data-test=ing-name]", "Not_A_Name")
+        page.fill("[data-test=ing-host]", "not a host!")
+        page.click("[data-test=ing-save]")
+        page.wait_for_selector("#flash.error:not([hidden])")
+
+    def ingress_delete_armed(page):
+        page.goto(f"{ingresses}/www")
+        page.fill("[data-test=ing-delete-name]", "www")
+        page.wait_for_selector("[data-test=ing-delete-confirm]:not([disabled])")
+
+    def member_refused(page):
+        page.goto(f"/#/apps/{app}/members")
+        page.fill("[data-test=member-username]", "nobody-like-this")
+        page.click("[data-test=member-add]")
+        page.wait_for_selector("#flash.error:not([hidden])")
+
+    return [["version-retire-open", retire_open], ["version-bad-replicas", bad_replicas],
+            ["version-logs-followed", logs_followed], ["ingress-refused", ingress_refused],
+            ["ingress-delete-armed", ingress_delete_armed], ["members-refused", member_refused]]
+
+
+def viewer_pages(b: Browser, a: dict):
+    """A viewer sees an app's ingresses (the list and one) and a service's CI link and
+    builds, with no form and no control that changes them; a developer on the CI page may
+    start a build but not change the link."""
+    app = a["app"]
+    page = b.page()
+    paste_login(page, a["viewer"])
+    checks = ((f"/apps/{app}/ingresses", "[data-test=ingress-row][data-name=www]"),
+              (f"/apps/{app}/ingresses/www", "[data-test=ing-detail]"),
+              (f"/apps/{app}/services/web/ci", "[data-test=build-row]"))
+    for path, ready in checks:
+        page.goto("/#" + path)
+        page.wait_for_selector(ready)
+        page.wait_for_selector("[data-test=viewer-note]")
+        assert page.locator("main form, main input, main select, main textarea").count() == 0, path
+        controls = ("ing-save", "ing-deploy", "ing-delete-confirm", "ci-save", "ci-unlink", "ci-build")
+        assert page.locator(", ".join(f"[data-test={c}]" for c in controls)).count() == 0, path
+    page.goto(f"/#/apps/{app}/ingresses/www")
+    assert a["host"] in page.locator("[data-test=ing-detail]").inner_text()
+    page.goto(f"/#/apps/{app}/services/web/ci")
+    page.wait_for_selector("[data-test=ci-webhook-url]")
+    assert page.locator("[data-test=ci-repo]").inner_text() == a["repo"]
+    for path, ready in checks:
+        _chinese_page_is_whole(b, a["viewer"], path, ready)
+
+    dev = b.page()
+    paste_login(dev, a["developer"])
+    dev.goto(f"/#/apps/{app}/services/web/ci")
+    dev.wait_for_selector("[data-test=ci-build]")
+    assert dev.locator("[data-test=ci-save], [data-test=ci-unlink], main form input[type=password]").count() == 0
+    assert "maintainers" in dev.locator("[data-test=viewer-note]").inner_text()
+    dev.goto(f"/#/apps/{app}/ingresses/www")
+    dev.wait_for_selector("[data-test=ing-deploy-where]")
+    offered = dev.locator("[data-test=ing-deploy-where] option").evaluate_all("os => os.map(o => o.value)")
+    assert "env:test" in offered and "env:prod" not in offered, offered
+    return {}
+
+
+SCENARIOS.update({f.__name__: f for f in (accessibility, viewer_pages)})
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ def seed_shop(request, stack, admin, login, app="shop"):
 
 def console_pages(app, records):
     """[name, path, special] for every console page; special "admin" pages are the admin's,
-    "preview" opens the deploy preview."""
+    "preview" opens the deploy preview, "template-preview" waits for the template editor's."""
     return [["apps", "/#/apps", None], ["app", f"/#/apps/{app}", None],
             ["members", f"/#/apps/{app}/members", None], ["channels", f"/#/apps/{app}/channels", None],
             ["version", f"/#/apps/{app}/services/web/versions/v1", None],
@@ -66,6 +66,7 @@ def console_pages(app, records):
             ["ingresses", f"/#/apps/{app}/ingresses", None],
             ["ci", f"/#/apps/{app}/services/web/ci", None],
             ["templates", f"/#/apps/{app}/templates", None],
+            ["template-editor", f"/#/apps/{app}/templates?start=default-version", "template-preview"],
             ["account", "/#/account", None],
             ["clusters", "/#/clusters", None], ["servers", "/#/servers", "admin"],
             ["admin", "/#/admin", "admin"]]

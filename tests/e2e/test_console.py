@@ -29,12 +29,12 @@ def unique(prefix):
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
-def scenario(name: str, timeout: float = 240, **args) -> dict:
+def scenario(name: str, timeout: float = 240, module: str = "tests.e2e.console_scenarios", **args) -> dict:
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium is not installed; `make test` installs it (`make browser`)", pytrace=False)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = str(ROOT)
-    proc = subprocess.run([sys.executable, "-m", "tests.e2e.console_scenarios", name], input=json.dumps(args),
+    proc = subprocess.run([sys.executable, "-m", module, name], input=json.dumps(args),
                           capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
     if proc.returncode != 0:
         pytest.fail(f"browser scenario {name} failed:\n{proc.stderr[-6000:]}", pytrace=False)
@@ -259,21 +259,38 @@ def test_admin_page_blocks_a_user_and_adds_a_platform_channel(stack, admin, logi
                 admin.delete(f"/admin/channels/{c['id']}")
 
 
-def test_templates_page_saves_a_template_and_shows_a_refusal(stack, login):
+def test_templates_page_previews_as_you_type_shows_a_refusal_and_saves(stack, login):
+    """Issue 22: a maintainer types a template; the preview follows (debounced), shows the
+    policy's refusal by its rule; what was saved, changed and deleted is checked through the API."""
     from services.deploy.domain import templates
 
-    owner = login(unique("web-tpl"))
+    names = {role: unique(f"web-tpl-{role}") for role in ("owner", "maintainer", "viewer")}
+    owner, maintainer, viewer = (login(names[role]) for role in ("owner", "maintainer", "viewer"))
     app = unique("web-tpl")
     assert owner.post("/apps", json={"name": app}).status_code == 201
+    for role in ("maintainer", "viewer"):
+        assert owner.put(f"/apps/{app}/members/{names[role]}", json={"role": role}).status_code == 200
     good = templates.BUILTINS["default-version"]
     hostile = good["body"].replace("          image: {{ image | tojson }}\n",
                                    "          image: {{ image | tojson }}\n          securityContext: {privileged: true}\n", 1)
     assert hostile != good["body"]
-    shown = scenario("templates_page", url=stack.url, token=owner.token, app=app, good=good["body"], hostile=hostile,
-                     fields=good["fields"])
+    assert owner.post(f"/apps/{app}/templates", json={"name": "spare", "kind": "version", "body": good["body"],
+                                                      "fields": good["fields"]}).status_code == 201
+    typed = "\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: '{{ name }}-notes'}\ndata: {note: typed-here}\n"
+    shown = scenario("templates_page", url=stack.url, token=maintainer.token, viewer_token=viewer.token, app=app,
+                     good=good["body"], hostile=hostile, typed=typed, fields=good["fields"])
+    assert shown["refusal"]["rule"] == "privileged", shown
+    assert shown["refusal"]["object"] == "Deployment/sample-v1"
+    assert shown["refusal"]["path"] == "spec.template.spec.containers[0].securityContext.privileged"
+    assert "policy" in shown["refusal"]["message"]
+    assert "note: typed-here" in shown["config_map"] and "kind: ConfigMap" in shown["config_map"]
+    assert 1 <= shown["typed_requests"] <= 3, shown  # once the typing pauses, not per keystroke
+    assert shown["viewer"] == {"tpl-form": 0, "tpl-preview": 0, "tpl-delete": 0}
     mine = [x for x in owner.get("/templates", params={"limit": 200}).json()["items"] if x.get("app") == app]
     assert [(x["name"], x["kind"]) for x in mine] == [("mine", "version")], mine
-    assert shown["refusal"]["rule"] == "privileged" and shown["refusal"]["object"] and shown["refusal"]["path"], shown
+    assert mine[0]["body"] == good["body"] + typed
+    assert {f["name"]: f["default"] for f in mine[0]["fields"]} == {"progress_deadline_seconds": 600,
+                                                                    "service_port": 81}
 
 
 def test_clusters_page_registers_and_rotates_tokens(stack, admin, login, clusters):

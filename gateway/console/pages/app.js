@@ -1,9 +1,13 @@
 // An application: its services, each version's state on every cluster at a glance,
-// forms to add services and versions, and the deploy history with rollback.
+// forms to add services and versions, what runs (./app_tree.js: live Deployment →
+// ReplicaSets → pods trees) and the deploy history with rollback. What the trees fetch
+// each time also refreshes the grid's state cells and the history in place (the forms
+// are left alone, so nothing typed is lost).
 import { api, listAll, newRequestKey } from "../api.js";
 import { enc, h, link, replace } from "../dom.js";
 import { fmtTime, t } from "../i18n.js";
 import { badge, clusterStatuses, field, reasonText, section } from "../ui.js";
+import { RECORDS, resourceTrees } from "./app_tree.js";
 import { rollbackButton } from "./record.js";
 
 export async function render(view, params, ctx) {
@@ -16,6 +20,8 @@ export async function render(view, params, ctx) {
 
   const base = "/apps/" + enc(app);
   const canWrite = ctx.me.is_admin || ["developer", "maintainer", "owner"].includes(detail.role);
+  const history = { el: null, last: "" };
+  const refresh = (data) => refreshInPlace(view, app, data, canWrite, ctx, history);
   replace(view,
     h("p", { class: "crumbs" }, link("/apps", t("nav.apps")), " / ", app),
     h("h1", null, detail.display_name || app, " ", h("small", { class: "muted" }, app)),
@@ -27,7 +33,8 @@ export async function render(view, params, ctx) {
       link(base + "/ingresses", t("app.ingresses")),
       link(base + "/templates", t("app.templates"))),
     await section(t("app.services"), () => servicesBlock(app, clusters, canWrite, ctx), { "data-test": "services" }),
-    await section(t("app.records"), () => recordsBlock(app, ctx), { "data-test": "records" }));
+    await section(t("tree.title"), async () => resourceTrees(app, ctx, refresh), { "data-test": "resources" }),
+    await section(t("app.records"), () => recordsBlock(app, ctx, history), { "data-test": "records" }));
 }
 
 async function servicesBlock(app, clusters, canWrite, ctx) {
@@ -81,6 +88,43 @@ function routeButton(app, svc, version, cluster, ctx) {
   }, t("app.route_here"));
 }
 
+// A version's state on one cluster: its badge, its record, the routed mark or the route button.
+function stateCell(app, svc, version, cluster, s, routed, canWrite, ctx) {
+  const isRouted = routed[cluster] === version;
+  const running = s && s.status === "succeeded" && s.action !== "delete";
+  const sig = JSON.stringify([s && s.status, s && s.record_id, s && s.reason, s && s.action, isRouted]);
+  return h("td", { "data-cluster": cluster, "data-sig": sig, title: s && s.reason ? reasonText(s.reason) : "" },
+    s ? badge(s.status) : h("span", { class: "muted" }, "—"),
+    s && s.record_id ? [" ", link("/records/" + enc(s.record_id), "#" + s.record_id)] : null,
+    isRouted ? [" ", h("span", { class: "badge routed", "data-test": "routed", title: t("app.routed_title") },
+                       t("app.routed"))] : null,
+    !isRouted && running && canWrite ? [" ", routeButton(app, svc, version, cluster, ctx)] : null);
+}
+
+// What the trees fetched (./app_tree.js load()): the grid's cells whose state changed and the
+// history, if it changed, drawn again where they are.
+function refreshInPlace(view, app, data, canWrite, ctx, history) {
+  for (const { service, detail } of data.details) {
+    const block = [...view.querySelectorAll("[data-test=service]")].find((el) => el.getAttribute("data-name") === service);
+    if (!block || !detail) continue;
+    for (const v of detail.versions || []) {
+      const row = [...block.querySelectorAll("[data-test=version-row]")].find((el) => el.getAttribute("data-name") === v.name);
+      if (!row) continue;
+      const statuses = clusterStatuses(v);
+      for (const td of row.querySelectorAll("td[data-cluster]")) {
+        const cluster = td.getAttribute("data-cluster");
+        const fresh = stateCell(app, service, v.name, cluster, statuses.get(cluster), detail.routed || {}, canWrite, ctx);
+        if (fresh.getAttribute("data-sig") !== td.getAttribute("data-sig")) td.replaceWith(fresh);
+      }
+    }
+  }
+  const text = JSON.stringify(data.records);
+  if (history.el && text !== history.last) {
+    history.last = text;
+    replace(history.el, recordsTable(data.records, ctx));
+  }
+}
+
 function serviceBlock(app, svc, versions, clusters, canWrite, ctx, routed) {
   const seen = new Map(clusters.map((c) => [c.name, c]));
   for (const v of versions) for (const name of clusterStatuses(v).keys()) if (!seen.has(name)) seen.set(name, { name });
@@ -93,17 +137,7 @@ function serviceBlock(app, svc, versions, clusters, canWrite, ctx, routed) {
     return h("tr", { "data-test": "version-row", "data-name": v.name },
       h("td", null, h("a", { href: "#" + page, "data-test": "version-page", title: t("app.version_page") }, v.name)),
       h("td", { class: "mono" }, v.image || ""),
-      columns.map((c) => {
-        const s = statuses.get(c.name);
-        const isRouted = routed[c.name] === v.name;
-        const running = s && s.status === "succeeded" && s.action !== "delete";
-        return h("td", { "data-cluster": c.name, title: s && s.reason ? reasonText(s.reason) : "" },
-          s ? badge(s.status) : h("span", { class: "muted" }, "—"),
-          s && s.record_id ? [" ", link("/records/" + enc(s.record_id), "#" + s.record_id)] : null,
-          isRouted ? [" ", h("span", { class: "badge routed", "data-test": "routed", title: t("app.routed_title") },
-                             t("app.routed"))] : null,
-          !isRouted && running && canWrite ? [" ", routeButton(app, svc.name, v.name, c.name, ctx)] : null);
-      }),
+      columns.map((c) => stateCell(app, svc.name, v.name, c.name, statuses.get(c.name), routed, canWrite, ctx)),
       h("td", null, canWrite ? link(vbase.slice(0) + "/" + enc(v.name) + "/deploy", t("app.deploy")) : null));
   });
   const vname = h("input", { name: "name", required: true, maxlength: 63, placeholder: "v1", "data-test": "new-version-name" });
@@ -137,9 +171,15 @@ function serviceBlock(app, svc, versions, clusters, canWrite, ctx, routed) {
     canWrite ? h("details", null, h("summary", { "data-test": "new-version-toggle" }, t("app.new_version")), form) : null);
 }
 
-async function recordsBlock(app, ctx) {
-  const page = await api("GET", "/apps/" + enc(app) + "/records", undefined, { query: { limit: 50 } });
+async function recordsBlock(app, ctx, history) {
+  const page = await api("GET", "/apps/" + enc(app) + "/records", undefined, { query: { limit: RECORDS } });
   const records = page.items || [];
+  history.last = JSON.stringify(records);
+  history.el = h("div", null, recordsTable(records, ctx));
+  return history.el;
+}
+
+function recordsTable(records, ctx) {
   if (!records.length) return h("p", { class: "muted" }, t("app.no_records"));
   return h("table", null,
     h("thead", null, h("tr", null, ["col.record", "col.action", "col.service", "col.version", "col.status",

@@ -1,30 +1,37 @@
 // A service's CI hand-off (#/apps/{app}/services/{svc}/ci): link it to a Drone
 // repository, show the link's own webhook address in full (to paste into Drone), unlink,
 // the recent builds, and a build of a branch on demand. Secrets are sent, never shown.
+// Linking is for maintainers, a build for developers (gateway/rbac.py): the others see
+// the link and the builds without those controls.
 import { api } from "../api.js";
 import { enc, h, link, replace } from "../dom.js";
 import { fmtTime, t } from "../i18n.js";
-import { badge, field, section } from "../ui.js";
+import { badge, field, mayAct, section } from "../ui.js";
 
 export async function render(view, params, ctx) {
   const { app, service } = params;
   const path = "/apps/" + enc(app) + "/services/" + enc(service);
+  const detail = await api("GET", "/apps/" + enc(app));
+  const may = { link: mayAct(ctx, detail.role, "maintainer"), build: mayAct(ctx, detail.role, "developer") };
   let current = null;
   try {
     current = await api("GET", path + "/ci");
   } catch (err) {
     if (err.status !== 404) throw err;  // 404: not linked yet (or no such service: the form then says so)
   }
+  const note = !may.build ? "ci.viewer_note" : !may.link ? "ci.link_note" : null;
   replace(view,
     h("p", { class: "crumbs" }, link("/apps", t("nav.apps")), " / ", link("/apps/" + enc(app), app), " / ",
       service, " / ", t("ci.title_short")),
     h("h1", null, t("ci.title", { service })),
-    current ? linkCard(path, current, ctx) : h("p", { class: "muted", "data-test": "ci-unlinked" }, t("ci.none")),
-    h("section", { class: "card" }, h("h2", null, current ? t("ci.relink") : t("ci.link")), linkForm(path, current, ctx)),
-    current ? await section(t("ci.builds"), () => buildsBlock(path, ctx), { "data-test": "ci-builds" }) : null);
+    current ? linkCard(path, current, may.link, ctx) : h("p", { class: "muted", "data-test": "ci-unlinked" }, t("ci.none")),
+    note ? h("p", { class: "muted", "data-test": "viewer-note" }, t(note)) : null,
+    may.link ? h("section", { class: "card" }, h("h2", null, current ? t("ci.relink") : t("ci.link")), linkForm(path, current, ctx))
+             : null,
+    current ? await section(t("ci.builds"), () => buildsBlock(path, may.build, ctx), { "data-test": "ci-builds" }) : null);
 }
 
-function linkCard(path, current, ctx) {
+function linkCard(path, current, canUnlink, ctx) {
   const url = location.origin + current.webhook_url;
   return h("section", { class: "card", "data-test": "ci-link" },
     h("h2", null, t("ci.linked")),
@@ -40,11 +47,11 @@ function linkCard(path, current, ctx) {
        ["ci.auto_route", current.auto_route ? t("ci.yes") : t("ci.no")],
        ["col.created_by", current.updated_by || ""], ["col.time", fmtTime(current.updated_at)]]
         .map(([k, v]) => [h("dt", null, t(k)), h("dd", { "data-test": "ci-" + k.split(".")[1] }, v)])),
-    h("button", { type: "button", class: "danger", "data-test": "ci-unlink", onclick: async () => {
+    canUnlink ? h("button", { type: "button", class: "danger", "data-test": "ci-unlink", onclick: async () => {
       if (!confirm(t("ci.unlink_confirm"))) return;
       try { await api("DELETE", path + "/ci"); ctx.flash(t("ci.unlinked"), "ok"); ctx.rerender(); }
       catch (err) { ctx.flash(ctx.errorText(err)); }
-    } }, t("ci.unlink")));
+    } }, t("ci.unlink")) : null);
 }
 
 function linkForm(path, current, ctx) {
@@ -78,7 +85,7 @@ function linkForm(path, current, ctx) {
      h("button", { type: "submit", class: "primary", "data-test": "ci-save" }, t("ci.save")));
 }
 
-async function buildsBlock(path, ctx) {
+async function buildsBlock(path, canBuild, ctx) {
   const ref = h("input", { required: true, value: "main", "data-test": "ci-ref" });
   const form = h("form", {
     class: "inline",
@@ -105,5 +112,5 @@ async function buildsBlock(path, ctx) {
   } catch (err) {
     list = h("div", { class: "error-box" }, ctx.errorText(err));  // the CI is down: say so, keep the page
   }
-  return h("div", null, list, form);
+  return h("div", null, list, canBuild ? form : null);
 }

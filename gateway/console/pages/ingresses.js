@@ -1,18 +1,23 @@
 // An application's ingresses: the list and a form to make one (#/apps/{app}/ingresses),
 // and one ingress (#/apps/{app}/ingresses/{ing}): change it (stored, not deployed: the
 // page says so), deploy it to an environment or clusters (then its record), delete it
-// by typing its name, after reading which clusters it leaves.
+// by typing its name, after reading which clusters it leaves. Viewers see the list and
+// each ingress, not the forms (the API refuses them with 403 anyway); a developer is
+// offered test only, prod is for maintainers (gateway/rbac.py).
 import { api, listAll, newRequestKey } from "../api.js";
 import { enc, h, link, replace } from "../dom.js";
 import { fmtTime, t } from "../i18n.js";
-import { field } from "../ui.js";
+import { field, mayAct } from "../ui.js";
 
 const TLS_KINDS = ["none", "secret_name", "issuer", "cluster_issuer"];
 
 export async function render(view, params, ctx) {
   const app = params.app;
   const base = "/apps/" + enc(app) + "/ingresses";
-  const services = (await listAll("/apps/" + enc(app) + "/services")).map((s) => s.name);
+  const [detail, services] = await Promise.all([api("GET", "/apps/" + enc(app)),
+    listAll("/apps/" + enc(app) + "/services").then((list) => list.map((s) => s.name))]);
+  const canWrite = mayAct(ctx, detail.role, "developer");
+  const viewerNote = h("p", { class: "muted", "data-test": "viewer-note" }, t("ing.viewer_note"));
   const crumbs = [link("/apps", t("nav.apps")), " / ", link("/apps/" + enc(app), app), " / "];
   if (!params.ing) {
     const items = await listAll(base);
@@ -20,23 +25,38 @@ export async function render(view, params, ctx) {
       h("p", { class: "crumbs" }, crumbs, t("ing.title_short")),
       h("h1", null, t("ing.title", { app })),
       items.length ? listTable(app, items) : h("p", { class: "muted" }, t("ing.none")),
-      h("section", { class: "card" }, h("h2", null, t("ing.new")), ingressForm(app, null, services, ctx)));
+      canWrite ? h("section", { class: "card" }, h("h2", null, t("ing.new")), ingressForm(app, null, services, ctx))
+               : viewerNote);
     return;
   }
   const ing = await api("GET", base + "/" + enc(params.ing));
   let clusters = [];
-  try { clusters = await listAll("/clusters"); } catch { /* the deploy choice then offers environments only */ }
+  if (canWrite) {
+    try { clusters = await listAll("/clusters"); } catch { /* the deploy choice then offers environments only */ }
+  }
+  const envs = mayAct(ctx, detail.role, "maintainer") ? ["test", "prod"] : ["test"];
   replace(view,
     h("p", { class: "crumbs" }, crumbs, link(base, t("ing.title_short")), " / ", ing.name),
     h("h1", null, t("ing.one", { name: ing.name })),
     h("p", { class: "muted", "data-test": "ing-applied" }, t("ing.applied_to"), " ",
       (ing.clusters || []).length ? ing.clusters.map((c) => c.name + " (" + t("env." + c.env, {}, c.env) + ")").join(", ")
                                   : t("ing.nowhere")),
-    h("section", { class: "card" }, h("h2", null, t("ing.deploy")), deployForm(app, ing, clusters, ctx)),
-    h("section", { class: "card" }, h("h2", null, t("ing.edit")),
-      h("p", { class: "muted", "data-test": "ing-not-deployed-note" }, t("ing.patch_note")),
-      ingressForm(app, ing, services, ctx)),
-    h("section", { class: "card danger-zone" }, h("h2", null, t("ing.delete")), deleteForm(app, ing, ctx)));
+    canWrite ? [
+      h("section", { class: "card" }, h("h2", null, t("ing.deploy")),
+        deployForm(app, ing, envs, clusters.filter((c) => envs.includes(c.env)), ctx)),
+      h("section", { class: "card" }, h("h2", null, t("ing.edit")),
+        h("p", { class: "muted", "data-test": "ing-not-deployed-note" }, t("ing.patch_note")),
+        ingressForm(app, ing, services, ctx)),
+      h("section", { class: "card danger-zone" }, h("h2", null, t("ing.delete")), deleteForm(app, ing, ctx)),
+    ] : [detailCard(ing), viewerNote]);
+}
+
+// One ingress as it is stored, for those who may not change it.
+function detailCard(ing) {
+  const rows = [["ing.host", ing.host || ""], ["ing.hosts", hostsText(ing)], ["ing.tls", tlsText(ing.tls)],
+                ["ing.routes", (ing.routes || []).map(routeText).join(", ")]];
+  return h("section", { class: "card", "data-test": "ing-detail" }, h("h2", null, t("ing.detail")),
+    h("dl", null, rows.map(([k, v]) => [h("dt", null, t(k)), h("dd", { class: "mono" }, v)])));
 }
 
 function hostsText(ing) {
@@ -135,11 +155,11 @@ function ingressForm(app, ing, services, ctx) {
      h("button", { type: "submit", class: "primary", "data-test": "ing-save" }, ing ? t("ing.save") : t("ing.create")));
 }
 
-function deployForm(app, ing, clusters, ctx) {
+function deployForm(app, ing, envs, clusters, ctx) {
   const key = newRequestKey();  // pressing again after a lost answer cannot deploy twice
   const where = h("select", { "data-test": "ing-deploy-where" },
     h("option", { value: "" }, t("ing.where_services_run")),
-    ["test", "prod"].map((e) => h("option", { value: "env:" + e }, t("ing.to_env", { env: t("env." + e) }))),
+    envs.map((e) => h("option", { value: "env:" + e }, t("ing.to_env", { env: t("env." + e) }))),
     clusters.map((c) => h("option", { value: "cluster:" + c.name }, t("ing.to_cluster", { name: c.name }))));
   return h("form", {
     class: "inline",
@@ -158,7 +178,7 @@ function deployForm(app, ing, clusters, ctx) {
         ctx.flash(ctx.errorText(err));
       }
     },
-  }, where, h("button", { type: "submit", class: "primary", "data-test": "ing-deploy" }, t("ing.deploy")));
+  }, field(t("ing.deploy_where"), where), h("button", { type: "submit", class: "primary", "data-test": "ing-deploy" }, t("ing.deploy")));
 }
 
 function deleteForm(app, ing, ctx) {

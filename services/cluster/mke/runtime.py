@@ -1,7 +1,9 @@
-"""What runs in an app's namespace, read from the cluster: pods, events, a pod's log.
+"""What runs in an app's namespace, read from the cluster: a Deployment, ReplicaSets, pods,
+events, a pod's log.
 
 Reads only, with the cluster service's credentials (the gateway never holds them):
-paged LISTs by label selector, and ``pods/log`` opened as a stream (``follow``)
+paged LISTs by label selector, a Deployment by name (the deployer may ``get`` but not
+``list`` Deployments: k8s/operator/mke-rbac.yaml), and ``pods/log`` opened as a stream (``follow``)
 whose body the caller relays as it arrives and closes when its reader leaves.
 """
 from __future__ import annotations
@@ -12,6 +14,7 @@ from services.cluster.mke.kinds import Kind
 PODS = Kind("Pod", "v1", "pods")
 EVENTS = Kind("Event", "v1", "events")
 REPLICASETS = Kind("ReplicaSet", "apps/v1", "replicasets")
+DEPLOYMENTS = Kind("Deployment", "apps/v1", "deployments")
 
 
 def pods(client: ClusterClient, namespace: str, selector: str) -> list[dict]:
@@ -20,6 +23,10 @@ def pods(client: ClusterClient, namespace: str, selector: str) -> list[dict]:
 
 def replicasets(client: ClusterClient, namespace: str, selector: str) -> list[dict]:
     return client.list(REPLICASETS, namespace, label_selector=selector)
+
+
+def deployment(client: ClusterClient, namespace: str, name: str) -> dict | None:
+    return client.get(DEPLOYMENTS, namespace, name)
 
 
 def events(client: ClusterClient, namespace: str) -> list[dict]:

@@ -5,7 +5,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.deploy.domain import config as checks
-from services.deploy.domain import names, rendering, secret_env, templates
+from services.deploy.domain import catalog_templates, names, rendering, secret_env, templates
 from services.deploy.domain.templates import TemplateRefused
 from services.deploy.models import Ingress, Service, Template, Version
 from shared.errors import AlreadyExists, Conflict, Invalid, NotFound
@@ -263,22 +263,11 @@ def list_templates(db: Session, apps: list[str]) -> list[dict]:
 
 
 def create_template(db: Session, app: str, data, actor: str, ctx=None) -> Template:
-    data = checks.check_object(data)
-    checks.check_unknown(data, {"name", "kind", "body", "fields"})
+    data, kind, body, fields = catalog_templates.parts(data, catalog_templates.SAVED)
     name = check_label(data.get("name"), "name")
     if name in templates.BUILTINS:
         raise AlreadyExists(f"{name!r} is the name of a built-in template.", {"template": name})
-    kind = data.get("kind")
-    if kind not in templates.KINDS:
-        raise Invalid("'kind' must be 'version' or 'ingress'.", {"field": "kind"})
-    body = data.get("body")
-    if not isinstance(body, str) or not body.strip():
-        raise Invalid("'body' must be the template's text.", {"field": "body"})
-    fields = templates.check_fields(data.get("fields"))
-    try:
-        rendering.check_with_samples(kind, body, fields, app, ctx)
-    except TemplateRefused as exc:
-        raise rendering.refusal(exc, "The template is refused:", {"field": "body", "reason": str(exc)})
+    catalog_templates.render_samples(kind, body, fields, app, ctx)
     if db.scalar(select(Template.id).where(Template.app == app, Template.name == name)):
         raise AlreadyExists(f"A template called {name!r} exists already in {app!r}.", {"template": name})
     template = Template(app=app, name=name, kind=kind, body=body, fields=fields, created_by=actor)

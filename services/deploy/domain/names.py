@@ -1,7 +1,7 @@
 """Kubernetes names and labels of what MAE renders (docs/contracts.md)."""
 from __future__ import annotations
 
-import hashlib
+from shared.names import object_name  # the contract's S-V name; the cluster service reads by it
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 APP = "mae.io/app"
@@ -9,16 +9,6 @@ SERVICE = "mae.io/service"
 VERSION = "mae.io/version"
 INGRESS = "mae.io/ingress"
 RECORD_ID = "mae.io/record-id"
-
-
-def object_name(service: str, version: str) -> str:
-    """``S-V``; when that is longer than a DNS label, a readable prefix plus a hash,
-    so two long names that share a prefix still get different objects."""
-    name = f"{service}-{version}"
-    if len(name) <= 63:
-        return name
-    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
-    return f"{name[:54].rstrip('-')}-{digest}"
 
 
 def routed_name(service: str) -> str:

@@ -128,16 +128,17 @@ def render_ingress(template: dict, app: str, ingress: dict, ctx: policy.Context 
 
 
 def check_with_samples(kind: str, body: str, fields: list[dict], app: str,
-                       ctx: policy.Context | None = None) -> list[dict]:
-    """Refuse a template at save time unless it renders allowed objects from sample values."""
-    template = {"body": body, "fields": fields}
+                       ctx: policy.Context | None = None, values: dict | None = None) -> list[dict]:
+    """Refuse a template at save time unless it renders allowed objects from sample values
+    (``values``: the fields' values to render with, their defaults when not given — a preview's)."""
+    template, values = {"body": body, "fields": fields}, dict(values or {})
     templates.compile_template(body)  # the static checks first, with their reasons
     templates.check_names(body, set(version_context("a", "s", "v", SAMPLE_VERSION, {})) if kind == "version"
                           else set(ingress_context("a", {"name": "i", "host": "h", "routes": []}, {})))
     if kind == "version":
-        return render_version(template, app, "sample", "v1", {**SAMPLE_VERSION, "values": {}}, ctx)
+        return render_version(template, app, "sample", "v1", {**SAMPLE_VERSION, "values": values}, ctx)
     sample = {"name": "sample", "host": "sample.example.com", "tls": {"secret_name": "sample-tls"},
-              "routes": [{"path": "/", "service": "sample", "version": "v1", "port": 80}], "values": {}}
+              "routes": [{"path": "/", "service": "sample", "version": "v1", "port": 80}], "values": values}
     return render_ingress(template, app, sample, ctx)
 
 
