@@ -1,14 +1,13 @@
-"""``mae channels``, ``mae templates`` and ``mae apps update|delete``: what an application's
-maintainers set up besides its services (added to ``mae`` by mae_cli/account.py)."""
+"""``mae channels``, ``mae templates`` (mae_cli/templates.py) and ``mae apps update|delete``: what an
+application's maintainers set up besides its services (added to ``mae`` by mae_cli/account.py)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
-import yaml
 
 from mae_cli.common import Ctx, command, emit, emit_list, pass_ctx, q
+from mae_cli.templates import templates
 
 # -- an application's notification channels -----------------------------------------------
 
@@ -64,43 +63,6 @@ def channels_test(ctx: Ctx, app_name, channel_id):
     answer = ctx.client.post(f"/apps/{q(app_name)}/channels/{channel_id}/test")
     emit(answer, text=f"Channel {channel_id} accepted the test message"
                       f" ({answer.get('attempts', 1)} attempt(s)).")
-
-
-# -- templates -------------------------------------------------------------------------------
-
-@click.group("templates")
-def templates():
-    """Deploy templates: built-in ones and your applications'."""
-
-
-@command(templates, "list")
-@click.option("--app", "app_name", help="Only APP's own templates.")
-@pass_ctx
-def templates_list(ctx: Ctx, app_name):
-    """Templates you can use (built-in ones have no APP)."""
-    items = ctx.client.list_all("/templates")
-    if app_name:
-        items = [t for t in items if t.get("app") == app_name]
-    emit_list(items, ("NAME", "KIND", "APP", "FIELDS", "CREATED BY"),
-              lambda t: (t["name"], t.get("kind", ""), t.get("app") or "(built-in)",
-                         ", ".join(f.get("name", "") for f in t.get("fields") or []), t.get("created_by") or ""))
-
-
-@command(templates, "create")
-@click.argument("app_name", metavar="APP")
-@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False), required=True,
-              help="YAML or JSON with name, kind (version|ingress), body and optionally fields.")
-@pass_ctx
-def templates_create(ctx: Ctx, app_name, path):
-    """Add a template to APP (MAE refuses it unless it renders allowed objects)."""
-    try:
-        body = yaml.safe_load(Path(path).read_text())
-    except yaml.YAMLError as exc:
-        raise click.BadParameter(f"{path} is not YAML or JSON: {exc}", param_hint="--file")
-    if not isinstance(body, dict):
-        raise click.BadParameter(f"{path} must hold a mapping with name, kind and body", param_hint="--file")
-    created = ctx.client.post(f"/apps/{q(app_name)}/templates", body)
-    emit(created, text=f"Template {created['name']} added to {app_name}.")
 
 
 # -- apps update / delete ------------------------------------------------------------------

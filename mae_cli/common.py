@@ -21,6 +21,7 @@ from mae_cli import config
 from mae_cli.client import ApiError, Client, ConnectionFailed
 
 EXIT_ERROR, EXIT_FAILED, EXIT_TIMEOUT = 1, 3, 4
+POLICY_DETAILS = ("rule", "object", "path")  # of a 422 policy_violation, printed under its message
 FINISHED = {"succeeded", "failed", "superseded"}
 STATUS_STYLE = {"succeeded": "green", "failed": "red", "superseded": "yellow", "pending": "yellow",
                 "applying": "cyan", "applied": "cyan", "progressing": "cyan"}
@@ -88,6 +89,9 @@ def command(group, *args, **kwargs):
                     hint = " Run `mae login` (or set MAE_TOKEN)."
                 err.print(f"[red]Error:[/red] {exc.message}{hint} [dim](HTTP {exc.status}, {exc.code})[/dim]",
                           markup=True, highlight=False)
+                if exc.code == "policy_violation":  # what the workload policy refused, and where
+                    for key in POLICY_DETAILS:
+                        err.print(f"  {key}: {exc.details.get(key, '-')}", markup=False, highlight=False)
                 sys.exit(EXIT_ERROR)
             except ConnectionFailed as exc:
                 err.print(f"[red]Error:[/red] {exc}", markup=True)

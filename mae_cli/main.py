@@ -3,7 +3,8 @@
 Every command takes ``-o/--output json|yaml`` for scripts: then stdout carries only that
 document, and anything meant for a person goes to stderr. Exit codes: 0 ok (also
 ``mae logout`` when the server could not be told: the token is forgotten here, with a
-warning); 1 an error (the API's own message on stderr, or a declined confirmation);
+warning); 1 an error (the API's own message on stderr, under it the rule, object and path
+of a workload policy's refusal; or a declined confirmation);
 2 wrong usage; 3 a deploy or rollback that ended failed or superseded; 4 ``--wait``
 gave up before the record finished.
 """
@@ -15,7 +16,7 @@ import click
 
 from mae_cli import admin, cluster_init, config
 from mae_cli import account
-from mae_cli import runtime, shipping
+from mae_cli import resources, runtime, shipping
 from mae_cli.client import Client
 from mae_cli.common import (OUTPUT, Ctx, command, emit, emit_fields, emit_list, err, pass_ctx, q, record_table,
                             split_ref, started, styled, table)
@@ -316,7 +317,7 @@ def servers(ctx: Ctx, expiring):
 for extra in (*admin.GROUPS, cluster_init.cluster):
     app.add_command(extra)
 account.register(app)
-for extra in (*shipping.COMMANDS, *runtime.COMMANDS):  # runtime's `logs` reads records' logs too
+for extra in (*shipping.COMMANDS, *runtime.COMMANDS, resources.resources):  # runtime's `logs` reads records' logs too
     app.add_command(extra)
 
 

@@ -76,7 +76,7 @@ function afterLogin() {
 export function flash(message, kind = "error") {
   const el = document.getElementById("flash");
   if (!message) { el.hidden = true; return; }
-  replace(el, h("span", null, message), h("button", { type: "button", class: "link", "aria-label": "close", onclick: () => { el.hidden = true; } }, "×"));
+  replace(el, h("span", null, message), h("button", { type: "button", class: "link", "aria-label": t("flash.close"), onclick: () => { el.hidden = true; } }, "×"));
   el.className = "flash " + kind;
   el.hidden = false;
 }

@@ -84,6 +84,7 @@ export const DICTS = {
     "status.failed": "failed",
     "status.superseded": "superseded",
     "status.sending": "sending",
+    "status.retrying": "retrying",
     "status.delivered": "delivered",
     "action.deploy": "Deploy",
     "action.rollback": "Rollback",
@@ -502,6 +503,9 @@ export const DICTS = {
     "tree.no_deployment": "The Deployment is not on this cluster.",
     "tree.no_pods": "No pods.",
     "tree.unreachable": "cannot be read",
+    // headers of columns that hold only buttons (read by screen readers), the banner's close button
+    "col.actions": "Actions",
+    "flash.close": "Close",
   },
   zh: {
     "title": "MAE 控制台",
@@ -582,6 +586,7 @@ export const DICTS = {
     "status.failed": "失败",
     "status.superseded": "已被取代",
     "status.sending": "发送中",
+    "status.retrying": "等待重试",
     "status.delivered": "已送达",
     "action.deploy": "部署",
     "action.rollback": "回滚",
@@ -1000,6 +1005,8 @@ export const DICTS = {
     "tree.no_deployment": "此集群上没有这个 Deployment。",
     "tree.no_pods": "没有 Pod。",
     "tree.unreachable": "无法读取",
+    "col.actions": "操作",
+    "flash.close": "关闭",
   },
 };
 

@@ -31,7 +31,7 @@ function tokensTable(tokens, ctx) {
   if (!tokens.length) return h("p", { class: "muted" }, t("account.no_tokens"));
   return h("table", { "data-test": "tokens" },
     h("thead", null, h("tr", null, ["col.name", "account.scope", "col.created_at", "account.expires", "account.last_used", null]
-      .map((k) => h("th", null, k ? t(k) : "")))),
+      .map((k) => h("th", null, k ? t(k) : h("span", { class: "sr-only" }, t("col.actions")))))),
     h("tbody", null, tokens.map((tok) => h("tr", { "data-test": "token-row", "data-name": tok.name },
       h("td", null, tok.name, tok.prefix ? h("span", { class: "mono small muted" }, " " + tok.prefix + "…") : null),
       h("td", null, t("account.scope_" + (tok.scope || "write"))),
@@ -77,7 +77,7 @@ function sessionsBlock(sessions, ctx) {
   return h("div", null,
     h("table", { "data-test": "sessions" },
       h("thead", null, h("tr", null, ["account.device", "account.address", "col.created_at", "account.last_used", null]
-        .map((k) => h("th", null, k ? t(k) : "")))),
+        .map((k) => h("th", null, k ? t(k) : h("span", { class: "sr-only" }, t("col.actions")))))),
       h("tbody", null, sessions.map((s) => h("tr", { "data-test": "session-row", "data-id": String(s.id), "data-current": String(!!s.current) },
         h("td", { class: "wrap small" }, s.device || "—",
           s.current ? [" ", h("span", { class: "badge routed", "data-test": "current" }, t("account.current"))] : null),

@@ -165,7 +165,7 @@ function serviceBlock(app, svc, versions, clusters, canWrite, ctx, routed) {
       ? h("table", null,
           h("thead", null, h("tr", null, h("th", null, t("col.version")), h("th", null, t("col.image")),
             columns.map((c) => h("th", null, c.name, c.env ? h("small", { class: "muted" }, " " + t("env." + c.env, {}, c.env)) : null)),
-            h("th", null, ""))),
+            h("th", null, h("span", { class: "sr-only" }, t("col.actions"))))),
           h("tbody", null, rows))
       : h("p", { class: "muted" }, t("app.no_versions")),
     canWrite ? h("details", null, h("summary", { "data-test": "new-version-toggle" }, t("app.new_version")), form) : null);
@@ -183,7 +183,7 @@ function recordsTable(records, ctx) {
   if (!records.length) return h("p", { class: "muted" }, t("app.no_records"));
   return h("table", null,
     h("thead", null, h("tr", null, ["col.record", "col.action", "col.service", "col.version", "col.status",
-      "col.created_by", "col.created_at", ""].map((k) => h("th", null, k ? t(k) : "")))),
+      "col.created_by", "col.created_at", null].map((k) => h("th", null, k ? t(k) : h("span", { class: "sr-only" }, t("col.actions")))))),
     h("tbody", null, records.map((r) => h("tr", { "data-test": "record-row", "data-id": r.id },
       h("td", null, link("/records/" + enc(r.id), "#" + r.id)),
       h("td", null, t("action." + r.action, {}, r.action)),

@@ -58,7 +58,7 @@ export async function render(view, params, ctx) {
     h("p", { class: "crumbs" }, link("/apps", t("nav.apps")), " / ", link("/apps/" + enc(app), app), " / ", t("app.members")),
     h("h1", null, t("members.title", { app })),
     h("table", { "data-test": "members" },
-      h("thead", null, h("tr", null, h("th", null, t("members.username")), h("th", null, t("col.role")), h("th", null, ""))),
+      h("thead", null, h("tr", null, h("th", null, t("members.username")), h("th", null, t("col.role")), h("th", null, h("span", { class: "sr-only" }, t("col.actions"))))),
       h("tbody", null, rows)),
     isOwner ? h("section", { class: "card" }, h("h2", null, t("members.add_title")), form)
       : h("p", { class: "muted" }, t("members.owner_only")));
