@@ -26,6 +26,8 @@ COPY shared shared
 COPY services services
 COPY gateway gateway
 COPY mae_operator mae_operator
+# Operators' commands run in a service pod: python -m scripts.redrive / scripts.queue_migrate.
+COPY scripts scripts
 ENV PYTHONPATH=/app \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

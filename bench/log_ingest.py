@@ -77,13 +77,15 @@ def baseline(conn, n: int) -> float:
 def declare_queue(amqp_uri: str) -> None:
     """The deploy service's queue, declared as it declares it, so nothing is dropped
     while it is not running yet."""
-    from kombu import Connection, Exchange, Queue
+    from kombu import Connection, Exchange
+
+    from shared.queues import work_queue
 
     with Connection(amqp_uri) as conn:
         channel = conn.channel()
         exchange = Exchange("cluster.events", type="topic", durable=True)
         exchange(channel).declare()
-        Queue("deploy-log-lines", exchange=exchange, routing_key="log", durable=True)(channel).declare()
+        work_queue("deploy-log-lines", {}, "deploy", exchange=exchange, routing_key="log")(channel).declare()
 
 
 def publish(amqp_uri: str, events: list[dict]) -> None:

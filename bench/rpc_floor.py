@@ -37,6 +37,8 @@ def free_port() -> int:
 
 
 def ensure_vhost() -> None:
+    # A fresh vhost: queues an older MAE left there (classic, not quorum) would stop the services.
+    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", VHOST], capture_output=True)
     subprocess.run(["rabbitmqctl", "-q", "add_vhost", VHOST], capture_output=True)
     subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*"],
                    check=True, capture_output=True)

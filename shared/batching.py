@@ -14,6 +14,14 @@ cheap under load. The shape they share lives here:
 - ``BatchEventHandler`` (``batch_handler``): a nameko entrypoint that hands its
   method a batch of events from the broker and acks them only after the worker's
   transaction committed.
+
+The batch queues are quorum queues with a delivery limit and a parking queue
+(``shared/queues.py``). A failing batch is retried here, in place, so it does not use
+up deliveries; a message comes back (and counts) only when this replica stops or its
+connection drops — a message that keeps killing its consumer ends up parked. The
+consumer's connection has heartbeats (``HEARTBEAT``, nameko's key, 60 s by default),
+so a broker node that vanishes without closing the socket is noticed; the consume loop
+keeps reading (and heartbeating) while its batches wait for the database.
 """
 from __future__ import annotations
 
@@ -26,11 +34,12 @@ from typing import Any, Callable
 import eventlet
 from eventlet.event import Event
 from eventlet.queue import Empty, LightQueue
-from kombu import Connection, Consumer, Queue, binding
-from nameko.constants import AMQP_URI_CONFIG_KEY
+from kombu import Connection, Consumer, binding
+from nameko.constants import AMQP_URI_CONFIG_KEY, DEFAULT_HEARTBEAT, HEARTBEAT_CONFIG_KEY
 from nameko.extensions import Entrypoint
 from nameko.standalone.events import get_event_exchange
 
+from shared import queues
 from shared.retry import backoff_delay
 
 log = logging.getLogger(__name__)
@@ -142,15 +151,17 @@ class BatchEventHandler(Entrypoint):
         super().__init__(**kwargs)
 
     def setup(self):
-        config = self.container.config
+        config, service = self.container.config, self.container.service_name
         self.amqp_uri = config[AMQP_URI_CONFIG_KEY]
-        self.queue = Queue(
-            self.queue_name, durable=True, auto_delete=False,
+        self.heartbeat = float(config.get(HEARTBEAT_CONFIG_KEY, DEFAULT_HEARTBEAT) or 0)
+        self.queue = queues.work_queue(
+            self.queue_name, config, service,
             bindings=[binding(get_event_exchange(source, config), routing_key=event_type)
                       for source, event_type in self.bindings])
         # Exchanges are declared by their publishers too; declaring here lets the
         # queue bind before the first publisher starts.
         self.exchanges = [get_event_exchange(source, config) for source, _ in self.bindings]
+        queues.declare_at_start(config, service, [*self.exchanges, self.queue])
 
     def start(self):
         self._stopping = False
@@ -180,7 +191,7 @@ class BatchEventHandler(Entrypoint):
                 eventlet.sleep(delay)
 
     def _consume(self):
-        with Connection(self.amqp_uri, heartbeat=0) as conn:
+        with Connection(self.amqp_uri, heartbeat=self.heartbeat) as conn:
             channel = conn.channel()
             for exchange in self.exchanges:
                 exchange(channel).declare()
@@ -216,12 +227,19 @@ class BatchEventHandler(Entrypoint):
                             conn.drain_events(timeout=max(timeout, 0.001))
                         except socket.timeout:
                             pass
+                        if self.heartbeat:
+                            conn.heartbeat_check()
                         settle(block=False)
-                        if window.due():
-                            batch = window.take()
-                            while len(inflight) >= self.depth:
-                                settle(block=True)
-                            inflight.append((batch, eventlet.spawn(self._handle, batch)))
+                        if not window.due():
+                            continue
+                        if len(inflight) >= self.depth:
+                            # Wait for the oldest batch, a second at most: then read (prefetch
+                            # bounds what arrives) and heartbeat while the handler still waits.
+                            with eventlet.Timeout(1.0, False):
+                                inflight[0][1].wait()
+                            continue
+                        batch = window.take()
+                        inflight.append((batch, eventlet.spawn(self._handle, batch)))
             finally:
                 while inflight:
                     settle(block=True)

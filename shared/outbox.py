@@ -9,6 +9,11 @@ older than a few seconds (``FOR UPDATE SKIP LOCKED``, so replicas never take the
 same row) and publishes them. An event may therefore arrive twice — consumers
 are idempotent by ``event_id`` — but never zero times.
 
+Events are published with confirms and ``mandatory`` (``shared/events.py``): one the
+broker returns because no queue is bound for it yet stays here, and the relay tries it
+again ``UNROUTABLE_PAUSE`` later, while the rows behind it go on; a broker that fails
+stops the round (what was sent is still cleared), and the next round goes on from there.
+
 A row also keeps the trace context (``traceparent``) of the span that staged the
 event, when tracing is on, so that the relay's late publish continues that trace.
 
@@ -19,9 +24,11 @@ its ``<service>_outbox``.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 
-from sqlalchemy import JSON, BigInteger, String, delete, select
+from nameko.amqp.publish import UndeliverableMessage
+from sqlalchemy import JSON, BigInteger, String, delete, select, tuple_
 from sqlalchemy.dialects.mysql import DATETIME
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -34,6 +41,9 @@ SERVICES = ("auth", "org", "deploy", "cluster", "server", "notify")
 # Rows younger than this are left to the worker that wrote them.
 RELAY_AFTER = timedelta(seconds=5)
 RELAY_BATCH = 200
+# An event type no queue is bound for is tried again this much later (seconds).
+UNROUTABLE_PAUSE = 10.0
+_unroutable: dict[tuple[str, str, str], float] = {}  # (service, source, event_type) -> retry after
 
 
 class OutboxBase(DeclarativeBase):
@@ -90,16 +100,43 @@ def forget_many(engine, service: str, event_ids: list[str]) -> None:
 
 
 def relay(engine, service: str, send) -> int:
-    """Publish stale rows with ``send(source, event_type, body, trace)``; returns how many went."""
+    """Publish stale rows with ``send(source, event_type, body, trace)``; returns how many went.
+
+    A row the broker returns (``UndeliverableMessage``: no queue for its type) stays, and
+    its type is left alone for ``UNROUTABLE_PAUSE``; any other failure ends the round after
+    the rows sent so far are cleared, and is raised."""
+    from shared.queues import UNROUTABLE
+
     model = model_for(service)
+    now = time.monotonic()
+    paused = [key[1:] for key, until in list(_unroutable.items()) if key[0] == service and until > now]
+    for key in [k for k, until in _unroutable.items() if until <= now]:
+        _unroutable.pop(key, None)
+    query = select(model).where(model.created_at < utcnow() - RELAY_AFTER)
+    if paused:
+        query = query.where(tuple_(model.source, model.event_type).not_in(paused))
+    sent, failure = 0, None
     with Session(engine) as session:
-        rows = list(session.scalars(
-            select(model).where(model.created_at < utcnow() - RELAY_AFTER)
-            .order_by(model.id).limit(RELAY_BATCH).with_for_update(skip_locked=True)))
+        rows = list(session.scalars(query.order_by(model.id).limit(RELAY_BATCH).with_for_update(skip_locked=True)))
         for row in rows:
-            send(row.source, row.event_type, row.body, row.trace)
+            if (service, row.source, row.event_type) in _unroutable:
+                continue
+            try:
+                send(row.source, row.event_type, row.body, row.trace)
+            except UndeliverableMessage as exc:
+                _unroutable[(service, row.source, row.event_type)] = now + UNROUTABLE_PAUSE
+                UNROUTABLE.labels(service, f"{row.source}.{row.event_type}").inc()
+                log.warning("no queue is bound for %s.%s yet; it stays in the outbox: %s",
+                            row.source, row.event_type, exc, extra={"service": service})
+                continue
+            except Exception as exc:  # the broker is away: clear what went, the rest waits
+                failure = exc
+                break
             session.delete(row)
+            sent += 1
         session.commit()
-    if rows:
-        log.warning("relayed %d event(s) left in the outbox", len(rows), extra={"service": service})
-    return len(rows)
+    if sent:
+        log.warning("relayed %d event(s) left in the outbox", sent, extra={"service": service})
+    if failure is not None:
+        raise failure
+    return sent

@@ -14,9 +14,10 @@ import eventlet
 from amqp.exceptions import ConnectionError as AmqpConnectionError
 from kombu.exceptions import OperationalError as KombuOperationalError
 from nameko.exceptions import UnknownService
-from nameko.rpc import MethodProxy, Rpc, RpcProxy, ServiceProxy
+from nameko.rpc import (RPC_QUEUE_TEMPLATE, MethodProxy, ReplyListener, Rpc, RpcConsumer, RpcProxy, ServiceProxy,
+                        get_rpc_exchange)
 
-from shared import metrics, tracing
+from shared import metrics, queues, tracing
 from shared.errors import Unavailable
 
 BROKER_ERRORS = (KombuOperationalError, AmqpConnectionError, ConnectionError)
@@ -24,9 +25,36 @@ BROKER_ERRORS = (KombuOperationalError, AmqpConnectionError, ConnectionError)
 log = logging.getLogger(__name__)
 
 
+class QuorumRpcConsumer(RpcConsumer):
+    """nameko's RPC consumer, with ``rpc-<service>`` a quorum queue (``shared/queues.py``):
+    replicated, and with a delivery limit past which a request is dropped, not parked
+    (it expired with its caller's timeout)."""
+
+    def setup(self):
+        if self.queue is None:
+            config, service = self.container.config, self.container.service_name
+            self.queue = queues.work_queue(RPC_QUEUE_TEMPLATE.format(service), config, service, park=False,
+                                           exchange=get_rpc_exchange(config), routing_key=f"{service}.*")
+            queues.declare_at_start(config, service, [self.queue])
+            queues.watch_parking(config, service)
+            self.queue_consumer.register_provider(self)
+            self._registered = True
+
+
+class ExclusiveReplyListener(ReplyListener):
+    """nameko's reply listener with an exclusive, auto-deleted, non-durable reply queue: on
+    a cluster it lives on the node of its connection and goes with it (a durable classic
+    queue would stay behind on a dead node and block the caller's reconnection)."""
+
+    def setup(self):
+        super().setup()
+        self.queue = queues.reply_queue(self.queue.name, self.queue.exchange, self.routing_key)
+
+
 class ReliableRpc(Rpc):
     """nameko's RPC entrypoint, except that a reply which cannot be sent because the broker
-    went away (restarting) does not kill the service.
+    went away (restarting) does not kill the service, and whose request queue is a
+    quorum queue (``QuorumRpcConsumer``).
 
     nameko sends the reply inside the worker's thread; when that publish fails the
     container dies ("thread exited with error") and `nameko run` exits, so one RabbitMQ
@@ -36,6 +64,8 @@ class ReliableRpc(Rpc):
     expired (callers publish requests with their timeout as expiration), and the
     caller, which hears nothing, gives up with Unavailable after its timeout.
     """
+
+    rpc_consumer = QuorumRpcConsumer()
 
     def handle_result(self, message, worker_ctx, result, exc_info):
         try:
@@ -130,6 +160,8 @@ class _TimedServiceProxy(ServiceProxy):
 
 class ServiceRpc(RpcProxy):
     """``auth = ServiceRpc("auth")``; the timeout defaults to config RPC_TIMEOUT."""
+
+    rpc_reply_listener = ExclusiveReplyListener()
 
     def __init__(self, target_service: str, timeout: float | None = None, **options):
         super().__init__(target_service, **options)

@@ -31,6 +31,7 @@ from shared import outbox
 from shared.batching import Window, consume_forever
 from shared.db import Database, after_commit
 from shared.events import envelope, now_rfc3339
+from shared.queues import ConfirmedPublisher
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,8 @@ def merge(events: list[dict], size: int = LINES_PER_EVENT) -> list[dict]:
 
 class LogShipper(EventDispatcher):
     """The ``log_lines`` dependency of the cluster service (see the module docstring)."""
+
+    publisher_cls = ConfirmedPublisher  # confirms + mandatory: a returned batch stays in the outbox
 
     def __init__(self, lines_per_event: int = LINES_PER_EVENT, flush_seconds: float = FLUSH_SECONDS, **kwargs):
         super().__init__(**kwargs)

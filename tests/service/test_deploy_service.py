@@ -12,13 +12,13 @@ import eventlet
 import pytest
 from nameko.dependency_providers import Config
 from nameko.standalone.events import event_dispatcher
-from nameko.rpc import rpc
 from sqlalchemy import text
 
 from services.deploy.service import DeployService
 from shared.errors import Conflict, Invalid, NotFound
 from shared.events import envelope, handle_event
 from shared.redis import Redis
+from shared.service import rpc
 from shared.timeutil import rfc3339, utcnow
 from tests.waiting import poller
 
