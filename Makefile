@@ -3,11 +3,14 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 REPLICAS ?= 1
-# The benchmark scripts (bench/common.py and bench/floor_services.py are their helpers).
-BENCHES ?= rpc_floor api_read sandbox fanout report_traffic deploy_latency status_ingest log_ingest log_stream footprint template_render
+# The benchmark scripts (bench/common.py, bench/floor_services.py and bench/scale_*.py are their helpers).
+# `make bench` runs scale at a tenth of its size (BENCH_SCALE_ARGS: 1,000 apps, a burst of 50 deploys,
+# ~4 minutes); `make bench-scale` runs it at full size (10,000 apps, 5,000,000 log lines, 200 deploys).
+BENCHES ?= rpc_floor api_read sandbox fanout report_traffic deploy_latency status_ingest log_ingest log_stream footprint template_render scale
+BENCH_SCALE_ARGS ?= --quick
 PYTHON ?= python3
 
-.PHONY: install up down status admin-token migrate test test-unit test-faults test-realkube kube-bin bench infra-check infra-start clean browser screenshots oidc-idp a11y
+.PHONY: install up down status admin-token migrate test test-unit test-faults test-realkube kube-bin bench bench-scale infra-check infra-start clean browser screenshots oidc-idp a11y
 
 install: $(VENV)/.installed
 
@@ -74,15 +77,21 @@ test-realkube: install infra-start kube-bin
 test-unit: install
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-# The fault suite alone (it is part of `make test` too): a wave of deploys on 2 replicas
-# per service while replicas are killed and the suite's own RabbitMQ, MariaDB and Redis
-# restart; prints what converged. Needs rabbitmq-server, mariadbd and redis-server installed.
+# The fault suite: a wave of deploys on 2 replicas per service while replicas are killed
+# and the suite's own RabbitMQ, MariaDB and Redis restart (tests/faults/test_wave.py, part
+# of `make test` too), then the same wave on a 3-node RabbitMQ cluster and a Redis behind
+# three sentinels, losing a broker node for good and the Redis primary (cluster_wave.py,
+# here only); prints what converged. Needs rabbitmq-server, mariadbd and redis-server.
 test-faults: install
-	$(PY) -m pytest tests/faults $(PYTEST_ARGS)
+	$(PY) -m pytest $(wildcard tests/faults/test_*.py) tests/faults/cluster_wave.py $(PYTEST_ARGS)
 
 bench: install infra-start
 	@command -v wrk >/dev/null || (apt-get install -y -q wrk >/dev/null 2>&1 || echo "wrk not installable; benches fall back to a Python load generator")
-	@set -e; for b in $(BENCHES); do echo "== bench/$$b.py"; $(PY) bench/$$b.py; done
+	@set -e; for b in $(BENCHES); do echo "== bench/$$b.py"; \
+		$(PY) bench/$$b.py $$(if [ $$b = scale ]; then echo "$(BENCH_SCALE_ARGS)"; fi); done
+
+bench-scale: install infra-start
+	$(PY) bench/scale.py
 
 # Debian's headless Chromium for the console's browser tests (Playwright drives it;
 # it never downloads a browser of its own), and a CJK font so Chinese pages render.

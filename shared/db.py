@@ -12,6 +12,7 @@ failed commit becomes the call's error. Callbacks registered with
 from __future__ import annotations
 
 import functools
+import logging
 import weakref
 
 import random
@@ -26,6 +27,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from shared.errors import Unavailable
+
+log = logging.getLogger(__name__)
 
 _after_commit: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -50,10 +53,10 @@ class _PyMySQLConnection(pymysql.connections.Connection):
         return cls._default_ctx
 
 
-def make_engine(url: str, pool_size: int = 10) -> Engine:
+def make_engine(url: str, pool_size: int = 10, max_overflow: int = 4) -> Engine:
     # The pool holds a connection per concurrent worker: overflow connections are
     # closed on return, and re-opening one per call costs more than the query.
-    engine = _create_engine(url, pool_size)
+    engine = _create_engine(url, pool_size, max_overflow)
     if engine.dialect.driver == "pymysql":
         @event.listens_for(engine, "do_connect")
         def _connect(dialect, conn_rec, cargs, cparams):
@@ -61,13 +64,13 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
     return engine
 
 
-def _create_engine(url: str, pool_size: int) -> Engine:
+def _create_engine(url: str, pool_size: int, max_overflow: int) -> Engine:
     return create_engine(
         url,
         pool_pre_ping=True,      # a MariaDB restart must not surface as "server has gone away"
         pool_recycle=3600,
         pool_size=int(pool_size),
-        max_overflow=5,
+        max_overflow=int(max_overflow),
         pool_timeout=10,
         connect_args={"connect_timeout": 5, "read_timeout": 30, "write_timeout": 30},
     )
@@ -98,10 +101,11 @@ def retryable(exc: BaseException) -> bool:
 
 
 # Connection-level failures: can't connect (2002/2003), gone away (2006), lost during a
-# query (2013), the pool could not hand out a connection in time. The database is down
-# or restarting, not the request wrong: the caller hears Unavailable (HTTP 503, retry),
-# not an internal error.
-UNREACHABLE_ERRORS = (2002, 2003, 2006, 2013, 2055)
+# query (2013), the pool could not hand out a connection in time; and the server refusing
+# a new connection: too many connections (1040), the account's max_user_connections
+# (1203 global, 1226 per account). The database is down, restarting or full, not the
+# request wrong: the caller hears Unavailable (HTTP 503, retry), not an internal error.
+UNREACHABLE_ERRORS = (1040, 1203, 1226, 2002, 2003, 2006, 2013, 2055)
 
 
 def _unreachable(exc: BaseException) -> bool:
@@ -125,14 +129,61 @@ def pending_after_commit(worker_ctx) -> tuple:
     return tuple(_after_commit.get(worker_ctx, ()))
 
 
+def pool_of(config: dict) -> tuple[int, int]:
+    """(pool size, overflow) of a service process: a connection per worker at least."""
+    pool_size = max(int(config.get("DB_POOL_SIZE", 10)), int(config.get("max_workers", 10)))
+    return pool_size, int(config.get("DB_MAX_OVERFLOW", 4))
+
+
+class BudgetExceeded(RuntimeError):
+    """More connections may be opened than the database accepts (``check_budget``)."""
+
+
+def check_budget(engine: Engine, config: dict, service: str, per_process: int) -> dict | None:
+    """The connection budget, checked at start (docs/architecture.md, "Database budget").
+
+    ``DB_BUDGET_PROCESSES`` service processes (every replica of every service, plus the pods
+    a rolling update adds) may each open ``per_process`` connections; with the
+    ``DB_BUDGET_HEADROOM`` share of ``@@max_connections`` kept free (administrators,
+    migrations, monitoring), that must fit. Past it: a warning, or — with
+    ``DB_BUDGET_ENFORCE`` (production) — this process refuses to start. A database that
+    does not answer is not judged here (readiness reports it)."""
+    processes = int(config.get("DB_BUDGET_PROCESSES", 0) or 0)
+    if processes <= 0:
+        return None
+    try:
+        with engine.connect() as conn:
+            max_connections = int(conn.execute(text("SELECT @@max_connections")).scalar())
+    except DBAPIError as exc:
+        log.warning("connection budget not checked: the database did not answer (%s)", exc.orig)
+        return None
+    headroom = float(config.get("DB_BUDGET_HEADROOM", 0.2))
+    allowed = int(max_connections * (1 - headroom))
+    needed = processes * per_process
+    verdict = {"service": service, "processes": processes, "per_process": per_process,
+               "needed": needed, "allowed": allowed, "max_connections": max_connections}
+    if needed <= allowed:
+        return verdict
+    message = (f"Database connection budget exceeded: {processes} processes (DB_BUDGET_PROCESSES) x "
+               f"{per_process} connections each (DB_POOL_SIZE/max_workers + DB_MAX_OVERFLOW) = {needed}, "
+               f"but max_connections is {max_connections} and {headroom:.0%} of it is kept free "
+               f"({allowed} usable). Raise the database's max_connections or lower the pool or the "
+               f"process count (docs/architecture.md, \"Database budget\").")
+    if str(config.get("DB_BUDGET_ENFORCE", "")).lower() in ("1", "true", "yes"):
+        raise BudgetExceeded(message)
+    log.warning(message, extra=verdict)
+    return verdict
+
+
 class Database(DependencyProvider):
     def __init__(self):
         self.sessions: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
     def setup(self):
         config = self.container.config
-        pool_size = max(int(config.get("DB_POOL_SIZE", 10)), int(config.get("max_workers", 10)))
-        self.engine = make_engine(config["DB_URL"], pool_size)
+        self.pool_size, self.max_overflow = pool_of(config)
+        self.engine = make_engine(config["DB_URL"], self.pool_size, self.max_overflow)
+        check_budget(self.engine, config, self.container.service_name, self.pool_size + self.max_overflow)
 
     def stop(self):
         self.engine.dispose()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, String, select
+from sqlalchemy import DateTime, Index, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 
@@ -26,6 +26,8 @@ def processed_events_model(base, service: str):
             "event_type": mapped_column(String(128)),
             "processed_at": mapped_column(
                 DateTime, default=lambda: datetime.now(timezone.utc).replace(tzinfo=None)),
+            # retention deletes ids older than RETENTION_DAYS.processed_events (migrations 0028-0033)
+            "__table_args__": (Index(f"ix_{service}_processed_events_at", "processed_at"),),
         },
     )
 

@@ -45,7 +45,7 @@ class BlacklistMirror(DependencyProvider):
     def setup(self):
         config = self.container.config
         self.keys = Keys.from_config(config)
-        self.engine = make_engine(config["DB_URL"], 1)
+        self.engine = make_engine(config["DB_URL"], 1, 0)  # one thread: one connection (the budget counts it)
         self.redis = make_client(config["REDIS_URL"])
 
     def start(self):

@@ -60,7 +60,8 @@ class Token(Base):
     """A session or personal access token; only its SHA-256 is stored."""
 
     __tablename__ = "auth_tokens"
-    __table_args__ = (Index("ix_tokens_user", "user_id"),)
+    __table_args__ = (Index("ix_tokens_user", "user_id"), Index("ix_tokens_kind_expires", "kind", "expires_at"),
+                      Index("ix_tokens_kind_revoked", "kind", "revoked_at"))
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("auth_users.id", ondelete="CASCADE"))
@@ -90,7 +91,8 @@ class BlacklistEntry(Base):
 
 
 class AuditEntry(Base):
-    """Append-only: rows are inserted, never updated or deleted by MAE."""
+    """Append-only: rows are inserted, never updated; deleted only by retention, after
+    ``RETENTION_DAYS.audit`` (services/auth/retention.py)."""
 
     __tablename__ = "auth_audit"
     __table_args__ = (Index("ix_audit_time", "created_at"), Index("ix_audit_actor", "actor"),

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from services.auth.blacklist import BlacklistMirror
 from services.auth.domain import accounts, login_state, sessions
 from services.auth.domain.oauth import configured_providers
+from services.auth.retention import Retention
 from services.auth.models import AuditEntry, BlacklistEntry, ProcessedEvent, Token, User
 from shared.audit import AUDIT_SOURCE
 from shared.errors import BadRequest, NotFound
@@ -22,7 +23,7 @@ from shared.timeutil import rfc3339, utcnow
 BOOTSTRAP_TOKEN_NAME = "bootstrap"
 
 
-class AuthService(ServiceBase):
+class AuthService(Retention, ServiceBase):
     name = "auth"
 
     config = Config()

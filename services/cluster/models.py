@@ -96,7 +96,8 @@ class ResourceReport(Base):
 
     __tablename__ = "cluster_reports"
     __table_args__ = (UniqueConstraint("cluster", "namespace", "kind", "name", name="uq_cluster_report_object"),
-                      Index("ix_cluster_reports_published", "published"))
+                      Index("ix_cluster_reports_published", "published"),
+                      Index("ix_cluster_reports_received", "received_at"))
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     cluster: Mapped[str] = mapped_column(String(63))

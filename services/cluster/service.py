@@ -20,6 +20,7 @@ from services.cluster.domain import applying, fanout, namespaces, registry, repo
 from services.cluster.intake import ReportIntake
 from services.cluster.logship import LogShipper
 from services.cluster.mke.clients import ClusterClients
+from services.cluster.retention import Retention
 from services.cluster.models import Cluster, ProcessedEvent
 from services.cluster.rotation import RotationEntrypoints
 from services.cluster.runtime import RuntimeEntrypoints
@@ -27,7 +28,6 @@ from shared.audit import AuditLog
 from shared.errors import AlreadyExists, BadRequest
 from shared.events import EventPublisher, handle_event
 from shared.processed_events import first_delivery
-from shared.keys import Keys
 from shared.rpc import ServiceRpc
 from shared.secretbox import Secrets
 from shared.service import ServiceBase, rpc
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 TEND_SECONDS = float(os.environ.get("CLUSTER_TEND_SECONDS", "10"))
 
 
-class ClusterService(RuntimeEntrypoints, RotationEntrypoints, ServiceBase):
+class ClusterService(RuntimeEntrypoints, RotationEntrypoints, Retention, ServiceBase):
     name = "cluster"
 
     config = Config()
@@ -138,7 +138,7 @@ class ClusterService(RuntimeEntrypoints, RotationEntrypoints, ServiceBase):
         # Not deduplicated: a redelivered request is applied again (apply is idempotent)
         # and answered again, as docs/contracts.md says.
         request = event.get("data") or {}
-        callback = applying.Publishing(self.events, request, self.log_lines)
+        callback = applying.Publishing(self.events, request, self.log_lines, self.db)
         applying.run_request(self.db, self.clients, self.secrets, self.config, request, callback)
 
     @rpc
@@ -209,30 +209,31 @@ class ClusterService(RuntimeEntrypoints, RotationEntrypoints, ServiceBase):
         namespaces.keep_policies(self.db, [e for e in namespaces.app_entries(apps) if e[2] is not None], asked)
         namespaces.want_on_cluster(self.db, name, apps)
         self.db.commit()
-        fanout.reconcile(self.db, self.clients, self.config, name)
+        fanout.fan_out(self.db, self.clients, self.config, name)
 
     @rpc
     def reconcile(self, name):
         """Probe one cluster, heal and retry its namespaces now (the timer does this by itself)."""
         registry.get(self.db, name)
-        return fanout.tend(self.db, self.clients, self.redis, self.config, name, heal_now=True)
+        return fanout.tend(self.db, self.clients, self.config, name, heal_now=True)
 
     # ----------------------------------------------------------------- tend
     @timer(interval=TEND_SECONDS)
     def tend(self):
         """Probe every cluster, retry its namespaces, publish reports left unpublished."""
         for name in list(self.db.scalars(select(Cluster.name))):
-            lock = Keys.from_config(self.config).lock(f"cluster-tend:{name}")
-            if not self.redis.set(lock, "1", nx=True, ex=max(5, int(TEND_SECONDS * 3))):
+            # A database lease, not a Redis lock: tending goes on while Redis is away.
+            lease = fanout.tend_lease(self.db, name)
+            if not lease.take(max(5, TEND_SECONDS * 3)):
                 continue  # another replica tends this one
             try:
-                fanout.tend(self.db, self.clients, self.redis, self.config, name)
+                fanout.tend(self.db, self.clients, self.config, name, lease=lease)
                 self.announce_unreachable(name)
             except Exception:  # one cluster's trouble must not stop the others
                 log.exception("tending cluster failed", extra={"cluster": name})
                 self.db.rollback()
             finally:
-                self.redis.delete(lock)
+                lease.give_up()
         for cluster, rows in reports.take_unpublished(self.db).items():
             self._announce(cluster, rows)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from services.deploy import metrics as deploy_metrics
 from services.deploy import schemas
 from services.deploy.domain import catalog, ci_builds, deploys, policy, records, request_keys, secret_env, settings
-from shared.keys import Keys
+from shared.db_lease import Lease, new_holder
 from shared.timeutil import utcnow
 
 
@@ -46,10 +46,11 @@ class DeployHelpers:
                               {"rollback_of": source.id, "clusters": deploys.cluster_names(clusters)}, source_ip)
 
     def _sweep_turn(self) -> bool:
-        """Whether this replica sweeps now: one at a time, once per DEPLOY_SWEEP_SECONDS."""
+        """Whether this replica sweeps now: one at a time, once per DEPLOY_SWEEP_SECONDS. The
+        turn is a database lease (shared/db_lease.py), so sweeps go on while Redis is away; a
+        holder of its own each time, so the next turn is free only once this one ran out."""
         interval = settings.setting(self.config, "DEPLOY_SWEEP_SECONDS", 5)
-        return bool(self.redis.set(Keys.from_config(self.config).lock("deploy-sweep"), "1", nx=True,
-                                   px=int(interval * 1000)))
+        return Lease(self.db.get_bind(), "deploy", "deploy-sweep", new_holder()).take(interval)
 
     def _audit(self, actor, action: str, target: str, details: dict, source_ip) -> None:
         self.audit.record(actor["username"], action, target, details, source_ip)

@@ -112,7 +112,9 @@ class Record(Base):
     """One action (deploy, rollback, delete) of a version or an ingress on a set of clusters."""
 
     __tablename__ = "deploy_records"
-    __table_args__ = (Index("ix_deploy_records_app", "app", "service", "version", "id"),)
+    __table_args__ = (Index("ix_deploy_records_app", "app", "service", "version", "id"),
+                      Index("ix_deploy_records_app_id", "app", "id"),
+                      Index("ix_deploy_records_app_service_id", "app", "service", "id"))
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     app: Mapped[str] = mapped_column(String(63))
@@ -165,7 +167,8 @@ class Target(Base):
     action: Mapped[str] = mapped_column(String(16), default="apply")   # apply | delete
     has_deployment: Mapped[bool] = mapped_column(Boolean, default=True)
     image: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    manifests: Mapped[list] = mapped_column(JSON)
+    # None once trimmed: a superseded target's, after RETENTION_DAYS.manifests (retention.py).
+    manifests: Mapped[list | None] = mapped_column(JSON, nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -192,7 +195,8 @@ class LogLine(Base):
     comes from the event that carried the line, so a redelivery adds nothing."""
 
     __tablename__ = "deploy_log_lines"
-    __table_args__ = (Index("ix_deploy_log_lines_record", "record_id", "id"),)
+    __table_args__ = (Index("ix_deploy_log_lines_record", "record_id", "id"),
+                      Index("ix_deploy_log_lines_time", "time"))
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     line_id: Mapped[str] = mapped_column(String(80), unique=True)
@@ -231,7 +235,8 @@ class CIBuild(Base):
 
     __tablename__ = "deploy_ci_builds"
     __table_args__ = (UniqueConstraint("link_id", "number", "status", name="uq_deploy_ci_build"),
-                      Index("ix_deploy_ci_builds_record", "record_id"))
+                      Index("ix_deploy_ci_builds_record", "record_id"),
+                      Index("ix_deploy_ci_builds_created", "created_at"))
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     link_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("deploy_ci_links.id", ondelete="CASCADE"))

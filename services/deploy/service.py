@@ -17,9 +17,11 @@ from services.deploy.helpers import DeployHelpers, weigh_by
 from services.deploy.shipping_entrypoints import ShippingEntrypoints
 from services.deploy.ingress_entrypoints import IngressEntrypoints
 from services.deploy.template_entrypoints import TemplateEntrypoints
+from services.deploy.retention import Retention
 from services.deploy.models import ProcessedEvent
 from shared import redact
 from shared.audit import AuditLog
+from shared.db import retry_deadlocks
 from shared.errors import NotFound
 from shared.events import EventPublisher, handle_event
 from shared.processed_events import first_delivery
@@ -36,7 +38,7 @@ log = logging.getLogger(__name__)
 STATUS_BATCH, LOG_BATCH, BATCH_WAIT = 2000, 2000, 0.02
 
 
-class DeployService(ShippingEntrypoints, IngressEntrypoints, TemplateEntrypoints, DeployHelpers,
+class DeployService(ShippingEntrypoints, IngressEntrypoints, TemplateEntrypoints, DeployHelpers, Retention,
                     ServiceBase):
     name = "deploy"
 
@@ -122,6 +124,7 @@ class DeployService(ShippingEntrypoints, IngressEntrypoints, TemplateEntrypoints
 
     # -- deploys (an Idempotency-Key makes each once per caller: domain/request_keys.py) --
     @rpc
+    @retry_deadlocks()  # concurrent deploys' locks on deploy_targets' indexes may deadlock
     def deploy_version(self, app, service, name, clusters, actor, source_ip=None, idempotency_key=None):
         """``clusters``: ``[{"name", "env"}]``, resolved (and authorised) by the caller."""
         return self._once(actor, idempotency_key, lambda: self._deploy_version(app, service, name, clusters, actor,
@@ -129,6 +132,7 @@ class DeployService(ShippingEntrypoints, IngressEntrypoints, TemplateEntrypoints
                           action="deploy", app=app, service=service, version=name, clusters=clusters)
 
     @rpc
+    @retry_deadlocks()
     def rollback(self, record_id, actor, source_ip=None, idempotency_key=None):
         return self._once(actor, idempotency_key, lambda: self._rollback(record_id, actor, source_ip),
                           action="rollback", record_id=record_id)

@@ -51,6 +51,7 @@ class Delivery(Base):
         UniqueConstraint("channel_id", "event_id", name="uq_delivery_channel_event"),
         Index("ix_delivery_app_id", "app", "id"),
         Index("ix_delivery_status_lease", "status", "lease_until"),
+        Index("ix_delivery_created", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

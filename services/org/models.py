@@ -36,7 +36,7 @@ class Application(Base):
 class Member(Base):
     __tablename__ = "org_members"
     __table_args__ = (UniqueConstraint("app_id", "user_id", name="uq_member_app_user"),
-                      Index("ix_members_user", "user_id"))
+                      Index("ix_members_user_app", "user_id", "app_id"))
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     app_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("org_applications.id", ondelete="CASCADE"))

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from services.org.domain import apps as domain
 from services.org import schemas
 from services.org.domain import policy as app_policy
+from services.org.retention import Retention
 from services.org.models import Application, Member
 from shared.audit import AuditLog
 from shared.errors import Unavailable
@@ -21,7 +22,7 @@ from shared.service import ServiceBase, rpc
 log = logging.getLogger(__name__)
 
 
-class OrgService(ServiceBase):
+class OrgService(Retention, ServiceBase):
     name = "org"
 
     config = Config()

@@ -14,6 +14,7 @@ from services.server import schemas
 from services.server.domain import accounts, expiry, inventory, schedule
 from services.server.domain.providers import ProviderError, provider_for
 from services.server.models import ProcessedEvent
+from services.server.retention import Retention
 from shared.audit import AuditLog
 from shared.clock import Clock
 from shared.errors import Invalid
@@ -31,7 +32,7 @@ SCAN_CHECK_SECONDS = 300
 CLOUD_SYNC_CHECK_SECONDS = float(os.environ.get("CLOUD_SYNC_CHECK_SECONDS", "30"))
 
 
-class ServerService(ServiceBase):
+class ServerService(Retention, ServiceBase):
     name = "server"
 
     config = Config()

@@ -50,6 +50,7 @@ from shared.outbound.addresses import (IP, UNSPECIFIED, Entry, carried, ip_of, l
 from shared.outbound.errors import NotAllowed, OutboundError, TimedOut
 from shared.outbound.transport import GuardedAdapter, connection_words
 from shared.outbound.urls import Target, parse_url
+from shared.redis import endpoints as redis_endpoints
 
 Resolver = Callable[[str, int], list[str]]
 
@@ -86,7 +87,8 @@ def _endpoint_of(url: str, default_port: int | None = None) -> Endpoint | None:
 
 def infrastructure(config: dict) -> list[Endpoint]:
     """MAE's own endpoints, as this process's config names them."""
-    found = [_endpoint_of(config.get("DB_URL")), _endpoint_of(config.get("REDIS_URL")),
+    found = [_endpoint_of(config.get("DB_URL")),
+             *(Endpoint(host.lower(), port) for host, port in redis_endpoints(config.get("REDIS_URL"))),
              _endpoint_of(config.get("PUBLIC_URL")), _endpoint_of(config.get("CONSOLE_URL")),
              _endpoint_of(config.get("OTEL_EXPORTER_OTLP_ENDPOINT")),
              _endpoint_of(config.get("WEB_SERVER_ADDRESS"), 8000)]

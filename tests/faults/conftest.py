@@ -2,7 +2,9 @@
 
 Like the e2e stack (tests/e2e/conftest.py) it is `make up`'s ``Stack`` on free
 ports, but its RabbitMQ, Redis and MariaDB are the suite's own (tests/faults/infra.py),
-so restarting them disturbs nobody else on the machine.
+so restarting them disturbs nobody else on the machine. Servers and stack are per test
+module: cluster_wave.py brings its own ``private_servers`` (a RabbitMQ cluster, a Redis
+behind sentinels), and one wave's stack is gone before the next one starts.
 """
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ import requests
 
 from scripts.stack import ROOT, Stack
 from tests.faults.report import SUMMARY
-from tests.faults.infra import OPERATOR_OPTS, SANDBOX_OPTS, PrivateMariaDB, PrivateRabbit, PrivateRedis, free_port
+from tests.faults.infra import (OPERATOR_OPTS, SANDBOX_OPTS, PrivateMariaDB, PrivateRabbit, PrivateRedis, free_port,
+                               servers_running)
 
 
 class Api:
@@ -58,30 +61,14 @@ class Api:
         raise AssertionError(f"{method} {path} never answered {expect} within {timeout:g} s; last: {last}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def private_servers(tmp_path_factory):
     base = tmp_path_factory.mktemp("fault-servers")
-    redis, rabbit, mariadb = PrivateRedis(base), PrivateRabbit(base), PrivateMariaDB(base)
-    started = []
-    try:
-        for server in (redis, rabbit, mariadb):
-            started.append(server)
-            server.start()
-        mariadb.create_database()
-        from shared.migrate import upgrade
-
-        upgrade(mariadb.url)
-        yield {"redis": redis, "rabbit": rabbit, "mariadb": mariadb}
-    finally:
-        for server in reversed(started):
-            try:
-                server.stop()
-            except Exception as exc:  # keep stopping the others
-                print(f"could not stop {type(server).__name__}: {exc}")
-        rabbit.remove()
+    with servers_running(redis=PrivateRedis(base), rabbit=PrivateRabbit(base), mariadb=PrivateMariaDB(base)) as servers:
+        yield servers
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def fault_stack(private_servers, tmp_path_factory):
     from shared.secretbox import generate_key
 
@@ -109,7 +96,7 @@ def fault_stack(private_servers, tmp_path_factory):
         stack.stop_all()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def fault_admin(fault_stack):
     from scripts.stack import admin_token
 
@@ -117,7 +104,7 @@ def fault_admin(fault_stack):
     return Api(fault_stack.url, token)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def fault_clusters(fault_stack, fault_admin):
     started = fault_stack.start_clusters(
         fault_admin.session.headers["Authorization"].split()[1],

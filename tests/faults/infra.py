@@ -15,7 +15,9 @@ people): the fault suite never touches them. Instead it starts its own
   outage is a clean stop, a pause, and a start on the same data.
 
 Each is a plain process of this test run, stopped at the end by its own pid
-(or node name), never by a name pattern.
+(or node name), never by a name pattern. The same servers in production's shape — a
+3-node RabbitMQ cluster, a Redis primary with a replica and three sentinels — are
+rabbit_cluster.py and sentinel.py.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 # The sandboxes and operators of the fault stack (as tests/e2e's, snapshots every second).
@@ -96,14 +99,15 @@ class PrivateRedis:
 
 
 class PrivateRabbit:
-    def __init__(self, base: Path):
+    def __init__(self, base: Path, node: str | None = None):
         # The node runs as the rabbitmq user: a directory of its own it can reach
-        # (pytest's tmp dirs are private to root).
+        # (pytest's tmp dirs are private to root). Nodes of one machine share the rabbitmq
+        # user's Erlang cookie, so the nodes of a cluster (rabbit_cluster.py) reach each other.
         self.dir = Path(tempfile.mkdtemp(prefix="mae-faults-rabbitmq-", dir="/tmp"))
         self.dir.chmod(0o755)
         self.port = free_port()
         self.dist_port = free_port()
-        self.node = f"mae-faults-{os.getpid()}@localhost"
+        self.node = node or f"mae-faults-{os.getpid()}@localhost"
         self.url = f"pyamqp://guest:guest@127.0.0.1:{self.port}/"
         (self.dir / "enabled_plugins").write_text("[].\n")
         (self.dir / "rabbitmq.conf").write_text(
@@ -140,6 +144,13 @@ class PrivateRabbit:
         if not self.running:
             return
         self._ctl("stop", str(self.dir / "pid"), timeout=120)
+        self.running = False
+
+    def kill(self) -> None:
+        """SIGKILL the node's Erlang VM: no goodbye to its peers or its clients."""
+        pid = int((self.dir / "pid").read_text().strip())
+        os.kill(pid, signal.SIGKILL)
+        _wait(lambda: not _listening(self.port), 30, f"RabbitMQ on {self.port} still listens")
         self.running = False
 
     def restart(self) -> None:
@@ -216,3 +227,28 @@ class PrivateMariaDB:
             self.proc.kill()
             self.proc.wait(10)
         self.proc = None
+
+
+@contextmanager
+def servers_running(**servers):
+    """Start ``servers`` in order (the last, ``mariadb``, gets MAE's schema), stop them in
+    reverse at the end; a module's fault stack runs on them (cluster_wave.py brings its own)."""
+    started = []
+    try:
+        for server in servers.values():
+            started.append(server)
+            server.start()
+        mariadb = servers["mariadb"]
+        mariadb.create_database()
+        from shared.migrate import upgrade
+
+        upgrade(mariadb.url)
+        yield servers
+    finally:
+        for server in reversed(started):
+            try:
+                server.stop()
+            except Exception as exc:  # keep stopping the others
+                print(f"could not stop {type(server).__name__}: {exc}")
+        for server in servers.values():
+            getattr(server, "remove", lambda: None)()

@@ -29,11 +29,15 @@ class Publishing:
     Log lines are batched (``logship``): staged with the result in the worker's
     transaction, shipped after the commit merged with other workers' lines."""
 
-    def __init__(self, events, request: dict, lines):
-        self.events, self.request, self.lines = events, request, lines
+    def __init__(self, events, request: dict, lines, db: Session | None = None):
+        self.events, self.request, self.lines, self.db = events, request, lines, db
 
     def log(self, level: str, line: str) -> None:
         self.lines.add(self.request.get("record_id"), self.request.get("cluster"), level, line)
+        if self.db is not None and self.db.in_transaction():
+            # A full batch of lines was staged in the outbox: committed now, so no transaction
+            # stays open across the next Kubernetes call (they ship with the result's commit).
+            self.db.commit()
 
     def _result(self, result: dict) -> None:
         self.lines.flush()
@@ -65,6 +69,9 @@ def run_request(db: Session, clients, box, config: dict, request: dict, callback
     # restarting for a few seconds must not fail a deploy, while a cluster that stays away
     # still fails it, visibly, within ~10 s.
     client = clients.of(cluster, attempts=int(config.get("CLUSTER_APPLY_ATTEMPTS", 5)))
+    # Nothing of the database is needed while the cluster is asked (seconds, or a timeout): the
+    # read transaction ends here, and the result's events open a short one of their own.
+    db.commit()
     run = engine.apply if action == "apply" else engine.delete
     result = run(client, manifests, callback, request.get("namespace"))
     log.info("%s on %s: ok=%s", action, cluster.name, result["ok"],
@@ -75,6 +82,7 @@ def live_objects(db: Session, clients, cluster: str, namespace: str, manifests) 
     """For each manifest, the object as the cluster has it now (or None); a Secret's values
     never leave this service (``redact.live``)."""
     client = clients.of(registry.get(db, cluster))
+    db.commit()  # no transaction open while the cluster is asked
     answer = []
     for manifest in manifests or []:
         try:

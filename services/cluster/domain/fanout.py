@@ -16,7 +16,7 @@ from services.cluster import metrics as cluster_metrics
 from services.cluster.domain import defences, namespaces, registry
 from services.cluster.mke import ClusterError
 from services.cluster.models import Cluster
-from shared.keys import Keys
+from shared.db_lease import Lease, new_holder
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,9 @@ FANOUT_CONCURRENCY = 8
 # How often a cluster's namespaces are compared with what MAE made (NAMESPACE_HEAL_SECONDS):
 # three paged LISTs per cluster, so not every tend.
 HEAL_SECONDS = 300.0
+# How long a cluster's tend turn is held at a time while its namespaces are enacted (renewed after
+# each batch of rows; given up at the end).
+LEASE_SECONDS = 60.0
 
 
 def taken(db: Session, clients, name: str) -> list[str]:
@@ -57,19 +60,56 @@ def everywhere(db: Session, clients, config: dict, name: str) -> None:
         reconcile(db, clients, config, cluster, names={name})
 
 
+def tend_lease(db: Session, name: str) -> Lease:
+    """The turn to tend cluster ``name`` (one replica at a time enacts its namespaces)."""
+    return Lease(db.get_bind(), "cluster", f"cluster-tend:{name}", new_holder())
+
+
+def fan_out(db: Session, clients, config: dict, name: str) -> dict:
+    """A newly registered cluster's namespaces, all of them, in the cluster's tend turn: a tend
+    of it running at the same time would enact the same rows twice. If a tend holds the turn
+    now, that tend enacts them (its reconcile goes through every row)."""
+    lease = tend_lease(db, name)
+    if not lease.take(LEASE_SECONDS):
+        return {}
+    try:
+        return reconcile(db, clients, config, name, lease=lease)
+    finally:
+        lease.give_up()
+
+
 def reconcile(db: Session, clients, config: dict, cluster_name: str, names: set | None = None,
-              attempts: int | None = None) -> dict:
-    """Bring the cluster's namespaces to what the rows want; stops at the first
-    transient failure (a cluster that is down is not asked a thousand times)."""
+              attempts: int | None = None, lease: Lease | None = None) -> dict:
+    """Bring the cluster's namespaces to what the rows want, ``namespaces.BATCH`` rows at a time
+    until every row was tried once (a newly registered cluster gets all its apps' namespaces in
+    one go, not a batch per tend; ``lease``, the tend turn held, is renewed after each batch);
+    stops at the first transient failure (a cluster that is down is not asked a thousand times)."""
+    done = failed = 0
+    after = 0
+    while True:
+        batch = _reconcile_batch(db, clients, config, cluster_name, names, attempts, after)
+        if batch is None:
+            return {} if after == 0 else {"done": done, "failed": failed}
+        done, failed = done + batch["done"], failed + batch["failed"]
+        if batch["last"] is None or batch["stopped"] or batch["seen"] < namespaces.BATCH:
+            return {"done": done, "failed": failed}
+        after = batch["last"]
+        if lease is not None:
+            lease.renew(LEASE_SECONDS)
+
+
+def _reconcile_batch(db: Session, clients, config: dict, cluster_name: str, names: set | None,
+                     attempts: int | None, after: int) -> dict | None:
     cluster = db.scalar(select(Cluster).where(Cluster.name == cluster_name))
     if cluster is None:
-        return {}
-    rows = [(r.id, r.namespace, r.desired, r.app_id) for r in namespaces.work(db, cluster_name)
-            if names is None or r.namespace in names]
+        return None
+    found = namespaces.work(db, cluster_name, after=after)
+    last = found[-1].id if found else None
+    rows = [(r.id, r.namespace, r.desired, r.app_id) for r in found if names is None or r.namespace in names]
     policy_of = namespaces.policies(db, [r[3] for r in rows if r[2] == "present"])
     db.commit()
     if not rows:
-        return {"done": 0}
+        return {"done": 0, "failed": 0, "seen": len(found), "last": last, "stopped": False}
     client = clients.of(cluster, **({"attempts": attempts} if attempts else {}))
     settings = defences.Settings.from_config(config)
     outcomes: list[tuple[int, str, ClusterError | None]] = []
@@ -97,16 +137,17 @@ def reconcile(db: Session, clients, config: dict, cluster_name: str, names: set 
         # Rows never tried stay pending; the cluster is visibly unreachable.
         registry.note_probe(cluster, str(stop[0])[:1000])
     db.commit()
-    return {"done": sum(1 for o in outcomes if o[2] is None), "failed": sum(1 for o in outcomes if o[2])}
+    return {"done": sum(1 for o in outcomes if o[2] is None), "failed": sum(1 for o in outcomes if o[2]),
+            "seen": len(found), "last": last, "stopped": bool(stop)}
 
 
-def heal_due(redis, config: dict, name: str) -> bool:
-    """Every NAMESPACE_HEAL_SECONDS per cluster, whichever replica tends it (0: every tend)."""
+def heal_due(db: Session, config: dict, name: str) -> bool:
+    """Every NAMESPACE_HEAL_SECONDS per cluster, whichever replica tends it (0: every tend);
+    a turn in the database (shared/db_lease.py), so healing goes on while Redis is away."""
     seconds = float(config.get("NAMESPACE_HEAL_SECONDS", HEAL_SECONDS) or 0)
     if seconds <= 0:
         return True
-    key = Keys.from_config(config).lock(f"cluster-heal:{name}")
-    return bool(redis.set(key, "1", nx=True, px=max(1, int(seconds * 1000))))
+    return Lease(db.get_bind(), "cluster", f"cluster-heal:{name}", new_holder()).take(seconds)
 
 
 def heal(db: Session, clients, config: dict, cluster: Cluster) -> int | None:
@@ -137,11 +178,12 @@ def heal(db: Session, clients, config: dict, cluster: Cluster) -> int | None:
     return len(drifted)
 
 
-def tend(db: Session, clients, redis, config: dict, name: str, heal_now: bool = False) -> dict:
+def tend(db: Session, clients, config: dict, name: str, heal_now: bool = False, lease: Lease | None = None) -> dict:
     """Probe one cluster; if it answers, heal its namespaces (when due) and retry the pending ones."""
     cluster = db.scalar(select(Cluster).where(Cluster.name == name))
     if cluster is None:
         return {}
+    db.commit()  # no transaction stays open while the cluster is asked
     try:
         clients.of(cluster, attempts=1).check()
         registry.note_probe(cluster, None)
@@ -151,7 +193,7 @@ def tend(db: Session, clients, redis, config: dict, name: str, heal_now: bool = 
     db.commit()
     result = {"reachable": reachable}
     if reachable:
-        if heal_now or heal_due(redis, config, name):
+        if heal_now or heal_due(db, config, name):
             result["drifted"] = heal(db, clients, config, cluster)
-        result.update(reconcile(db, clients, config, name))
+        result.update(reconcile(db, clients, config, name, lease=lease))
     return result

@@ -96,6 +96,10 @@ def rollback_source(db: Session, record_id) -> tuple[Record, list[Target]]:
     if record.status != status.SUCCEEDED:
         raise Conflict(f"Only a record that succeeded can be rolled back to; record {record.id} is "
                        f"{record.status}.", {"record_id": record.id, "status": record.status})
+    if any(t.manifests is None for t in targets):  # trimmed by retention (services/deploy/retention.py)
+        raise Conflict(f"Record {record.id} is too old to roll back to: its manifests were removed after "
+                       f"the retention period. Deploy the version again instead.",
+                       {"record_id": record.id, "reason": "manifests_trimmed"})
     return record, targets
 
 

@@ -1,0 +1,7 @@
+"""What the server service trims after ``RETENTION_DAYS`` (shared/retention.py): the event ids
+kept for deduplication."""
+from shared.retention import RetentionEntrypoints, processed_events
+
+
+class Retention(RetentionEntrypoints):
+    retention_rules = (processed_events("server"),)
