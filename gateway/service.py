@@ -23,8 +23,10 @@ from gateway.routes.runtime import RuntimeRoutes
 from gateway.routes.servers import ServerRoutes
 from gateway.routes.shipping import ShippingRoutes
 from gateway.routes.templates import TemplateRoutes
+from shared.config import RequiredSettings
 from shared.logging import CallContext
 from shared.metrics import Metrics
+from shared.probes import BrokerHealth
 from shared.redis import Redis
 from shared.rpc import ServiceRpc
 
@@ -47,3 +49,6 @@ class GatewayService(OperationsRoutes, AuthRoutes, AppRoutes, ServerRoutes, Noti
     rate_limit = WriteRateLimit()
     metrics = Metrics()
     call_context = CallContext()
+    # Readiness: this process's AMQP connection (shared.probes).
+    broker = BrokerHealth()
+    required = RequiredSettings()

@@ -35,6 +35,11 @@ def main(argv=None) -> int:
     parser.add_argument("--heartbeat-seconds", type=float, default=30.0)
     parser.add_argument("--backoff-cap", type=float, default=30.0)
     parser.add_argument("--watch-seconds", type=int, default=240)
+    parser.add_argument("--health-port", type=int, default=0,
+                        help="serve /healthz and /readyz on this port (0: off)")
+    parser.add_argument("--health-host", default="0.0.0.0")
+    parser.add_argument("--ready-stale-seconds", type=float, default=None,
+                        help="not ready once MAE took no post for this long (default: 3 heartbeats + 10 s)")
     parser.add_argument("--stats-file", default=None,
                         help="keep bytes sent to MAE / received from the API server here (JSON)")
     args = parser.parse_args(argv)
@@ -63,6 +68,11 @@ def main(argv=None) -> int:
                     stats_file=args.stats_file, token_source=read_token,
                     extra_stats=lambda: {"watch_bytes_received": sum(w.bytes_received for w in watchers),
                                          "lists": sum(w.lists for w in watchers)})
+    if args.health_port:
+        from mae_operator.health import Health, serve
+        # Ready while MAE took a post within three heartbeats (a heartbeat goes every --heartbeat-seconds).
+        stale = args.ready_stale_seconds or 3 * args.heartbeat_seconds + 10
+        serve(Health(watchers, sender, stale_seconds=stale), args.health_port, args.health_host)
     log = logging.getLogger("mae_operator")
     log.info("operator for cluster %s reporting to %s", args.cluster, args.mae_url)
     sender.run()

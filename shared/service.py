@@ -2,7 +2,7 @@
 
 A service subclasses ``ServiceBase`` and sets ``name``; it inherits the ``ping``
 RPC (the gateway's ``/readyz`` asks it) and its own ``/metrics``, ``/healthz`` and
-``/readyz`` (the same checks as ``ping``) endpoints.
+``/readyz`` (the same checks as ``ping``) endpoints, served outside the worker pool.
 """
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ import time
 from sqlalchemy import text
 
 from shared import debug
+from shared.config import RequiredSettings
 from shared.db import Database
 from shared.errors import EXPECTED
 from shared.logging import CallContext
 from shared.metrics import Metrics, exposition
+from shared.probes import BrokerHealth, probe
 from shared.redis import Redis
 from shared.rpc import ReliableRpc
-from shared.web import route
 
 # Domain errors are expected outcomes, not crashes: nameko logs them as warnings.
 # ReliableRpc: a reply lost to a broker restart must not kill the service (shared.rpc).
@@ -47,6 +48,8 @@ class ServiceBase:
     redis = Redis()
     metrics = Metrics()
     call_context = CallContext()
+    broker = BrokerHealth()
+    required = RequiredSettings()  # refuses to start without the settings this process uses
 
     @rpc
     def ping(self) -> dict:
@@ -57,6 +60,7 @@ class ServiceBase:
         checks = {
             "database": check(lambda: self.db.execute(text("SELECT 1"))),
             "redis": check(self.redis.ping),
+            "broker": self.broker.check(),
         }
         self.db.rollback()
         return {
@@ -66,16 +70,17 @@ class ServiceBase:
             "checks": checks,
         }
 
-    @route("GET", "/metrics")
+    @probe("GET", "/metrics")
     def prometheus_metrics(self, request):
         return exposition()
 
-    @route("GET", "/healthz")
+    @probe("GET", "/healthz")
     def healthz(self, request):
         return {"status": "ok", "service": self.name, "instance": INSTANCE}
 
-    @route("GET", "/readyz")
+    @probe("GET", "/readyz")
     def readyz(self, request):
-        """This replica can work: its database and Redis answer (the kubelet's readiness probe)."""
+        """This replica can work: its database, Redis and broker connection answer (the kubelet's
+        readiness probe). Served outside the worker pool (shared.probes)."""
         health = self._health()
         return (200 if health["ok"] else 503), health

@@ -127,9 +127,18 @@ class ApiWsgiApp(WsgiApp):
         return None
 
 
+# Connections the kernel queues before the server accepts them: eventlet.listen's default of 50
+# reset clients of a burst (bench/scale.py: 4 of 200 simultaneous deploys).
+LISTEN_BACKLOG = 1024
+
+
 class ApiServer(WebServer):
     def get_wsgi_app(self):
         return ApiWsgiApp(self)
+
+    def get_wsgi_server(self, sock, wsgi_app, **kwargs):
+        sock.listen(LISTEN_BACKLOG)  # listen() again on a listening socket only resizes its queue
+        return super().get_wsgi_server(sock, wsgi_app, **kwargs)
 
 
 class Route(HttpRequestHandler):

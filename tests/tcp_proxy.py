@@ -24,13 +24,14 @@ class Proxy:
         threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
 
     def cut(self):
-        self.listener.close()
-        for conn in self.conns:
+        # Shut down, and let the threads blocked on these sockets close them: a socket closed
+        # under a green thread still reading it leaves that reader registered with the hub.
+        listener, self.listener = self.listener, None
+        for sock in [listener, *self.conns]:
             try:
-                conn.shutdown(socket.SHUT_RDWR)
+                sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-            conn.close()
         self.conns.clear()
 
     def _accept(self, listener):
@@ -38,6 +39,11 @@ class Proxy:
             try:
                 client, _ = listener.accept()
             except OSError:
+                listener.close()
+                return
+            if self.listener is not listener:  # cut while accepting
+                client.close()
+                listener.close()
                 return
             upstream = socket.create_connection(self.target)
             self.conns += [client, upstream]
@@ -51,8 +57,12 @@ class Proxy:
                 dst.sendall(data)
         except (OSError, EOFError):
             pass
+        # Shut both down (the other pump, reading dst, wakes up), but close only the socket
+        # this thread reads: a socket closed under another green thread's read leaves that
+        # reader registered with the hub, and a later file on the same fd number fails.
         for sock in (src, dst):
             try:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+        src.close()

@@ -41,7 +41,7 @@ TEST_RESULT = obj(["ok"], ok={"type": "boolean"}, attempts={"type": "integer"})
 DELIVERY = obj(["id", "channel_id", "event", "status", "attempts"], id={"type": "integer"},
                channel_id={"type": "integer"}, channel_name={"type": ["string", "null"]},
                app={"type": ["string", "null"]}, event=STR, event_id=STR,
-               status={"type": "string", "enum": ["pending", "sending", "delivered", "failed"]},
+               status={"type": "string", "enum": ["pending", "sending", "retrying", "delivered", "failed"]},
                attempts={"type": "integer"}, last_error={"type": ["string", "null"]},
                created_at={"type": ["string", "null"]}, updated_at={"type": ["string", "null"]},
                delivered_at={"type": ["string", "null"]})

@@ -7,6 +7,7 @@ from gateway.readiness import probe_services
 from shared.metrics import exposition
 from shared.service import INSTANCE, check
 from shared.errors import MaeError
+from shared.probes import probe
 from shared.web import error_body, route
 
 SERVICE_NAMES = ("auth", "org", "deploy", "cluster", "server", "notify")
@@ -15,17 +16,17 @@ JSON_OK = {200: {"description": "OK", "content": {"application/json": {"schema":
 
 
 class OperationsRoutes:
-    @route("GET", "/healthz", summary="The gateway process is up", tags=["operations"],
+    @probe("GET", "/healthz", summary="The gateway process is up", tags=["operations"],
            responses=JSON_OK, local=True)
     def healthz(self, request):
         return {"status": "ok", "instance": INSTANCE}
 
-    @route("GET", "/readyz", summary="Every service, RabbitMQ, MySQL and Redis are reachable",
+    @probe("GET", "/readyz", summary="Every service, RabbitMQ, MySQL and Redis are reachable",
            tags=["operations"], responses={**JSON_OK, 503: {"description": "Not ready"}})
     def readyz(self, request):
         timeout = float(self.config.get("HEALTH_TIMEOUT", 3))
         services = probe_services({n: getattr(self, n) for n in SERVICE_NAMES}, timeout)
-        gateway = {"redis": check(self.redis.ping)}
+        gateway = {"redis": check(self.redis.ping), "broker": self.broker.check()}
         failing = [n for n, s in services.items() if not s.get("ok")]
         failing += [f"gateway.{k}" for k, v in gateway.items() if not v["ok"]]
         body = {"status": "ready" if not failing else "not_ready", "failing": failing}
@@ -45,7 +46,7 @@ class OperationsRoutes:
         except MaeError:
             return False
 
-    @route("GET", "/metrics", summary="Prometheus metrics", tags=["operations"],
+    @probe("GET", "/metrics", summary="Prometheus metrics", tags=["operations"],
            responses={200: {"description": "Prometheus text format"}}, local=True)
     def prometheus_metrics(self, request):
         return exposition()

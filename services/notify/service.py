@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from nameko.dependency_providers import Config
 from nameko.timer import timer
@@ -11,6 +12,7 @@ from services.notify.domain.events import public_name
 from services.notify.domain.targets import DeliveryError, NotAllowedError
 from sqlalchemy import delete
 
+from services.notify.retention import Retention
 from services.notify.models import Channel, Delivery, ProcessedEvent
 from shared.audit import AuditLog
 from shared.errors import Unavailable, UrlNotAllowed
@@ -23,8 +25,10 @@ from shared.timeutil import parse_rfc3339, utcnow
 
 log = logging.getLogger(__name__)
 
-# How often a replica looks for deliveries another replica left behind.
-SWEEP_SECONDS = 30
+# How often a replica looks for deliveries due: retries whose pause is over (NOTIFY_SWEEP_SECONDS,
+# checked every tick), and those another replica left behind.
+SWEEP_TICK_SECONDS = 1
+LAST_SWEEP: dict = {}  # this process's last sweep (time.monotonic)
 
 
 def _first_delivery(session, model, event: dict) -> bool:
@@ -41,7 +45,7 @@ def _first_delivery(session, model, event: dict) -> bool:
     return result.rowcount == 1
 
 
-class NotifyService(ServiceBase):
+class NotifyService(Retention, ServiceBase):
     name = "notify"
 
     config = Config()
@@ -151,10 +155,14 @@ class NotifyService(ServiceBase):
         self.db.commit()
         self._send(planned)
 
-    @timer(interval=SWEEP_SECONDS)
-    def sweep_stale_deliveries(self) -> None:
+    @timer(interval=SWEEP_TICK_SECONDS)
+    def sweep_due_deliveries(self) -> None:
+        now = time.monotonic()
+        if now - LAST_SWEEP.get("at", -1e9) < float(self.config.get("NOTIFY_SWEEP_SECONDS", 2)):
+            return
+        LAST_SWEEP["at"] = now
         policy = deliveries.Policy.from_config(self.config)
-        self._send(deliveries.stale(self.db, pending_grace=policy.lease_seconds))
+        self._send(deliveries.due(self.db, pending_grace=policy.lease_seconds))
 
     def _send(self, delivery_ids: list[int]) -> None:
         policy = deliveries.Policy.from_config(self.config)

@@ -16,15 +16,25 @@ import time
 import uuid
 
 import pytest
+import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from tests.e2e.test_clusters import rpc_config, wait_for
+from tests.conftest import free_port
 from tests.kube import on_cluster
 
 CLUSTER = "faults"
 # Small batches and heartbeats keep the tests quick; the backoff cap (8 s) is above the
 # pauses a 10 s outage reaches (0.5, 1, 2, 4 s ± 20 %), so the log shows them growing.
-OPERATOR_OPTS = {"batch_seconds": 0.2, "heartbeat_seconds": 1, "backoff_cap": 8}
+# Its probes on a port of its own: not ready once MAE took no post for 4 s.
+HEALTH_PORT = free_port()
+OPERATOR_OPTS = {"batch_seconds": 0.2, "heartbeat_seconds": 1, "backoff_cap": 8,
+                 "health_port": HEALTH_PORT, "health_host": "127.0.0.1", "ready_stale_seconds": 4}
+
+
+def probe(path: str):
+    answer = requests.get(f"http://127.0.0.1:{HEALTH_PORT}{path}", timeout=3)
+    return answer.status_code, answer.json()
 
 
 class Faults(dict):
@@ -130,16 +140,24 @@ def test_mae_down_the_operator_backs_off_and_delivers_when_it_returns(faults):
     log = stack.log_dir / f"operator-{CLUSTER}.log"
     offset = log.stat().st_size
 
+    status, ready = probe("/readyz")
+    assert status == 200 and ready["not_listed_yet"] == [], ready
     started = time.monotonic()
     stack.stop("gateway-0")
     try:
         assert on_cluster(faults, "scale", "deployment/web", "-n", ns, "--replicas=1").returncode == 0
+        time.sleep(max(0.0, 7 - (time.monotonic() - started)))
+        # MAE is away: the operator is alive (no restart would help) but not ready.
+        assert probe("/healthz")[0] == 200
+        status, ready = probe("/readyz")
+        assert status == 503 and ready["seconds_since_mae_took_a_post"] >= 4, ready
         time.sleep(max(0.0, 10 - (time.monotonic() - started)))
         assert latest(stack, ns)["web"]["replicas"]["desired"] == 2  # nothing got through meanwhile
     finally:
         stack.start("gateway", 0)
         stack.wait_ready(60)
     wait_for(reported(stack, ns, "web", 1, 1), 30, what="the scale made during the outage delivered")
+    wait_for(lambda: probe("/readyz")[0] == 200, 15, what="the operator ready again")
 
     with open(log, "rb") as fh:
         fh.seek(offset)

@@ -23,6 +23,11 @@ from tests.kube import kubectl, kubectl_json
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = ["gateway", "auth", "org", "deploy", "cluster", "server", "notify"]
+# What each process may read: the gateway no database password, only sealing services the key.
+BASE = {"mae-broker", "mae-redis"}
+SECRETS_OF = {"mae-gateway": BASE, "mae-auth": BASE | {"mae-database", "mae-oauth"},
+              "mae-org": BASE | {"mae-database"}, "mae-migrate": {"mae-database", "mae-secret-key"},
+              **{f"mae-{p}": BASE | {"mae-database", "mae-secret-key"} for p in ("deploy", "cluster", "server", "notify")}}
 
 
 def render(overlay: str) -> list[dict]:
@@ -74,6 +79,20 @@ def test_production_runs_two_probed_sized_non_root_replicas_of_every_process(pro
         assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
         # services are ready when their own dependencies answer; the gateway when it serves
         assert c["readinessProbe"]["httpGet"]["path"] == ("/healthz" if name == "gateway" else "/readyz")
+        # Shutdown outlasts the longest wait inside a worker (a cluster call, ~80 s) plus preStop.
+        assert c["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "5"]
+        assert pod["terminationGracePeriodSeconds"] >= 5 + 80
+        # Replicas of one component spread over hosts and zones, against their own kind only.
+        spread = {t["topologyKey"]: t for t in pod["topologySpreadConstraints"]}
+        assert set(spread) == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
+        assert all(t["matchLabelKeys"] == ["app.kubernetes.io/component"] for t in spread.values())
+        if name == "gateway":  # the pool the benchmarks measure; no schema to wait for
+            assert {e["name"]: e.get("value") for e in c["env"]}["MAX_WORKERS"] == "40"
+            assert "initContainers" not in pod
+        else:  # a new version waits for the migration Job's schema before it serves
+            (init,) = pod["initContainers"]
+            assert init["args"] == ["python", "-m", "shared.migrate", "--wait", "600"]
+            assert init["image"] == c["image"]
         requests = c["resources"]["requests"]
         assert requests["cpu"] and requests["memory"], name
         assert "memory" in c["resources"]["limits"]
@@ -93,9 +112,9 @@ def test_production_wires_config_secrets_ingress_and_the_migration_job(productio
         if obj["metadata"]["namespace"] != "mae":
             continue
         sources = {next(iter(s.values()))["name"] for s in c["envFrom"]}
-        assert sources == {config["metadata"]["name"], "mae-secrets"}, obj["metadata"]["name"]
-    # no secret values in the repository: mae-secrets is the admin's, not rendered here
-    assert "mae-secrets" not in by_kind(production, "Secret")
+        assert sources == {config["metadata"]["name"], *SECRETS_OF[obj["metadata"]["name"]]}, obj["metadata"]["name"]
+    # no secret values in the repository: the Secrets are the admin's, not rendered here
+    assert not [s for s in by_kind(production, "Secret").values() if s.get("data") or s.get("stringData")]
     ingress = by_kind(production, "Ingress")["mae"]
     assert ingress["spec"]["tls"][0]["secretName"] == "mae-tls"
     backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
@@ -105,6 +124,13 @@ def test_production_wires_config_secrets_ingress_and_the_migration_job(productio
     job = by_kind(production, "Job")["mae-migrate"]
     assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["python", "-m", "shared.migrate"]
     operator = by_kind(production, "Deployment")["mae-operator"]
+    op_pod = operator["spec"]["template"]["spec"]
+    (op,) = op_pod["containers"]
+    assert op_pod["securityContext"]["runAsNonRoot"] is True
+    assert op["securityContext"]["readOnlyRootFilesystem"] is True and op["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    port = op["command"][op["command"].index("--health-port") + 1]
+    assert op["livenessProbe"]["httpGet"]["path"] == "/healthz" and op["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert {p["name"]: str(p["containerPort"]) for p in op["ports"]}["health"] == port
     env = {e["name"]: e.get("value") for e in operator["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["MAE_URL"] == f"http://{backend['name']}.mae.svc.cluster.local"
 
@@ -114,6 +140,10 @@ def test_small_overlay_runs_one_replica_without_blocking_drains():
     deployments = by_kind(small, "Deployment")
     assert set(deployments) == {f"mae-{p}" for p in PROCESSES}
     assert all(d["spec"]["replicas"] == 1 for d in deployments.values())
+    # Fits a default MariaDB (max_connections 151, 20 % kept free): 12 pods at most in a rollout.
+    (config,) = by_kind(small, "ConfigMap").values()
+    workers, pool, processes = (int(config["data"][k]) for k in ("MAX_WORKERS", "DB_POOL_SIZE", "DB_BUDGET_PROCESSES"))
+    assert processes == 2 * 6 and processes * (max(workers, pool) + 4) <= 151 * 0.8
     assert not by_kind(small, "PodDisruptionBudget")
 
 
@@ -124,9 +154,12 @@ def test_kubectl_applies_the_production_overlay_and_everything_rolls_out(sandbox
     secrets = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "mae"}},
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "mae-system"}},
-        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "mae-secrets", "namespace": "mae"},
-         "stringData": {"DB_URL": "mysql+pymysql://mae:pw@mariadb:3306/mae", "AMQP_URI": "pyamqp://mae:pw@rabbitmq/",
-                        "REDIS_URL": "redis://redis:6379/0", "MAE_SECRET_KEY": "x" * 44}},
+        *[{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "mae"},
+           "stringData": data} for name, data in (
+            ("mae-database", {"DB_URL": "mysql+pymysql://mae:pw@mariadb:3306/mae"}),
+            ("mae-broker", {"AMQP_URI": "pyamqp://mae:pw@rabbitmq/"}),
+            ("mae-redis", {"REDIS_URL": "redis://redis:6379/0"}),
+            ("mae-secret-key", {"MAE_SECRET_KEY": "x" * 44}))],
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "mae-operator", "namespace": "mae-system"},
          "stringData": {"report-token": "mae_r_example"}},
     ]

@@ -193,3 +193,32 @@ def test_unreachable_cluster_is_retried_a_bounded_number_of_times_then_a_visible
     assert not result["ok"] and result["error"]["reason"] == "Unreachable" and result["objects"] == []
     assert rec.done_with is result and rec.lines[-1][0] == "error"
     del ca
+
+
+def test_a_delayed_older_apply_never_overwrites_what_a_newer_record_applied(client, sandbox):
+    """Applies are fenced by record id: record 5's request, arriving late (a redelivery after an
+    outage), leaves record 9's Deployment, ConfigMap and Service as they are."""
+    newer = manifests(image="nginx:1.27")
+    name = newer[0]["metadata"]["name"]
+    newer[0]["metadata"]["annotations"]["mae.io/record-id"] = "9"
+    assert apply(client, newer, Recorder(), "shop")["ok"]
+    older = manifests(image="nginx:1.25", name=name)
+    older[0]["metadata"]["annotations"]["mae.io/record-id"] = "5"
+    older[2]["data"] = {"greeting": "stale"}
+    told = Recorder()
+    result = apply(client, older, told, "shop")
+    assert not result["ok"] and result["objects"] == []
+    assert result["error"]["reason"] == "Superseded" and "record 9" in result["error"]["message"]
+    assert told.done_with is result and any(level == "warning" and "Nothing applied" in line for level, line in told.lines)
+    from kubernetes import client as k8s
+    live = k8s.AppsV1Api(sandbox.admin_client()).read_namespaced_deployment(name, "shop")
+    assert live.spec.template.spec.containers[0].image == "nginx:1.27"
+    assert live.metadata.annotations["mae.io/record-id"] == "9"
+    config = k8s.CoreV1Api(sandbox.admin_client()).read_namespaced_config_map(name, "shop")
+    assert config.data == {"greeting": "hello"}
+    # A newer record (a rollback is one) applies over it as always.
+    rollback = manifests(image="nginx:1.25", name=name)
+    rollback[0]["metadata"]["annotations"]["mae.io/record-id"] = "12"
+    assert apply(client, rollback, Recorder(), "shop")["ok"]
+    assert k8s.AppsV1Api(sandbox.admin_client()).read_namespaced_deployment(
+        name, "shop").spec.template.spec.containers[0].image == "nginx:1.25"

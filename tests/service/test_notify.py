@@ -297,3 +297,23 @@ def test_a_plain_url_left_by_an_older_version_is_sealed_by_the_migration_and_del
             [delivery] = wait_delivery(notify, "shop", event["event_id"])
         service.stop()   # before its database is dropped
     assert delivery["status"] == "delivered" and len(dingtalk.accepted_requests) == 1
+
+
+def test_a_retry_waits_without_holding_a_worker(serve, config, clean_tables, fakes):
+    """The pause before a retry is a row's due time, not a sleeping worker: with one worker slot
+    and a 3 s pause, the service answers at once while the delivery waits, then retries it."""
+    notify = serve(NotifyService, {**config, "max_workers": 1, "NOTIFY_RETRY_BASE": 3, "NOTIFY_RETRY_CAP": 3})
+    hook = fakes(FakeWebhook())
+    hook.fail_next(1, status=503)
+    notify.create_channel("shop", {"name": "flaky", "type": "webhook", "url": hook.url,
+                                   "events": ["deploy.failed"]})
+    event = deploy_failed()
+    event_dispatcher(config)("deploy", "failed", event)
+    [waiting] = wait_delivery(notify, "shop", event["event_id"], done=("retrying",))
+    assert waiting["attempts"] == 1 and "503" in waiting["last_error"]
+    started = time.monotonic()
+    assert notify.list_channels("shop")["items"]  # the one worker is free
+    assert time.monotonic() - started < 1.0
+    [delivery] = wait_delivery(notify, "shop", event["event_id"], timeout=15)
+    assert (delivery["status"], delivery["attempts"]) == ("delivered", 2)
+    assert len(hook.received) == 2

@@ -102,9 +102,12 @@ def test_urls_are_masked():
         == "https://open.feishu.cn/open-apis/bot/v2/hook/9f1c****"
 
 
-def test_lease_outlasts_every_attempt():
+def test_lease_outlasts_one_attempt_and_pauses_grow_to_their_cap():
     p = Policy(attempts=5, base=2, cap=60, timeout=5)
-    assert p.lease_seconds > 5 * 5 + (2 + 4 + 8 + 16) * 1.2
+    assert p.lease_seconds > p.timeout
+    pauses = [p.pause_after(n) for n in range(1, 9)]
+    assert 1.6 <= pauses[0] <= 2.4 and 3.2 <= pauses[1] <= 4.8  # base, then doubled, ±20 %
+    assert max(pauses) <= 60 * 1.2 and pauses[-1] >= 60 * 0.8  # capped
 
 
 def test_a_failed_send_does_not_name_the_urls_secrets():

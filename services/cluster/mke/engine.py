@@ -125,10 +125,45 @@ def apply_one(client: ClusterClient, manifest: dict, namespace: str | None = Non
     raise ClusterError("Conflict", f"{_label(manifest)} kept changing while MAE updated it; try again.", 409)
 
 
+RECORD_ID = "mae.io/record-id"  # stamped on a version's Deployment by the deploy service
+
+
+def _record_of(obj: dict | None) -> int | None:
+    value = (((obj or {}).get("metadata") or {}).get("annotations") or {}).get(RECORD_ID)
+    return int(value) if value and str(value).isdigit() else None
+
+
+def newer_record(client: ClusterClient, manifests: list[dict], namespace: str | None) -> int | None:
+    """The record that already applied a newer incarnation of this request's Deployment, if any.
+
+    Requests are fenced by record id: an apply that was delayed (a redelivery after a broker or
+    API-server outage, a retry running long) must not overwrite what a later deploy applied."""
+    for manifest in manifests:
+        mine = _record_of(manifest) if isinstance(manifest, dict) and manifest.get("kind") == "Deployment" else None
+        if mine is None:
+            continue
+        kind = _check(manifest, namespace)
+        live = client.get(kind, (manifest.get("metadata") or {}).get("namespace") or namespace,
+                          manifest["metadata"]["name"])
+        theirs = _record_of(live)
+        if theirs is not None and theirs > mine:
+            return theirs
+    return None
+
+
 def apply(client: ClusterClient, manifests: list[dict], callback: Callback,
           namespace: str | None = None) -> dict:
     objects, error = [], None
-    for manifest in ordered(list(manifests or [])):
+    try:
+        newer = newer_record(client, list(manifests or []), namespace)
+    except ClusterError as exc:
+        newer, error = None, exc.as_dict()
+        callback.log("error", f"could not read the Deployment on cluster {client.name}: {exc.reason}: {exc.message}")
+    if newer is not None:
+        error = {"reason": "Superseded", "code": 409,
+                 "message": f"record {newer} already applied a newer version of this Deployment; nothing was applied"}
+        callback.log("warning", f"Nothing applied on cluster {client.name}: {error['message']}.")
+    for manifest in ordered(list(manifests or [])) if error is None else []:
         try:
             entry, changed = apply_one(client, manifest, namespace)
         except ClusterError as exc:

@@ -3,10 +3,13 @@
 The path of a delivery: ``plan`` inserts it as ``pending`` in the transaction
 that records the event as processed (the unique (channel_id, event_id) key
 means a second delivery of the event, on any replica, adds nothing); after that
-commit the worker ``claim``s it (``sending``, with a lease), tries the target
-up to ``Policy.attempts`` times with exponential backoff, and leaves it
-``delivered`` or ``failed`` with the last error. A replica that dies mid-way
-leaves a ``sending`` row whose lease runs out; ``stale`` finds it for a sweep.
+commit the worker ``claim``s it (``sending``, with a lease) and tries the target
+once. Accepted: ``delivered``. Refused while attempts are left: ``retrying``, its
+lease set to when the next attempt is due (exponential backoff) — the worker
+does not sleep through the pause, so a flaky channel holds no worker slot; the
+sweep (``due``) claims it again then. Out of attempts: ``failed`` with the last
+error. A replica that dies mid-way leaves a ``sending`` row whose lease runs out;
+``due`` finds that too.
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ from services.notify.domain import targets
 from services.notify.domain.events import PLATFORM_ONLY
 from services.notify.models import Channel, Delivery, utcnow
 from shared.errors import Invalid
-from shared.retry import retry_call
+from shared.retry import backoff_delay, retry_call
 
 
 @dataclass(frozen=True)
@@ -44,9 +47,12 @@ class Policy:
 
     @property
     def lease_seconds(self) -> float:
-        """Longer than one full run of attempts can take (jitter included)."""
-        pauses = sum(min(self.cap, self.base * 2 ** n) * 1.2 for n in range(self.attempts - 1))
-        return self.attempts * self.timeout + pauses + 30
+        """Longer than one attempt can take: a ``sending`` row older than this was abandoned."""
+        return self.timeout + 30
+
+    def pause_after(self, attempts: int) -> float:
+        """Seconds between the ``attempts``-th try and the next (base·2ⁿ, capped, ±20 %)."""
+        return backoff_delay(max(0, attempts - 1), self.base, self.cap, jitter=0.2)
 
 
 def plan(session: Session, event_name: str, envelope: dict) -> list[int]:
@@ -73,25 +79,27 @@ def plan(session: Session, event_name: str, envelope: dict) -> list[int]:
 
 
 def claim(session: Session, delivery_id: int, lease_seconds: float, now: datetime | None = None) -> bool:
-    """Take a delivery for sending; False if someone else has it or it is finished."""
+    """Take a delivery for sending; False if someone else has it, it is finished, or its
+    next attempt is not due yet."""
     now = now or utcnow()
     result = session.execute(
         update(Delivery)
         .where(Delivery.id == delivery_id,
                or_(Delivery.status == "pending",
-                   (Delivery.status == "sending") & (Delivery.lease_until < now)))
+                   Delivery.status.in_(("sending", "retrying")) & (Delivery.lease_until < now)))
         .values(status="sending", lease_until=now + timedelta(seconds=lease_seconds),
                 updated_at=now))
     return result.rowcount == 1
 
 
-def stale(session: Session, pending_grace: float, now: datetime | None = None, limit: int = 50) -> list[int]:
-    """Deliveries left behind: pending for a while, or sending past their lease."""
+def due(session: Session, pending_grace: float, now: datetime | None = None, limit: int = 50) -> list[int]:
+    """Deliveries to try now: retries whose pause is over, rows pending for a while (their
+    first worker died before claiming), and sends abandoned past their lease."""
     now = now or utcnow()
     return list(session.scalars(
         select(Delivery.id).where(or_(
             (Delivery.status == "pending") & (Delivery.created_at < now - timedelta(seconds=pending_grace)),
-            (Delivery.status == "sending") & (Delivery.lease_until < now)))
+            Delivery.status.in_(("sending", "retrying")) & (Delivery.lease_until < now)))
         .order_by(Delivery.id).limit(limit)))
 
 
@@ -104,41 +112,31 @@ def _send(box, channel: Channel, event: str, envelope: dict, console_url: str, p
 
 
 def deliver(session: Session, box, delivery_id: int, *, console_url: str, policy: Policy,
-            commit: Callable[[], None], sleep: Callable[[float], None] = time.sleep,
-            http=None) -> Delivery | None:
-    """Send a claimed delivery until accepted or out of attempts; commits each step."""
+            commit: Callable[[], None], http=None, now: Callable[[], datetime] = utcnow) -> Delivery | None:
+    """One attempt at a claimed delivery; leaves it ``delivered``, ``retrying`` (due again after
+    the backoff pause) or ``failed``, and commits."""
     delivery = session.get(Delivery, delivery_id)
     if delivery is None:
         return None
     channel = session.get(Channel, delivery.channel_id)
-    already = delivery.attempts or 0
-    remaining = max(1, policy.attempts - already)
-    tries = 0
-
-    def once():
-        nonlocal tries
-        tries += 1
-        _send(box, channel, delivery.event, delivery.payload, console_url, policy, http)
-
-    def on_retry(attempt, exc, delay):
-        metrics.DELIVERY_RETRIES.labels(channel.type).inc()
-        delivery.attempts = already + attempt
-        delivery.last_error = str(exc)[:2000]
-        commit()
-
+    delivery.attempts = (delivery.attempts or 0) + 1
     try:
-        retry_call(once, attempts=remaining, base=policy.base, cap=policy.cap,
-                   retry_on=(targets.DeliveryError,), sleep=sleep, on_retry=on_retry)
-    except (targets.DeliveryError, targets.NotAllowedError) as exc:  # the guard's: not retried
-        delivery.status = "failed"
+        _send(box, channel, delivery.event, delivery.payload, console_url, policy, http)
+    except targets.NotAllowedError as exc:  # the guard's refusal: another try would be refused too
+        delivery.status, delivery.last_error, delivery.lease_until = "failed", str(exc)[:2000], None
+    except targets.DeliveryError as exc:
         delivery.last_error = str(exc)[:2000]
+        if delivery.attempts < policy.attempts:
+            metrics.DELIVERY_RETRIES.labels(channel.type).inc()
+            delivery.status = "retrying"
+            delivery.lease_until = now() + timedelta(seconds=policy.pause_after(delivery.attempts))
+        else:
+            delivery.status, delivery.lease_until = "failed", None
     else:
-        delivery.status = "delivered"
-        delivery.delivered_at = utcnow()
-    delivery.attempts = already + tries
-    delivery.lease_until = None
+        delivery.status, delivery.delivered_at, delivery.lease_until = "delivered", now(), None
     commit()
-    metrics.DELIVERIES.labels(channel.type, delivery.status).inc()
+    if delivery.status != "retrying":
+        metrics.DELIVERIES.labels(channel.type, delivery.status).inc()
     return delivery
 
 
@@ -156,7 +154,8 @@ def send_test(box, channel: Channel, console_url: str, policy: Policy, sleep=tim
         tries += 1
         _send(box, channel, "test", envelope, console_url, policy, http)
 
-    retry_call(once, attempts=policy.attempts, base=policy.base, cap=policy.cap,
+    # A person waits for this answer: short pauses (at most 2 s) between its few attempts.
+    retry_call(once, attempts=policy.attempts, base=min(policy.base, 1.0), cap=min(policy.cap, 2.0),
                retry_on=(targets.DeliveryError,), sleep=sleep)
     return {"ok": True, "channel_id": channel.id, "attempts": tries}
 
