@@ -79,6 +79,8 @@ def fault_stack(private_servers, tmp_path_factory):
         replicas=2,
         env={"DB_URL": servers["mariadb"].url, "AMQP_URI": servers["rabbit"].url,
              "REDIS_URL": servers["redis"].url, "REDIS_PREFIX": "mae-faults",
+             # The waves run what production runs (config/test.yaml's default is classic).
+             "AMQP_QUEUE_TYPE": "quorum",
              "MAE_SECRET_KEY": generate_key(), "HEALTH_TIMEOUT": "2", "LOG_LEVEL": "WARNING",
              "ALIYUN_ECS_ENDPOINT": "127.0.0.1:9", "CLUSTER_TEND_SECONDS": "2",
              # A busy 2-core machine under faults: give the cluster service time to answer

@@ -60,6 +60,7 @@ def test_a_classic_queue_stops_the_start_and_the_old_vhost_is_drained_into_the_n
         infra, config, container_factory, redis_client):
     _, old_uri = infra.new_vhost("old-" + uuid.uuid4().hex[:4])
     _, new_uri = infra.new_vhost("new-" + uuid.uuid4().hex[:4])
+    config = {**config, "AMQP_QUEUE_TYPE": "quorum"}  # what production runs
     old_config, new_config = {**config, "AMQP_URI": old_uri}, {**config, "AMQP_URI": new_uri}
     leave_classic_queues(old_uri)
     tag = uuid.uuid4().hex[:8]

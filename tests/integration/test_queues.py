@@ -38,7 +38,7 @@ wait_for = waiter(timeout=20, interval=0.1)
 @pytest.fixture
 def vhost_config(infra, config):
     name, uri = infra.new_vhost(uuid.uuid4().hex[:6])
-    return name, {**config, "AMQP_URI": uri}
+    return name, {**config, "AMQP_URI": uri, "AMQP_QUEUE_TYPE": "quorum"}  # what production runs
 
 
 def list_queues(vhost: str) -> dict[str, dict]:
