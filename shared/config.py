@@ -71,12 +71,15 @@ class RequiredSettings(DependencyProvider):
 
     @staticmethod
     def _check(container, service_cls):
+        import inspect
+
         from nameko.extensions import is_dependency
 
         from shared.db import Database
         from shared.secretbox import Secrets
 
-        kinds = {type(value) for _, value in vars_of(service_cls) if is_dependency(value)}
+        # as nameko finds them (mixins included)
+        kinds = {type(value) for _, value in inspect.getmembers(service_cls, is_dependency)}
         needed = ["AMQP_URI", "REDIS_URL"]
         needed += ["DB_URL"] if any(issubclass(k, Database) for k in kinds) else []
         needed += ["SECRET_KEY"] if any(issubclass(k, Secrets) for k in kinds) else []
@@ -85,10 +88,3 @@ class RequiredSettings(DependencyProvider):
             raise MissingSetting(f"{container.service_name} cannot start: " + "; ".join(
                 f"{name} is not set ({REQUIRED[name]})" for name in missing) + ".")
 
-
-def vars_of(cls):
-    """Every attribute of a class and its bases (a service's dependencies live on mixins too)."""
-    seen = {}
-    for klass in reversed(cls.__mro__):
-        seen.update(vars(klass))
-    return seen.items()

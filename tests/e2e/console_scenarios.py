@@ -35,6 +35,17 @@ class Browser:
         return page
 
 
+def open_page(page, path: str, special: str | None) -> None:
+    """Go to a console page and wait until it shows what a screenshot or a check needs."""
+    page.goto(path)
+    page.wait_for_selector("main :is(h1, table)")
+    if special == "preview":
+        page.click("[data-test=preview-button]")
+        page.wait_for_selector("[data-test=confirm-deploy]")
+    if special == "template-preview":
+        page.wait_for_selector("[data-test=tpl-rendered]")
+
+
 @contextmanager
 def chromium(url):
     from playwright.sync_api import sync_playwright
@@ -280,13 +291,7 @@ def screenshots(b: Browser, a: dict):
             for name, path, special in a["pages"]:
                 if (special == "admin") != (who == "admin"):
                     continue
-                page.goto(path)
-                page.wait_for_selector("main :is(h1, table)")
-                if special == "preview":
-                    page.click("[data-test=preview-button]")
-                    page.wait_for_selector("[data-test=confirm-deploy]")
-                if special == "template-preview":
-                    page.wait_for_selector("[data-test=tpl-rendered]")
+                open_page(page, path, special)
                 page.wait_for_timeout(400)
                 page.screenshot(path=str(out / f"{name}.{lang}.png"), full_page=True)
                 written.append(f"{name}.{lang}.png")
@@ -775,14 +780,8 @@ def accessibility(b: Browser, a: dict):
             for name, path, special in a["pages"]:
                 if (special == "admin") != (who == "admin"):
                     continue
-                page.goto(path)
                 try:
-                    page.wait_for_selector("main :is(h1, table)")
-                    if special == "preview":
-                        page.click("[data-test=preview-button]")
-                        page.wait_for_selector("[data-test=confirm-deploy]")
-                    if special == "template-preview":
-                        page.wait_for_selector("[data-test=tpl-rendered]")
+                    open_page(page, path, special)
                 except Exception as e:
                     raise AssertionError(f"page {name} ({lang}, {path}) did not render") from e
                 page.wait_for_timeout(400)

@@ -2,8 +2,18 @@
 under the ReplicaSet that owns them, ReplicaSets newest revision first with the Deployment's
 revision marked current, the Deployment's counts and conditions, and a cluster that could
 not be read said plainly. The objects are shaped as the API server (and the sandbox) gives them."""
+from datetime import timedelta
+
 from services.cluster.domain import resources
+from shared.clock import SystemClock
 from shared.names import object_name
+
+# Creation times as the API server writes them; the tree passes them through unchanged.
+START = SystemClock().now().replace(microsecond=0)
+
+
+def stamp(days=0, seconds=0) -> str:
+    return (START + timedelta(days=days, seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 DEPLOY_UID, OTHER_DEPLOY_UID = "d-1", "d-0"
 
@@ -21,7 +31,7 @@ def deployment(revision="2", generation=3, observed=2):
 
 
 def replicaset(name, uid, revision, desired, ready, owner=DEPLOY_UID):
-    return {"metadata": {"name": name, "uid": uid, "creationTimestamp": f"2030-01-0{revision}T00:00:00Z",
+    return {"metadata": {"name": name, "uid": uid, "creationTimestamp": stamp(days=int(revision)),
                          "annotations": {"deployment.kubernetes.io/revision": str(revision)},
                          "ownerReferences": [{"kind": "Deployment", "name": "web-v1", "uid": owner}]},
             "spec": {"replicas": desired}, "status": {"replicas": desired, "readyReplicas": ready,
@@ -30,7 +40,7 @@ def replicaset(name, uid, revision, desired, ready, owner=DEPLOY_UID):
 
 def pod(name, owner_uid, ready=True, waiting=None, node="node-1", restarts=0):
     state = {"waiting": {"reason": waiting}} if waiting else {"running": {}}
-    return {"metadata": {"name": name, "creationTimestamp": "2030-01-02T00:00:01Z",
+    return {"metadata": {"name": name, "creationTimestamp": stamp(days=2, seconds=1),
                          "ownerReferences": [{"kind": "ReplicaSet", "name": "x", "uid": owner_uid}]},
             "spec": {"nodeName": node, "containers": [{"name": "web"}]},
             "status": {"phase": "Running" if not waiting else "Pending",
@@ -55,12 +65,12 @@ def test_pods_hang_under_their_replicaset_newest_revision_first_and_current_mark
         ("web-v1-b", 2, True), ("web-v1-a", 1, False)]
     current = tree["replicasets"][0]
     assert current["replicas"] == {"desired": 2, "ready": 1, "available": 1}
-    assert current["created_at"] == "2030-01-02T00:00:00Z"
+    assert current["created_at"] == stamp(days=2)
     assert current["pods"] == [
         {"name": "web-v1-b-1", "phase": "Running", "ready": True, "restarts": 0, "node": "node-1",
-         "created_at": "2030-01-02T00:00:01Z"},
+         "created_at": stamp(days=2, seconds=1)},
         {"name": "web-v1-b-2", "phase": "Pending", "ready": False, "restarts": 3, "reason": "ImagePullBackOff",
-         "created_at": "2030-01-02T00:00:01Z"}]
+         "created_at": stamp(days=2, seconds=1)}]
     assert [p["name"] for p in tree["replicasets"][1]["pods"]] == ["web-v1-a-1"]
 
 
