@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
 from kombu import Connection
 
@@ -54,6 +55,18 @@ def describe(message) -> str:
         what, ident = None, None
     return " ".join(part for part in (what, f"event_id={ident}" if ident else None) if part) or \
         f"{len(message.body)} bytes"
+
+
+def _settle(parking, count: int, timeout: float = 5.0) -> None:
+    """Wait until the broker counts the ``count`` returned messages again: a quorum queue takes a
+    requeue asynchronously, and whoever looks right after us (an operator, a test) would otherwise
+    see the messages as gone."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _, ready, _ = parking.queue_declare(passive=True)
+        if ready >= count:
+            return
+        time.sleep(0.05)
 
 
 def redrive(amqp_uri: str, service: str, limit: int | None = None, dry_run: bool = False,
@@ -103,6 +116,8 @@ def redrive(amqp_uri: str, service: str, limit: int | None = None, dry_run: bool
             print(f"moved to {queue} ({reason}): {describe(message)}", file=out)
         for message in held:  # back to the parking queue, in their order
             message.reject(requeue=True)
+        if held:
+            _settle(parking, len(held))
     verb = "would move" if dry_run else "moved"
     print(f"{verb} {moved} message(s) of parking-{service}", file=out)
     return moved
