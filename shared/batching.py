@@ -16,9 +16,14 @@ cheap under load. The shape they share lives here:
   transaction committed.
 
 The batch queues are quorum queues with a delivery limit and a parking queue
-(``shared/queues.py``). A failing batch is retried here, in place, so it does not use
-up deliveries; a message comes back (and counts) only when this replica stops or its
-connection drops — a message that keeps killing its consumer ends up parked. The
+(``shared/queues.py``). A batch that fails on a dependency outage (``OUTAGE_ERRORS``) is
+retried here, in place, so it does not use up deliveries. A batch that fails on anything
+else is split in halves, each handled on its own, down to the single event that fails:
+that one is tried ``POISON_ATTEMPTS`` times and then rejected into the parking queue,
+and the rest of its batch is handled and acked — one bad event never holds up the lines
+and reports around it. A message comes back (and counts a delivery) only when this
+replica stops or its connection drops — a message that keeps killing its consumer ends
+up parked too. The
 consumer's connection has heartbeats (``HEARTBEAT``, nameko's key, 60 s by default),
 so a broker node that vanishes without closing the socket is noticed; the consume loop
 keeps reading (and heartbeating) while its batches wait for the database.
@@ -40,6 +45,7 @@ from nameko.extensions import Entrypoint
 from nameko.standalone.events import get_event_exchange
 
 from shared import queues
+from shared.events import OUTAGE_ERRORS
 from shared.retry import backoff_delay
 
 log = logging.getLogger(__name__)
@@ -49,6 +55,8 @@ MAX_RETRY_DELAY = 30.0  # reconnecting to the broker
 # reports held meanwhile (this replica's prefetch) flow within seconds of its return.
 MAX_HANDLER_RETRY_DELAY = 5.0
 RETRY_BASE = 0.2
+# Tries of one event that fails on its own (not an outage) before it is parked.
+POISON_ATTEMPTS = 3
 
 
 def _weight(weigh: Callable[[Any], int], item) -> int:
@@ -205,7 +213,10 @@ class BatchEventHandler(Entrypoint):
                 order, from this green thread only (the channel is not shared for writing)."""
                 while inflight and (block or inflight[0][1].dead):
                     messages, thread = inflight.popleft()
-                    if thread.wait():
+                    done, poison = thread.wait()
+                    if done:
+                        for message in poison:  # dead-lettered to the parking queue
+                            channel.basic_reject(message.delivery_tag, requeue=False)
                         channel.basic_ack(messages[-1].delivery_tag, multiple=True)
                     else:  # stopping: another replica (or we, later) retries it
                         for message in messages:
@@ -244,29 +255,55 @@ class BatchEventHandler(Entrypoint):
                 while inflight:
                     settle(block=True)
 
-    def _handle(self, messages) -> bool:
-        """Run the handler on ``messages`` until it succeeds (True: ack them) or the
-        entrypoint stops (False: hand them back)."""
+    def _run_worker(self, messages) -> tuple | None:
+        """One worker on ``messages``' events; its exc_info, or None when it committed."""
+        done = Event()
+
+        def handle_result(worker_ctx, result, exc_info):
+            done.send(exc_info)
+            return result, exc_info
+
+        self.container.spawn_worker(self, ([m.payload for m in messages],), {}, context_data={},
+                                    handle_result=handle_result)
+        return done.wait()
+
+    def _handle(self, messages) -> tuple[bool, list]:
+        """Run the handler on ``messages`` until every event is handled or found poison.
+        (True, the poison messages to park) — ack the rest; (False, []) when the entrypoint
+        stops first — hand them all back."""
         attempt = 0
+        poison_tries = 0
         while True:
-            events = [m.payload for m in messages]
-            done = Event()
-
-            def handle_result(worker_ctx, result, exc_info):
-                done.send(exc_info)
-                return result, exc_info
-
-            self.container.spawn_worker(self, (events,), {}, context_data={}, handle_result=handle_result)
-            exc_info = done.wait()
+            exc_info = self._run_worker(messages)
             if exc_info is None:
-                return True
+                return True, []
+            outage = isinstance(exc_info[1], OUTAGE_ERRORS)
+            if not outage and len(messages) > 1:  # find the event that fails, keep the rest
+                log.warning("batch handler failed; handling the batch in halves to find the event that fails",
+                            extra={"queue": self.queue_name, "events": len(messages), "error": repr(exc_info[1])})
+                middle = len(messages) // 2
+                poison = []
+                for half in (messages[:middle], messages[middle:]):
+                    done, found = self._handle(half)
+                    if not done:
+                        return False, []
+                    poison.extend(found)
+                return True, poison
+            if not outage:
+                poison_tries += 1
+                if poison_tries >= POISON_ATTEMPTS:
+                    payload = messages[0].payload
+                    log.error("event failed %d times on its own; parking it", poison_tries,
+                              extra={"queue": self.queue_name, "error": repr(exc_info[1]),
+                                     "event_id": payload.get("event_id") if isinstance(payload, dict) else None})
+                    return True, list(messages)
             delay = backoff_delay(attempt, RETRY_BASE, MAX_HANDLER_RETRY_DELAY)
             attempt += 1
             log.warning("batch handler failed; retrying the batch",
                         extra={"queue": self.queue_name, "events": len(messages), "attempt": attempt,
                                "delay_s": delay, "error": repr(exc_info[1])})
             if self._stopping:
-                return False
+                return False, []
             eventlet.sleep(delay)
 
 

@@ -21,7 +21,7 @@ from nameko.standalone.rpc import ServiceRpcProxy
 from sqlalchemy import select
 
 from scripts.redrive import redrive
-from shared import outbox, queues
+from shared import batching, outbox, queues
 from shared.batching import batch_handler
 from shared.db import Database
 from shared.errors import Unavailable
@@ -72,9 +72,17 @@ class Worker:
             raise Unavailable("The database is unavailable; try again shortly.")
         self.redis.rpush(f"{key}:done", event["event_id"])
 
-    @batch_handler([("qsource", "line")], queue="qworker-lines", size=10, wait=0.01)
+    @batch_handler([("qsource", "line")], queue="qworker-lines", size=10, wait=0.5)
     def on_lines(self, events):
-        pass
+        prefix = f"{self.config['REDIS_PREFIX']}:test:q"
+        for event in events:
+            data = event["data"]
+            self.redis.incr(f"{prefix}:{data['tag']}:tries")
+            if data.get("poison") and not self.redis.get(f"{prefix}:{data['tag']}:fixed"):
+                raise ValueError("this line cannot be stored (yet)")
+        # All or nothing, as a transaction: only a batch that passed records its lines.
+        for event in events:
+            self.redis.rpush(f"{prefix}:{event['data']['batch']}:stored", event["data"]["tag"])
 
 
 def send_job(container_factory, config, limit: int, **data) -> tuple[str, dict]:
@@ -148,6 +156,34 @@ def test_a_poison_message_is_parked_after_its_deliveries_and_redrive_brings_it_b
     wait_for(lambda: redis_client.llen(f"{key}:done"), 15, what="the redriven event to be handled")
     eventlet.sleep(0.5)
     assert redis_client.lrange(f"{key}:done", 0, -1) == [event["event_id"]]
+    assert queues.parked_count(config["AMQP_URI"], "qworker") == 0
+
+
+def test_a_poison_event_in_a_batch_is_parked_alone_and_the_rest_of_its_batch_is_stored(
+        container_factory, vhost_config, redis_client):
+    _, config = vhost_config
+    container_factory(Worker, config).start()
+    prefix, batch = f"{config['REDIS_PREFIX']}:test:q", uuid.uuid4().hex[:8]
+    tags = [f"{batch}-{i}" for i in range(7)]
+    poison = tags[4]
+    dispatch = event_dispatcher(config)
+    events = {tag: envelope("qsource", "line", {"tag": tag, "batch": batch, "poison": tag == poison}) for tag in tags}
+    for tag in tags:  # within the 0.5 s window: one batch
+        dispatch("qsource", "line", events[tag])
+
+    parked = wait_for(lambda: queues.parked_count(config["AMQP_URI"], "qworker"), 30, what="the poison line parked")
+    assert parked == 1
+    wait_for(lambda: redis_client.llen(f"{prefix}:{batch}:stored") == 6, 10, what="the other six lines stored")
+    assert sorted(redis_client.lrange(f"{prefix}:{batch}:stored", 0, -1)) == sorted(set(tags) - {poison})
+    assert int(redis_client.get(f"{prefix}:{poison}:tries")) >= batching.POISON_ATTEMPTS
+    eventlet.sleep(1.0)  # nothing more happens: not retried for ever, nothing stored twice
+    assert redis_client.llen(f"{prefix}:{batch}:stored") == 6
+
+    redis_client.set(f"{prefix}:{poison}:fixed", 1)
+    out = io.StringIO()
+    assert redrive(config["AMQP_URI"], "qworker", out=out) == 1
+    assert "moved to qworker-lines (rejected): qsource.line" in out.getvalue()
+    wait_for(lambda: redis_client.llen(f"{prefix}:{batch}:stored") == 7, 15, what="the redriven line stored")
     assert queues.parked_count(config["AMQP_URI"], "qworker") == 0
 
 
