@@ -195,6 +195,18 @@ def test_unreachable_cluster_is_retried_a_bounded_number_of_times_then_a_visible
     del ca
 
 
+def test_an_unchanged_apply_reads_each_object_once(client):
+    """The record-id fence reads the Deployment; the apply uses that read instead of a second GET
+    (one request per object is what an idle re-deploy of many apps costs each cluster)."""
+    ms = manifests()
+    ms[0]["metadata"]["annotations"]["mae.io/record-id"] = "3"
+    assert apply(client, ms, Recorder(), "shop")["ok"]
+    before = client.calls
+    result = apply(client, ms, Recorder(), "shop")
+    assert result["ok"] and [o["operation"] for o in result["objects"]] == ["unchanged"] * len(ms)
+    assert client.calls - before == len(ms)
+
+
 def test_a_delayed_older_apply_never_overwrites_what_a_newer_record_applied(client, sandbox):
     """Applies are fenced by record id: record 5's request, arriving late (a redelivery after an
     outage), leaves record 9's Deployment, ConfigMap and Service as they are."""

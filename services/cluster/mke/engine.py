@@ -90,8 +90,11 @@ def not_ours(manifest: dict) -> ClusterError:
                                       f"belongs to another app); MAE does not replace or delete it", 409)
 
 
-def apply_one(client: ClusterClient, manifest: dict, namespace: str | None = None) -> tuple[dict, list[str]]:
-    """Create, update or leave one object; returns its result entry and what differed."""
+def apply_one(client: ClusterClient, manifest: dict, namespace: str | None = None,
+              seen: dict | None = None) -> tuple[dict, list[str]]:
+    """Create, update or leave one object; returns its result entry and what differed.
+    ``seen``: objects just read by (kind, namespace, name) — the first attempt uses them
+    instead of reading again."""
     kind = _check(manifest, namespace)
     manifest = diff.normalize(manifest)
     meta = manifest.setdefault("metadata", {})
@@ -103,7 +106,8 @@ def apply_one(client: ClusterClient, manifest: dict, namespace: str | None = Non
     for attempt in range(CONFLICT_RETRIES):
         if attempt:
             time.sleep(next(pauses, CONFLICT_BACKOFF))
-        live = client.get(kind, ns, name)
+        key = (kind.kind, ns, name)
+        live = seen.pop(key) if seen and key in seen and not attempt else client.get(kind, ns, name)
         if live is None:
             try:
                 return _entry(manifest, "created", client.create(kind, ns, diff.with_last_applied(manifest, kind))), []
@@ -133,18 +137,22 @@ def _record_of(obj: dict | None) -> int | None:
     return int(value) if value and str(value).isdigit() else None
 
 
-def newer_record(client: ClusterClient, manifests: list[dict], namespace: str | None) -> int | None:
+def newer_record(client: ClusterClient, manifests: list[dict], namespace: str | None,
+                 seen: dict | None = None) -> int | None:
     """The record that already applied a newer incarnation of this request's Deployment, if any.
 
     Requests are fenced by record id: an apply that was delayed (a redelivery after a broker or
-    API-server outage, a retry running long) must not overwrite what a later deploy applied."""
+    API-server outage, a retry running long) must not overwrite what a later deploy applied.
+    What it reads goes into ``seen`` for ``apply_one``."""
     for manifest in manifests:
         mine = _record_of(manifest) if isinstance(manifest, dict) and manifest.get("kind") == "Deployment" else None
         if mine is None:
             continue
         kind = _check(manifest, namespace)
-        live = client.get(kind, (manifest.get("metadata") or {}).get("namespace") or namespace,
-                          manifest["metadata"]["name"])
+        ns = ((manifest.get("metadata") or {}).get("namespace") or namespace) if kind.namespaced else None
+        live = client.get(kind, ns, manifest["metadata"]["name"])
+        if seen is not None:
+            seen[(kind.kind, ns, manifest["metadata"]["name"])] = live
         theirs = _record_of(live)
         if theirs is not None and theirs > mine:
             return theirs
@@ -153,9 +161,9 @@ def newer_record(client: ClusterClient, manifests: list[dict], namespace: str | 
 
 def apply(client: ClusterClient, manifests: list[dict], callback: Callback,
           namespace: str | None = None) -> dict:
-    objects, error = [], None
+    objects, error, seen = [], None, {}
     try:
-        newer = newer_record(client, list(manifests or []), namespace)
+        newer = newer_record(client, list(manifests or []), namespace, seen)
     except ClusterError as exc:
         newer, error = None, exc.as_dict()
         callback.log("error", f"could not read the Deployment on cluster {client.name}: {exc.reason}: {exc.message}")
@@ -165,7 +173,7 @@ def apply(client: ClusterClient, manifests: list[dict], callback: Callback,
         callback.log("warning", f"Nothing applied on cluster {client.name}: {error['message']}.")
     for manifest in ordered(list(manifests or [])) if error is None else []:
         try:
-            entry, changed = apply_one(client, manifest, namespace)
+            entry, changed = apply_one(client, manifest, namespace, seen)
         except ClusterError as exc:
             error = exc.as_dict()
             callback.log("error", f"{_label(manifest) if isinstance(manifest, dict) else 'manifest'} "
