@@ -11,6 +11,7 @@ import os
 import socket
 import time
 
+from nameko.timer import Timer
 from sqlalchemy import text
 
 from shared import debug
@@ -39,6 +40,22 @@ def check(probe) -> dict:
     except Exception as exc:  # any failure of the dependency is the answer here
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
     return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+class ConfiguredTimer(Timer):
+    """A timer whose interval is a config setting (``key``, ``default`` seconds; never below
+    ``minimum``, so a 0 cannot make it spin), read when the container starts: each container
+    keeps its own pace, nothing is shared through module state."""
+
+    def __init__(self, key: str, default: float, minimum: float = 0.2, **kwargs):
+        self.key, self.default, self.minimum = key, default, minimum
+        super().__init__(interval=default, **kwargs)
+
+    def setup(self):
+        self.interval = max(self.minimum, float(self.container.config.get(self.key, self.default)))
+
+
+configured_timer = ConfiguredTimer.decorator
 
 
 class ServiceBase:

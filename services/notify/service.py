@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import logging
-import time
 
 from nameko.dependency_providers import Config
-from nameko.timer import timer
 
 from services.notify.domain import channels, deliveries
 from services.notify.domain.events import public_name
@@ -20,15 +18,13 @@ from shared.events import handle_event
 from shared.processed_events import first_delivery
 from shared.outbound import Outbound
 from shared.secretbox import Secrets
-from shared.service import ServiceBase, rpc
+from shared.service import ServiceBase, configured_timer, rpc
 from shared.timeutil import parse_rfc3339, utcnow
 
 log = logging.getLogger(__name__)
 
-# How often a replica looks for deliveries due: retries whose pause is over (NOTIFY_SWEEP_SECONDS,
-# checked every tick), and those another replica left behind.
-SWEEP_TICK_SECONDS = 1
-LAST_SWEEP: dict = {}  # this process's last sweep (time.monotonic)
+# Every NOTIFY_SWEEP_SECONDS a replica looks for deliveries due: retries whose pause is over, and
+# those another replica left behind.
 
 
 def _first_delivery(session, model, event: dict) -> bool:
@@ -155,12 +151,8 @@ class NotifyService(Retention, ServiceBase):
         self.db.commit()
         self._send(planned)
 
-    @timer(interval=SWEEP_TICK_SECONDS)
+    @configured_timer("NOTIFY_SWEEP_SECONDS", 2)
     def sweep_due_deliveries(self) -> None:
-        now = time.monotonic()
-        if now - LAST_SWEEP.get("at", -1e9) < float(self.config.get("NOTIFY_SWEEP_SECONDS", 2)):
-            return
-        LAST_SWEEP["at"] = now
         policy = deliveries.Policy.from_config(self.config)
         self._send(deliveries.due(self.db, pending_grace=policy.lease_seconds))
 
