@@ -205,7 +205,7 @@ def main(argv=None) -> int:
         session = requests.Session()
         session.headers.update(admin)
         reporting = clusters.wait_reporting(session, api, ["test", "prod"])
-        got = clusters.burst(api, token, apps[1:burst_size + 1], ["test", "prod"])
+        got = clusters.burst(api, token, apps[1:burst_size + 1], ["test", "prod"], db_url, stack.pids())
     finally:
         stack.stop_all()
         data.drop(db_url, ALT)
@@ -220,6 +220,13 @@ def main(argv=None) -> int:
               f"max {max(lat) - READY_DELAY:6.2f} s   (target p99 <= 3 s)")
     print(f"  POST deploy answered      p50 {statistics.median(got['answered']):6.2f} s   "
           f"p99 {pct(got['answered'], 0.99):6.2f} s")
+    if got["final"]:
+        total = sum(got["cpu"].values())
+        print(f"  CPU per deploy (both clusters): {1000 * total / got['final']:.0f} ms — "
+              + ", ".join(f"{kind} {1000 * sec / got['final']:.0f}" for kind, sec in
+                          sorted(got["cpu"].items(), key=lambda kv: -kv[1]))
+              + f"; the burst's CPU floor on {os.cpu_count()} cores: {total / (os.cpu_count() or 1):.1f} s; "
+              f"{got['statements'] / got['final']:.0f} SQL statements per deploy")
     print(f"  accepted {got['accepted']}, final {got['final']}: {got['statuses']}"
           + (f"; refused e.g. {got['refused']}" if got["refused"] else ""))
     print(f"  result: API {'PASS' if api_ok else 'FAIL'}, fan-out {'PASS' if fan_ok else 'FAIL'}, "

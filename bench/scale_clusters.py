@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import timezone
 
 import requests
 
@@ -101,23 +101,56 @@ def wait_reporting(api: requests.Session, base: str, clusters: list[str], timeou
     return False
 
 
-def _when(text: str | None) -> float | None:
-    if not text:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc).timestamp()
+def _finished(db_url: str, record_ids: list[int]) -> dict[int, tuple[str, float]]:
+    """(status, finished_at as a UTC timestamp) of the finished ones of ``record_ids``: one query,
+    so waiting for 200 records does not itself load the gateway (polling each record over the
+    API every half second was 400 requests a second on the 2 cores the burst runs on)."""
+    from sqlalchemy import bindparam, create_engine, text
+
+    engine = create_engine(db_url, pool_pre_ping=True)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT id, status, finished_at FROM deploy_records "
+                                     "WHERE id IN :ids AND finished_at IS NOT NULL")
+                                .bindparams(bindparam("ids", expanding=True)), {"ids": record_ids}).all()
+    finally:
+        engine.dispose()
+    return {row.id: (row.status, row.finished_at.replace(tzinfo=timezone.utc).timestamp()) for row in rows}
 
 
-def burst(api_url: str, admin: str, apps: list[str], clusters: list[str], timeout: float = 300) -> dict:
+def _questions(db_url: str) -> int:
+    """The database server's statement counter (``Questions``: every statement a client sent)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SHOW GLOBAL STATUS LIKE 'Questions'")).one()[1])
+    finally:
+        engine.dispose()
+
+
+def _cpu(pids: dict[str, int]) -> dict[str, float]:
+    from bench.footprint import sample
+
+    return {key: got[1] for key, pid in pids.items() if (got := sample(pid)) is not None}
+
+
+def burst(api_url: str, admin: str, apps: list[str], clusters: list[str], db_url: str,
+          pids: dict[str, int] | None = None, timeout: float = 300) -> dict:
     """A version ``burst`` of each app's ``web`` (made first, one by one), then one deploy of each to
     ``clusters``, all sent at once; per deploy the seconds from its POST until the record's
-    ``finished_at`` (the deploy service's clock, on this machine), and the final statuses."""
+    ``finished_at`` (the deploy service's clock, on this machine), the final statuses, and the CPU
+    seconds each kind of process (``pids``: the stack's) spent and the SQL statements the database
+    server received (all clients: the bench's own waiting included), from the first POST to the
+    last record final."""
     s = requests.Session()
     s.headers["Authorization"] = f"Bearer {admin}"
     for app in apps:
         resp = s.post(f"{api_url}/apps/{app}/services/web/versions", timeout=60,
                       json={"name": "burst", "image": "registry.example/sc/web:2.0", "port": 8080, "replicas": 1})
         assert resp.status_code == 201, resp.text
-    gate = threading.Barrier(len(apps))
+    gate = threading.Barrier(len(apps) + 1)
     sent: dict[str, tuple[float, int | None, str]] = {}
     answered: list[float] = []
 
@@ -139,21 +172,27 @@ def burst(api_url: str, admin: str, apps: list[str], clusters: list[str], timeou
     threads = [threading.Thread(target=deploy, args=(a,)) for a in apps]
     for t in threads:
         t.start()
+    cpu_before, questions_before = _cpu(pids or {}), _questions(db_url)
+    gate.wait()
     for t in threads:
         t.join()
     accepted = {a: v for a, v in sent.items() if v[1] is not None}
-    final: dict[str, dict] = {}
+    by_record = {v[1]: a for a, v in accepted.items()}
+    final: dict[str, tuple[str, float]] = {}
     deadline = time.monotonic() + timeout
     while len(final) < len(accepted) and time.monotonic() < deadline:
-        time.sleep(0.5)
-        for app, (_, record_id, _) in accepted.items():
-            if app not in final:
-                record = s.get(f"{api_url}/records/{record_id}", timeout=60).json()
-                if record.get("finished_at"):
-                    final[app] = record
-    latencies = sorted(_when(final[a]["finished_at"]) - accepted[a][0] for a in final)
+        time.sleep(0.25)
+        for record_id, got in _finished(db_url, list(by_record)).items():
+            final[by_record[record_id]] = got
+    cpu_after, questions = _cpu(pids or {}), _questions(db_url) - questions_before
+    cpu: dict[str, float] = {}
+    for key, seconds in cpu_after.items():
+        kind = key.split("-")[0]  # gateway-0, deploy-1, sandbox-test, operator-prod → their kind
+        cpu[kind] = cpu.get(kind, 0.0) + seconds - cpu_before.get(key, seconds)
+    latencies = sorted(final[a][1] - accepted[a][0] for a in final)
     statuses: dict[str, int] = {}
-    for record in final.values():
-        statuses[record["status"]] = statuses.get(record["status"], 0) + 1
+    for status, _ in final.values():
+        statuses[status] = statuses.get(status, 0) + 1
     return {"sent": len(apps), "accepted": len(accepted), "final": len(final), "statuses": statuses,
-            "latencies": latencies, "answered": answered, "refused": [v[2] for v in sent.values() if v[2]][:3]}
+            "latencies": latencies, "answered": answered, "refused": [v[2] for v in sent.values() if v[2]][:3],
+            "cpu": cpu, "statements": questions}
