@@ -26,10 +26,10 @@ infra-check:
 infra-start:
 	@scripts/infra.sh start
 
-migrate: install infra-check
+migrate: install infra-start
 	$(PY) -m shared.migrate
 
-up: install infra-check migrate
+up: install infra-start migrate
 	$(PY) -m scripts.stack up --replicas $(REPLICAS)
 
 down:
