@@ -22,7 +22,7 @@ import time
 
 from aiohttp import web
 
-from . import discovery, podlogs, tables
+from . import apply, discovery, managedfields, podlogs, protobuf, streams, tables
 from .controllers import PACER
 from .eventsv1 import EventsV1
 from .registry import ApiError, Registry, bad_request
@@ -37,7 +37,7 @@ PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
                "application/strategic-merge-patch+json")
 UNAUTH = dumps({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                 "message": "Unauthorized", "reason": "Unauthorized", "code": 401})
-PUBLIC = {"/healthz", "/livez", "/readyz", "/version"}
+PUBLIC = {"/healthz", "/livez", "/readyz", "/version", "/version/"}  # the Python client asks /version/
 
 
 def _resp(body: bytes, status: int = 200, content_type: str = JSON) -> web.Response:
@@ -63,6 +63,11 @@ def _wants_table(request: web.Request) -> bool:
 
 
 UNSET = object()
+
+
+def exact_rv(q) -> str | None:
+    """The resourceVersion a list must be read at (``resourceVersionMatch=Exact``), else None."""
+    return q.get("resourceVersion") if q.get("resourceVersionMatch") == "Exact" else None
 
 
 def _map_watch(w: Watcher, fn, types: tuple) -> None:
@@ -118,7 +123,7 @@ class Api:
         PACER.api_hit()
         path = request.path
         if path in PUBLIC:
-            if path == "/version":
+            if path.startswith("/version"):
                 return _resp(dumps(discovery.K8S_VERSION))
             return _resp(b"ok", content_type="text/plain")
         if not self._authorized(request):
@@ -189,7 +194,7 @@ class Api:
                 body = await self._json(request)
                 e = self.registry.create(rt, ns or "", body, dry_run=dry_run)
                 return _obj_resp(e, 201)
-            if method == "DELETE":
+            if method == "DELETE" and "deletecollection" in rt.verbs:
                 opts = await self._delete_opts(request)
                 deleted = self.registry.delete_collection(rt, ns, q.get("labelSelector"), q.get("fieldSelector"),
                                                           opts, dry_run)
@@ -205,6 +210,8 @@ class Api:
             return await self._scale(request, rt, ns, name, dry_run)
         if sub == "log":
             return await self._log(request, ns, name)
+        if sub in ("exec", "attach", "portforward"):
+            return await streams.handle(self, request, ns, name, sub)
         if sub == "finalize":
             sub = None  # namespace finalize: a plain update of spec.finalizers
         if method == "GET":
@@ -218,28 +225,35 @@ class Api:
             return _obj_resp(e)
         if method == "PATCH":
             ctype = request.content_type
+            managedfields.REQUEST_MANAGER.set(managedfields.manager_for(q, request.headers.get("User-Agent", "")))
+            if ctype == apply.MEDIA_TYPE:  # server-side apply (sandbox/apply.py)
+                e, created = apply.server_side_apply(self.registry, rt, ns, name, await request.read(), q,
+                                                     subresource=sub, dry_run=dry_run)
+                return _obj_resp(e, 201 if created else 200)
             if ctype not in PATCH_TYPES:
                 return _error(ApiError(415, "UnsupportedMediaType",
-                                       f"the body of the request was in an unknown format - accepted media types include: {', '.join(PATCH_TYPES)}"))
+                                       f"the body of the request was in an unknown format - accepted media types include: {', '.join(PATCH_TYPES + (apply.MEDIA_TYPE,))}"))
+            apply.check_options(q, False)
             e = self.registry.patch(rt, ns, name, ctype, await request.read(), subresource=sub, dry_run=dry_run)
             return _obj_resp(e)
         if method == "DELETE":
             opts = await self._delete_opts(request)
             e, removed = self.registry.delete(rt, ns, name, opts, dry_run)
-            if removed and rt is not PODS:
-                return _resp(dumps({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                                    "details": {"name": name, **({"group": rt.group} if rt.group else {}),
-                                                "kind": rt.plural, "uid": e.obj["metadata"]["uid"]}}))
-            return _obj_resp(e)
+            return _obj_resp(*self.registry.delete_answer(rt, e, removed, opts))
         return _error(ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"))
 
     async def _json(self, request: web.Request):
-        if "protobuf" in request.content_type or "cbor" in request.content_type:
-            # client-go retries such a request as JSON on 415 (kubectl's typed commands,
-            # e.g. `kubectl create deployment`, start with protobuf).
+        if managedfields.REQUEST_MANAGER.get() is None:  # the field manager this write is recorded for
+            managedfields.REQUEST_MANAGER.set(managedfields.manager_for(request.query, request.headers.get("User-Agent", "")))
+        if request.content_type == protobuf.MEDIA_TYPE:  # kubectl's typed commands (create deployment, ...)
+            try:
+                return protobuf.decode_body(await request.read())
+            except protobuf.ProtobufError as exc:
+                raise bad_request(f"the body of the request could not be decoded as protobuf: {exc}")
+        if "cbor" in request.content_type or "protobuf" in request.content_type:
             raise ApiError(415, "UnsupportedMediaType",
                            f"the body of the request was in an unknown format - accepted media types include: "
-                           f"application/json, application/yaml")
+                           f"application/json, application/yaml, {protobuf.MEDIA_TYPE}")
         raw = await request.read()
         try:
             return json.loads(raw)
@@ -291,7 +305,7 @@ class Api:
         except ValueError:
             raise bad_request(f"invalid limit {q.get('limit')!r}")
         entries, rv, cont, remaining = self.registry.list(rt, ns, q.get("labelSelector"), fsel,
-                                                          limit, q.get("continue"))
+                                                          limit, q.get("continue"), exact_rv(q))
         if _wants_table(request):
             tbl = tables.table(rt.key, [e.obj for e in entries], str(rv), q.get("includeObject", "Metadata"), cont)
             return _resp(dumps(tbl))
@@ -387,6 +401,8 @@ class Api:
         o = e.obj
         m = o["metadata"]
         sel = (o.get("spec") or {}).get("selector")
+        if o.get("kind") == "ReplicationController":  # a plain label map there (labels.SelectorFromSet)
+            sel = {"matchLabels": sel or {}}
         return {"kind": "Scale", "apiVersion": "autoscaling/v1",
                 "metadata": {"name": m["name"], "namespace": m.get("namespace"), "uid": m["uid"],
                              "resourceVersion": m["resourceVersion"], "creationTimestamp": m["creationTimestamp"]},
@@ -399,6 +415,7 @@ class Api:
         e = self.registry.get(rt, ns, name)
         if request.method == "GET":
             return _resp(dumps(self._scale_obj(e)))
+        managedfields.REQUEST_MANAGER.set(managedfields.manager_for(request.query, request.headers.get("User-Agent", ""), "scale"))
         if request.method == "PUT":
             body = await self._json(request)
         elif request.method == "PATCH":
@@ -409,6 +426,7 @@ class Api:
         else:
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
         replicas = (body.get("spec") or {}).get("replicas")
+        replicas = 0 if replicas is None else replicas  # Go's omitempty: `scale --replicas=0` sends no field
         if not isinstance(replicas, int) or replicas < 0:
             raise ApiError(422, "Invalid", f'Scale.autoscaling "{name}" is invalid: spec.replicas: Invalid value: {json.dumps(replicas)}: must be greater than or equal to 0')
         rv = (body.get("metadata") or {}).get("resourceVersion")

@@ -666,29 +666,46 @@ class DeploymentController(Controller):
 
 # ====================================================================== ReplicaSet
 
-class ReplicaSetController(Controller):
-    name = "replicaset-controller"
-    burst = 500
-    retry_after = 1.0  # seconds before a refused pod creation is tried again
+class OwnerController(Controller):
+    """Runs the objects of ``rt``, which control objects of ``child``: a change of either
+    enqueues the owner (workloads.py and jobs.py build on this too)."""
+
+    rt = REPLICASETS
+    child = PODS
 
     def __init__(self, registry: Registry, recorder: EventRecorder):
         super().__init__(registry)
         self.recorder = recorder
-        self.failures: dict = {}  # (ns, name) → refused creations in a row: the retry back-off
         self.store.listeners.append(self.on_change)
 
     def on_change(self, res: str, etype: str, obj: dict, old: dict | None) -> None:
-        if res == REPLICASETS.key:
+        if res == self.rt.key:
             if etype != DELETED:
                 self.enqueue((obj["metadata"]["namespace"], obj["metadata"]["name"]))
-        elif res == PODS.key:
+        elif res == self.child.key:
             ref = controller_ref(obj)
-            if ref and ref.get("kind") == "ReplicaSet":
+            if ref and ref.get("kind") == self.rt.kind:
                 self.enqueue((obj["metadata"]["namespace"], ref["name"]))
 
     def resume(self) -> None:
-        for e in self.store.iter(REPLICASETS.key):
+        for e in self.store.iter(self.rt.key):
             self.enqueue((e.ns, e.name))
+
+    def live(self, key):
+        """The object at ``key`` unless it is gone or being deleted."""
+        e = self.store.get(self.rt.key, *key)
+        return None if e is None or e.obj["metadata"].get("deletionTimestamp") else e
+
+
+class ReplicaSetController(OwnerController):
+    name = "replicaset-controller"
+    rt = REPLICASETS  # ReplicationControllerController (workloads.py) runs v1 ReplicationControllers
+    burst = 500
+    retry_after = 1.0  # seconds before a refused pod creation is tried again
+
+    def __init__(self, registry: Registry, recorder: EventRecorder):
+        super().__init__(registry, recorder)
+        self.failures: dict = {}  # (ns, name) → refused creations in a row: the retry back-off
 
     @staticmethod
     def _rank(p) -> tuple:
@@ -701,7 +718,7 @@ class ReplicaSetController(Controller):
 
     def sync(self, key) -> None:
         ns, name = key
-        rs_entry = self.store.get(REPLICASETS.key, ns, name)
+        rs_entry = self.store.get(self.rt.key, ns, name)
         if rs_entry is None:
             return
         rs = rs_entry.obj
@@ -719,7 +736,7 @@ class ReplicaSetController(Controller):
                     pod = {"apiVersion": "v1", "kind": "Pod",
                            "metadata": {"generateName": f"{name}-", "namespace": ns,
                                         "labels": dict((tpl.get("metadata") or {}).get("labels") or {}),
-                                        "ownerReferences": [owner_ref(rs, REPLICASETS)]},
+                                        "ownerReferences": [owner_ref(rs, self.rt)]},
                            "spec": json.loads(json.dumps(tpl.get("spec") or {}))}
                     ann = (tpl.get("metadata") or {}).get("annotations")
                     if ann:
@@ -748,7 +765,7 @@ class ReplicaSetController(Controller):
                         continue
                     active.remove(p)
                     self.recorder.event(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {p.name}", self.name)
-        rs_entry = self.store.get(REPLICASETS.key, ns, name)
+        rs_entry = self.store.get(self.rt.key, ns, name)
         if rs_entry is None:
             return
         rs = rs_entry.obj
@@ -786,7 +803,7 @@ class ReplicaSetController(Controller):
         if conds:
             status["conditions"] = conds
         if status != prev:
-            self.registry.write_status(REPLICASETS, rs_entry.shallow(status=status), old=rs_entry)
+            self.registry.write_status(self.rt, rs_entry.shallow(status=status), old=rs_entry)
         if requeue is not None:
             self.enqueue_after(key, requeue + 0.02)
 

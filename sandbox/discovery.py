@@ -26,6 +26,9 @@ K8S_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-sandbox", "gi
 _SUB_KINDS = {"status": None, "scale": ("autoscaling", "v1", "Scale"), "log": None, "finalize": None}
 _SUB_VERBS = {"status": ["get", "patch", "update"], "scale": ["get", "patch", "update"], "log": ["get"],
               "finalize": ["update"]}
+_SUB_KINDS.update(exec=("", "", "PodExecOptions"), attach=("", "", "PodAttachOptions"),
+                  portforward=("", "", "PodPortForwardOptions"))
+_SUB_VERBS.update({s: ["create", "get"] for s in ("exec", "attach", "portforward")})  # sandbox/streams.py
 
 
 def api_versions(server_address: str) -> dict:
@@ -72,7 +75,7 @@ def resource_list(group: str, version: str) -> dict | None:
                   "kind": t.kind, "verbs": _SUB_VERBS[sub]}
             if _SUB_KINDS.get(sub):
                 g, v, k = _SUB_KINDS[sub]
-                sr.update({"group": g, "version": v, "kind": k})
+                sr.update({key: x for key, x in (("group", g), ("version", v), ("kind", k)) if x})
             resources.append(sr)
     gv = f"{group}/{version}" if group else version
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}

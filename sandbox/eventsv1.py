@@ -116,7 +116,17 @@ class EventsV1:
         return to_v1(getattr(entry_or_obj, "obj", entry_or_obj))
 
     async def handle(self, request, ns: str | None, name: str | None, watch: bool):
-        from .api import _resp, _wants_table  # api imports this module
+        try:
+            return await self._handle(request, ns, name, watch)
+        except ApiError as exc:  # the core/v1 handlers' errors, named for this group as the real server does
+            d = exc.details
+            if d and d.get("kind") == "events" and "group" not in d:
+                exc.details = {"name": d.get("name"), "group": "events.k8s.io", **d}
+                exc.message = exc.message.replace('events "', 'events.events.k8s.io "', 1)
+            raise
+
+    async def _handle(self, request, ns: str | None, name: str | None, watch: bool):
+        from .api import _resp, _wants_table, exact_rv  # api imports this module
         from .store import dumps
         api, reg, q = self.api, self.registry, request.query
         method = request.method
@@ -131,7 +141,8 @@ class EventsV1:
                 limit = int(q.get("limit") or 0)
             except ValueError:
                 raise bad_request(f"invalid limit {q.get('limit')!r}") from None
-            entries, rv, cont, remaining = reg.list(EVENTS, ns, q.get("labelSelector"), fsel, limit, q.get("continue"))
+            entries, rv, cont, remaining = reg.list(EVENTS, ns, q.get("labelSelector"), fsel, limit, q.get("continue"),
+                                                    exact_rv(q))
             return api._list_body([self.out(e) for e in entries], EVENTS_V1, str(rv), cont,
                                   None if q.get("labelSelector") or fsel else remaining)
         if name is None and method == "POST":

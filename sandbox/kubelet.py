@@ -39,11 +39,13 @@ log = logging.getLogger("sandbox.kubelet")
 
 
 class PodRuntime:
-    __slots__ = ("ns", "name", "uid", "containers", "init_containers", "ip", "start")
-    restart_policy = "Always"  # the sandbox restarts every container (a crash loops)
+    __slots__ = ("ns", "name", "uid", "containers", "init_containers", "ip", "start", "restart_policy")
 
-    def __init__(self, ns: str, name: str, uid: str):
+    def __init__(self, ns: str, name: str, uid: str, restart_policy: str = "Always"):
         self.ns, self.name, self.uid = ns, name, uid
+        # Always: a crash loops; Never/OnFailure (Jobs): containers complete (exit 0) after
+        # --ready-delay, and under Never a crashed container stays terminated.
+        self.restart_policy = restart_policy or "Always"
         self.containers: list[Container] = []
         self.init_containers: list[Container] = []
         self.ip = ""
@@ -132,6 +134,9 @@ class Kubelet(ContainerSimulator):
         self._fill_status(rt, pod)
         self.registry.write_status(PODS, pod, old=e)
 
+    def run_time(self, rt: PodRuntime, c) -> float | None:
+        return None if rt.restart_policy == "Always" else self.ready_delay
+
     def _safe(self, fn, *args) -> None:
         try:
             fn(*args)
@@ -172,7 +177,7 @@ class Kubelet(ContainerSimulator):
         now = rfc3339()
         pod = e.copy()
         pod["spec"]["nodeName"] = self.node
-        rt = PodRuntime(ns, name, uid)
+        rt = PodRuntime(ns, name, uid, pod["spec"].get("restartPolicy"))
         rt.ip = self._new_ip()
         rt.containers = [Container(c["name"], c.get("image", "")) for c in pod["spec"].get("containers") or []]
         rt.init_containers = [Container(c["name"], c.get("image", ""), init=True)
@@ -207,6 +212,9 @@ class Kubelet(ContainerSimulator):
             and prev.get("lastTransitionTime") else now}]
         any_started = any(("running" in c.state) or c.restarts or ("terminated" in c.state) for c in rt.containers)
         st["phase"] = "Running" if any_started else "Pending"
+        if rt.restart_policy != "Always" and rt.containers and all("terminated" in c.state for c in rt.containers):
+            failed = any(c.state["terminated"].get("exitCode") for c in rt.containers)
+            st["phase"] = "Failed" if failed else "Succeeded"
         if any_started or any(c.container_id for c in rt.containers):
             st["podIP"] = rt.ip
             st["podIPs"] = [{"ip": rt.ip}]
@@ -230,7 +238,7 @@ class Kubelet(ContainerSimulator):
                 if pod["spec"].get("schedulerName", "default-scheduler") == "default-scheduler":
                     self.pending_bind[uid] = (e.ns, e.name)
                 continue
-            rt = PodRuntime(e.ns, e.name, uid)
+            rt = PodRuntime(e.ns, e.name, uid, pod["spec"].get("restartPolicy"))
             rt.ip = (pod.get("status") or {}).get("podIP") or self._new_ip()
             self.restore_containers(rt, pod, now)
             self.pods[uid] = rt

@@ -83,6 +83,16 @@ SCHEMAS: dict[str, dict] = {
     "Namespace": {"fields": {"metadata": _OBJECT_META, "status": {"fields": {"conditions": _CONDITIONS}}}},
     "ServiceAccount": {"fields": {"metadata": _OBJECT_META, "secrets": _keyed("name")}},
     "HorizontalPodAutoscaler": {"fields": {"metadata": _OBJECT_META, "status": {"fields": {"conditions": _CONDITIONS}}}},
+    # The workload kinds of sandbox/workloads.py and sandbox/jobs.py, and Nodes.
+    **{kind: {"fields": {
+        "metadata": _OBJECT_META,
+        "spec": {"fields": {"template": _POD_TEMPLATE, "updateStrategy": {"fields": {}, "retainKeys": True}}},
+        "status": {"fields": {"conditions": _CONDITIONS}},
+    }} for kind in ("DaemonSet", "StatefulSet", "ReplicationController", "Job")},
+    "CronJob": {"fields": {"metadata": _OBJECT_META, "spec": {"fields": {"jobTemplate": {"fields": {
+        "metadata": _OBJECT_META, "spec": {"fields": {"template": _POD_TEMPLATE}}}}}}}},
+    "Node": {"fields": {"metadata": _OBJECT_META, "status": {"fields": {
+        "conditions": _CONDITIONS, "addresses": _keyed("type")}}}},
 }
 _DEFAULT_SCHEMA = {"fields": {"metadata": _OBJECT_META}}
 

@@ -95,6 +95,12 @@ class ContainerSimulator:
     def status_image(self, image: str) -> str:
         return image
 
+    def run_time(self, rt, c: Container) -> float | None:
+        """How long a ready container runs before it exits 0 (``Completed``); None: it serves
+        until the pod goes.  The sandbox's kubelet completes the containers of run-to-completion
+        pods (``restartPolicy`` Never/OnFailure: Jobs)."""
+        return None
+
     # ------------------------------------------------------------------ steps
 
     def pulled(self, rt, c: Container) -> None:
@@ -154,6 +160,7 @@ class ContainerSimulator:
             c.timer = self.after(rt.start + self.slow_delay - time.time(), self.became_ready, rt, c)
         else:
             c.ready = True
+            self._arm_completion(rt, c)
         self.write(rt)
 
     def became_ready(self, rt, c: Container) -> None:
@@ -161,6 +168,24 @@ class ContainerSimulator:
             return
         c.timer = None
         c.ready = True
+        self._arm_completion(rt, c)
+        self.write(rt)
+
+    def _arm_completion(self, rt, c: Container, left: float | None = None) -> None:
+        run = self.run_time(rt, c)
+        if run is not None and not c.init:
+            c.timer = self.after(run if left is None else left, self.completed, rt, c)
+
+    def completed(self, rt, c: Container) -> None:
+        """The container's process exits 0: terminated ``Completed``, never restarted."""
+        if not self.live(rt):
+            return
+        c.timer = None
+        started = (c.state.get("running") or {}).get("startedAt") or rfc3339()
+        c.state = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started,
+                                  "finishedAt": rfc3339(), "containerID": c.container_id}}
+        c.ready = False
+        c.started = False
         self.write(rt)
 
     def crashed(self, rt, c: Container) -> None:
@@ -266,7 +291,11 @@ class ContainerSimulator:
             c.start_ns = int(parse_time(running.get("startedAt")) * 1e9) if running.get("startedAt") else 0
             (rt.init_containers if init else rt.containers).append(c)
             if c.ready:
+                if "running" in c.state and self.run_time(rt, c) is not None:
+                    self._arm_completion(rt, c, c.start_ns / 1e9 + self.run_time(rt, c) - now)
                 continue
+            if "terminated" in c.state and getattr(rt, "restart_policy", "Always") != "Always":
+                continue  # a run-to-completion container that has exited stays so
             # Not ready yet: continue where it would be now.
             if c.mode in ("ok", "slow"):
                 if "running" in c.state:

@@ -27,10 +27,11 @@ import time
 import uuid
 from datetime import datetime, timezone
 
+from . import managedfields
 from . import patch as patchlib
 from .resources import NAMESPACES, PODS, SERVICES, TYPES, ResourceType, apply_defaults, validate, IPAllocator
 from .selectors import SelectorError, fields_match, labels_match, parse_field_selector, parse_label_selector
-from .store import Entry, Store, dumps
+from .store import Entry, Store, TooOld, dumps
 
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 
@@ -154,11 +155,17 @@ class Registry:
             raise bad_request(str(exc))
 
     def list(self, rt: ResourceType, ns: str | None, label_selector=None, field_selector=None,
-             limit: int = 0, cont: str | None = None):
-        """Return (entries, resourceVersion, continue, remainingItemCount)."""
+             limit: int = 0, cont: str | None = None, exact_rv: str | None = None):
+        """Return (entries, resourceVersion, continue, remainingItemCount). A continued list and
+        ``exact_rv`` (``resourceVersionMatch=Exact``) read the state at their resourceVersion."""
         lreqs, freqs = self.selectors(rt, label_selector, field_selector)
         start_after = None
         list_rv = self.store.rv
+        if exact_rv is not None:
+            try:
+                list_rv = int(exact_rv)
+            except ValueError:
+                raise bad_request(f"invalid resource version: {exact_rv!r}") from None
         if cont:
             try:
                 token = json.loads(base64.urlsafe_b64decode(cont.encode() + b"==="))
@@ -172,7 +179,10 @@ class Registry:
                            "in this response to retrieve the remainder of the results. Continuing with the "
                            "provided token results in an inconsistent list - objects that were created, modified, "
                            "or deleted between the time the first chunk was returned and now may show up in the list.")
-        entries = self.store.sorted_entries(rt.key, ns if rt.namespaced else None)
+        try:
+            entries = self.store.sorted_entries_at(rt.key, ns if rt.namespaced else None, list_rv)
+        except TooOld:
+            raise gone("The resourceVersion for the provided list is too old.") from None
         out = []
         more = False
         remaining = 0
@@ -194,7 +204,7 @@ class Registry:
             last = out[-1]
             next_token = base64.urlsafe_b64encode(
                 json.dumps({"rv": list_rv, "start": [last.ns, last.name]}).encode()).decode().rstrip("=")
-        return out, self.store.rv, next_token, remaining if more else None
+        return out, list_rv, next_token, remaining if more else None
 
     # ------------------------------------------------------------------ helpers
 
@@ -233,7 +243,7 @@ class Registry:
     # ------------------------------------------------------------------ create
 
     def create(self, rt: ResourceType, ns: str, body: dict, dry_run: bool = False,
-               internal: bool = False) -> Entry:
+               internal: bool = False, managed: list | None = None) -> Entry:
         if not isinstance(body, dict):
             raise bad_request("the body of the request was in an unknown format")
         if not isinstance(body.get("metadata"), dict):
@@ -262,16 +272,21 @@ class Registry:
         else:
             meta.pop("generation", None)
         if rt.has_status and not internal:
-            body["status"] = {}
+            body.pop("status", None)  # the client's status is dropped; the kind's defaults set its zero values
         if rt is SERVICES:
             self._allocate_service(body, None)
         apply_defaults(rt, body)
+        if rt.has_status and not internal:
+            status = body.setdefault("status", {})
+            for k, v in STATUS_ZERO.get(rt.key, {}).items():
+                status.setdefault(k, v)
         if not internal:
             causes = validate(rt, body, None)
             if causes:
                 raise invalid(rt, name, causes)
         if self.store.get(rt.key, ns, name) is not None:
             raise already_exists(rt, name)
+        self._stamp(rt, None, body, None, internal, managed)
         if rt.key == "pods":
             from .admission import admit_pod  # admission imports this module
             admit_pod(self.store, ns, body)
@@ -299,7 +314,8 @@ class Registry:
     # ------------------------------------------------------------------ update
 
     def update(self, rt: ResourceType, ns: str, name: str, body: dict, subresource: str | None = None,
-               dry_run: bool = False, internal: bool = False, old: Entry | None = None) -> Entry:
+               dry_run: bool = False, internal: bool = False, old: Entry | None = None,
+               managed: list | None = None) -> Entry:
         if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
             raise bad_request("the body of the request was in an unknown format")
         self._check_kind(rt, body)
@@ -348,7 +364,7 @@ class Registry:
                 nmeta[k] = ometa[k]
             else:
                 nmeta.pop(k, None)
-        nmeta.pop("managedFields", None)
+        sent_managed = nmeta.pop("managedFields", managedfields.MISSING)
         if rt is SERVICES and subresource != "status":
             self._allocate_service(new, old_obj)
         if subresource != "status":  # status writes share spec with the stored object
@@ -357,6 +373,7 @@ class Registry:
             causes = validate(rt, new, old_obj)
             if causes:
                 raise invalid(rt, name, causes)
+        self._stamp(rt, old_obj, new, subresource, internal, managed, sent_managed)
         if ometa.get("deletionTimestamp") and len(nmeta.get("finalizers") or []) > len(ometa.get("finalizers") or []):
             new_f = set(nmeta.get("finalizers") or []) - set(ometa.get("finalizers") or [])
             raise invalid(rt, name, [{"reason": "FieldValueForbidden", "field": "metadata.finalizers",
@@ -376,6 +393,24 @@ class Registry:
                 rt is NAMESPACES and (new.get("spec") or {}).get("finalizers")):
             return self._remove(rt, ns, name)
         return self.store.put(rt.key, new)
+
+    @staticmethod
+    def _stamp(rt: ResourceType, old: dict | None, new: dict, subresource: str | None, internal: bool,
+               managed: list | None, sent=managedfields.MISSING) -> None:
+        """metadata.managedFields of a write: given (server-side apply), recorded as the request's
+        field manager's Update, or kept as they were (controller writes)."""
+        meta = new["metadata"]
+        manager, label = (None, None) if internal else (managedfields.REQUEST_MANAGER.get() or (None, None))
+        if managed is not None or manager is None:
+            kept = managed if managed is not None else (old or {}).get("metadata", {}).get("managedFields")
+            if kept:
+                meta["managedFields"] = kept
+            else:
+                meta.pop("managedFields", None)
+        elif old is None:
+            managedfields.stamp_create(rt, new, manager)
+        else:
+            managedfields.stamp_update(rt, old, new, subresource, manager, sent, label)
 
     def patch(self, rt: ResourceType, ns: str, name: str, content_type: str, raw: bytes,
               subresource: str | None = None, dry_run: bool = False) -> Entry:
@@ -413,19 +448,15 @@ class Registry:
             raise conflict(rt, name, f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {meta['uid']}")
         if pre.get("resourceVersion") and pre["resourceVersion"] != meta["resourceVersion"]:
             raise conflict(rt, name, f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, ResourceVersion in object meta: {meta['resourceVersion']}")
-        if dry_run:
-            return e, False
+        if dry_run:  # what a real delete would have done, nothing done
+            return e, not (rt is NAMESPACES or meta.get("finalizers"))
         policy = options.get("propagationPolicy")
-        if options.get("orphanDependents") is True:
-            policy = "Orphan"
-        if policy == "Orphan":
-            self._orphan(meta["uid"])
-        elif policy == "Foreground":
-            for dep in self.store.dependents_of(meta["uid"]):
-                try:
-                    self.delete(TYPE_BY_KEY[dep.res], dep.ns, dep.name, {"propagationPolicy": "Foreground"})
-                except ApiError:
-                    pass
+        if options.get("orphanDependents") is not None:  # the deprecated spelling: false deletes dependents
+            policy = "Orphan" if options["orphanDependents"] else "Foreground"
+        policy = policy or DEFAULT_PROPAGATION.get(rt.key)
+        if rt is not NAMESPACES and policy in ("Orphan", "Foreground") and not meta.get("deletionTimestamp"):
+            return self._delete_through_finalizer(rt, e, policy)
+        self._propagate(meta["uid"], policy)
         if rt is NAMESPACES or meta.get("finalizers"):
             if meta.get("deletionTimestamp"):
                 return e, False
@@ -436,6 +467,61 @@ class Registry:
                 obj.setdefault("status", {})["phase"] = "Terminating"
             return self.store.put(rt.key, obj), False
         return self._remove(rt, ns, name), True
+
+    def _propagate(self, uid: str, policy: str | None) -> None:
+        if policy == "Orphan":
+            self._orphan(uid)
+        elif policy == "Foreground":
+            for dep in self.store.dependents_of(uid):
+                try:
+                    self.delete(TYPE_BY_KEY[dep.res], dep.ns, dep.name, {"propagationPolicy": "Foreground"})
+                except ApiError:
+                    pass
+
+    def _delete_through_finalizer(self, rt: ResourceType, e: Entry, policy: str) -> tuple[Entry, bool]:
+        """Orphan and Foreground as the real server does them: the object gets its deletionTimestamp
+        and the ``orphan`` / ``foregroundDeletion`` finalizer (that object is the answer), then the
+        garbage collector's part - done here at once - orphans or deletes the dependents and drops
+        the finalizer, which removes the object unless other finalizers hold it."""
+        fin = "orphan" if policy == "Orphan" else "foregroundDeletion"
+        obj = e.copy()
+        meta = obj["metadata"]
+        meta["deletionTimestamp"] = rfc3339()
+        meta["deletionGracePeriodSeconds"] = 0
+        meta["finalizers"] = [f for f in meta.get("finalizers") or [] if f != fin] + [fin]
+        answer = self.store.put(rt.key, obj)
+        uid = meta["uid"]
+        self._propagate(uid, policy)
+        cur = self.store.get(rt.key, e.ns, e.name)
+        if cur is not None and cur.obj["metadata"]["uid"] == uid:
+            rest = [f for f in cur.obj["metadata"].get("finalizers") or [] if f != fin]
+            if rest:
+                obj = cur.copy()
+                obj["metadata"]["finalizers"] = rest
+                self.store.put(rt.key, obj)
+            else:
+                self._remove(rt, e.ns, e.name)
+        return answer, False
+
+    @staticmethod
+    def delete_answer(rt: ResourceType, e: Entry, removed: bool, options: dict | None = None):
+        """What DELETE answers, as the generic registry's ``finalizeDelete``: a kind whose
+        storage sets ``ReturnDeletedObject`` answers the deleted object; the others a
+        ``Status`` naming it (group, resource, uid).  A deletion that finalizers (or a
+        namespace's Terminating phase) defer answers the object, with its
+        ``deletionTimestamp``, for every kind - 202 when ``orphanDependents`` is false.
+        Returns (body, HTTP status)."""
+        if not removed:
+            accepted = (options or {}).get("orphanDependents") is False
+            return e, 202 if accepted else 200
+        if rt.key in RETURNS_DELETED_OBJECT:
+            return e, 200
+        meta = e.obj["metadata"]
+        details = {"name": meta["name"]}
+        if rt.group:
+            details["group"] = rt.group
+        details.update(kind=rt.plural, uid=meta["uid"])
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}, 200
 
     def _orphan(self, uid: str) -> None:
         for dep in self.store.dependents_of(uid):
@@ -478,4 +564,17 @@ class Registry:
 
 
 TYPE_BY_KEY = {t.key: t for t in TYPES if not t.storage}
+# Where an API's default propagation is not Background (the strategies'
+# DefaultGarbageCollectionPolicy): batch/v1 Jobs orphan their pods, for backwards compatibility.
+DEFAULT_PROPAGATION = {"batch/jobs": "Orphan"}
+
+# Status fields Go serializes without omitempty (e.g. autoscaling/v2 HorizontalPodAutoscalerStatus's
+# desiredReplicas): a real server's answer always has them, and typed clients (the Python client's
+# models) require them. Defaults of other kinds set theirs (workload_specs.py).
+STATUS_ZERO = {"autoscaling/horizontalpodautoscalers": {"desiredReplicas": 0}}
+
+# The kinds whose storage (pkg/registry/core/*/storage) sets ReturnDeletedObject; the OpenAPI
+# document says so too (their delete answers V1Pod, V1Service, ... instead of "object").
+RETURNS_DELETED_OBJECT = {"pods", "services", "serviceaccounts", "resourcequotas", "podtemplates",
+                          "persistentvolumes", "persistentvolumeclaims"}
 __all__ = ["Registry", "ApiError", "rfc3339", "micro_time", "parse_time", "PODS"]

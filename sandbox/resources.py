@@ -82,8 +82,10 @@ class ResourceType:
 
 
 TYPES: list[ResourceType] = [
-    ResourceType("", "v1", "Namespace", "namespaces", False, ("ns",), ("status", "finalize"), name_rule="label"),
-    ResourceType("", "v1", "Pod", "pods", True, ("po",), ("status", "log"), categories=("all",)),
+    ResourceType("", "v1", "Namespace", "namespaces", False, ("ns",), ("status", "finalize"), name_rule="label",
+                 verbs=("create", "delete", "get", "list", "patch", "update", "watch")),  # no deletecollection
+    ResourceType("", "v1", "Pod", "pods", True, ("po",), ("status", "log", "exec", "attach", "portforward"),
+                 categories=("all",)),
     ResourceType("", "v1", "Service", "services", True, ("svc",), ("status",), name_rule="label", categories=("all",)),
     ResourceType("", "v1", "Secret", "secrets", True),
     ResourceType("", "v1", "ConfigMap", "configmaps", True, ("cm",)),
@@ -115,11 +117,25 @@ TYPES: list[ResourceType] = [
                  "validatingadmissionpolicies", False, (), ("status",), has_generation=True, name_rule="subdomain"),
     ResourceType("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicyBinding",
                  "validatingadmissionpolicybindings", False, name_rule="subdomain"),
-    # Stored only: no disruption accounting, no Job controller runs them.
+    # Stored only: no disruption accounting.
     ResourceType("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("pdb",), ("status",),
                  has_generation=True),
+    # Run by the controllers of sandbox/jobs.py and sandbox/workloads.py; the sandbox's one
+    # node (sandbox/nodes.py) is a Node object.
     ResourceType("batch", "v1", "Job", "jobs", True, (), ("status",), has_generation=True,
                  categories=("all",)),
+    ResourceType("batch", "v1", "CronJob", "cronjobs", True, ("cj",), ("status",), has_generation=True,
+                 categories=("all",)),
+    ResourceType("", "v1", "Node", "nodes", False, ("no",), ("status",)),
+    ResourceType("", "v1", "ReplicationController", "replicationcontrollers", True, ("rc",), ("status", "scale"),
+                 has_generation=True, categories=("all",)),
+    ResourceType("apps", "v1", "DaemonSet", "daemonsets", True, ("ds",), ("status",), has_generation=True,
+                 categories=("all",)),
+    ResourceType("apps", "v1", "StatefulSet", "statefulsets", True, ("sts",), ("status", "scale"),
+                 has_generation=True, categories=("all",)),
+    ResourceType("apps", "v1", "ControllerRevision", "controllerrevisions", True),
+    # Stored; the node's lease in kube-node-lease is renewed by sandbox/nodes.py.
+    ResourceType("coordination.k8s.io", "v1", "Lease", "leases", True),
 ]
 
 BY_KEY = {t.key: t for t in TYPES if not t.storage}
@@ -135,6 +151,14 @@ EVENTS_V1 = BY_GVR[("events.k8s.io", "v1", "events")]
 SERVICEACCOUNTS = BY_KEY["serviceaccounts"]
 DEPLOYMENTS = BY_KEY["apps/deployments"]
 REPLICASETS = BY_KEY["apps/replicasets"]
+JOBS = BY_KEY["batch/jobs"]
+CRONJOBS = BY_KEY["batch/cronjobs"]
+NODES = BY_KEY["nodes"]
+REPLICATIONCONTROLLERS = BY_KEY["replicationcontrollers"]
+DAEMONSETS = BY_KEY["apps/daemonsets"]
+STATEFULSETS = BY_KEY["apps/statefulsets"]
+CONTROLLERREVISIONS = BY_KEY["apps/controllerrevisions"]
+LEASES = BY_KEY["coordination.k8s.io/leases"]
 
 
 def groups() -> dict[str, list[str]]:
@@ -196,7 +220,8 @@ def default_pod_spec(spec: dict) -> None:
 def _default_template(obj: dict) -> None:
     tpl = obj.setdefault("spec", {}).setdefault("template", {})
     if isinstance(tpl, dict):
-        tpl.setdefault("metadata", {})
+        if isinstance(meta := tpl.setdefault("metadata", {}), dict) and meta.get("creationTimestamp", 0) is None:
+            del meta["creationTimestamp"]  # null (kubectl rollout undo sends it) is dropped, as the server does
         if isinstance(tpl.get("spec"), dict):
             default_pod_spec(tpl["spec"])
 
@@ -435,15 +460,24 @@ def validate_pod_spec(c: Causes, path: str, spec) -> None:
 
 def _validate_workload(c: Causes, obj: dict, old: dict | None, deployment: bool) -> None:
     spec = obj.get("spec") or {}
+    replicas = spec.get("replicas")
+    if not isinstance(replicas, int) or replicas < 0:
+        c.invalid("spec.replicas", replicas, "must be greater than or equal to 0")
+    validate_selector_template(c, obj, old, ("Always",))
+    if deployment:
+        _validate_strategy(c, spec)
+
+
+def validate_selector_template(c: Causes, obj: dict, old: dict | None, restart_policies: tuple) -> None:
+    """A LabelSelector that is required, matches the template's labels and never changes, and
+    a pod template whose restartPolicy is one of ``restart_policies``."""
+    spec = obj.get("spec") or {}
     sel = spec.get("selector")
     if not sel or not (sel.get("matchLabels") or sel.get("matchExpressions")):
         if not sel:
             c.required("spec.selector")
         else:
             c.invalid("spec.selector", sel, "empty selector is invalid for deployment")
-    replicas = spec.get("replicas")
-    if not isinstance(replicas, int) or replicas < 0:
-        c.invalid("spec.replicas", replicas, "must be greater than or equal to 0")
     tpl = spec.get("template") or {}
     tpl_labels = (tpl.get("metadata") or {}).get("labels") or {}
     if sel:
@@ -456,29 +490,31 @@ def _validate_workload(c: Causes, obj: dict, old: dict | None, deployment: bool)
             c.invalid("spec.template.metadata.labels", tpl_labels, "`selector` does not match template `labels`")
     _check_labels(c, "spec.template.metadata.labels", tpl_labels)
     validate_pod_spec(c, "spec.template.spec", tpl.get("spec"))
-    if isinstance(tpl.get("spec"), dict) and tpl["spec"].get("restartPolicy") not in (None, "Always"):
-        c.unsupported("spec.template.spec.restartPolicy", tpl["spec"]["restartPolicy"], ["Always"])
-    if deployment:
-        strategy = spec.get("strategy") or {}
-        stype = strategy.get("type")
-        if stype not in ("RollingUpdate", "Recreate"):
-            c.unsupported("spec.strategy.type", stype, ["Recreate", "RollingUpdate"])
-        elif stype == "Recreate" and strategy.get("rollingUpdate") is not None:
-            c.forbidden("spec.strategy.rollingUpdate", "may not be specified when strategy `type` is 'Recreate'")
-        elif stype == "RollingUpdate":
-            ru = strategy.get("rollingUpdate") or {}
-            for k in ("maxSurge", "maxUnavailable"):
-                v = ru.get(k)
-                if isinstance(v, str) and not re.match(r"^\d+%$", v):
-                    c.invalid(f"spec.strategy.rollingUpdate.{k}", v, "a valid percent string must be a numeric string followed by an ending '%'")
-            if ru.get("maxSurge") in (0, "0%") and ru.get("maxUnavailable") in (0, "0%"):
-                c.invalid("spec.strategy.rollingUpdate.maxUnavailable", ru.get("maxUnavailable"),
-                          "may not be 0 when `maxSurge` is 0")
-        pds = spec.get("progressDeadlineSeconds")
-        if isinstance(pds, int) and pds <= (spec.get("minReadySeconds") or 0):
-            c.invalid("spec.progressDeadlineSeconds", pds, "must be greater than minReadySeconds")
+    if isinstance(tpl.get("spec"), dict) and tpl["spec"].get("restartPolicy", "Always") not in restart_policies:
+        c.unsupported("spec.template.spec.restartPolicy", tpl["spec"]["restartPolicy"], list(restart_policies))
     if old is not None and (old.get("spec") or {}).get("selector") != sel:
         c.invalid("spec.selector", sel, "field is immutable")
+
+
+def _validate_strategy(c: Causes, spec: dict) -> None:
+    strategy = spec.get("strategy") or {}
+    stype = strategy.get("type")
+    if stype not in ("RollingUpdate", "Recreate"):
+        c.unsupported("spec.strategy.type", stype, ["Recreate", "RollingUpdate"])
+    elif stype == "Recreate" and strategy.get("rollingUpdate") is not None:
+        c.forbidden("spec.strategy.rollingUpdate", "may not be specified when strategy `type` is 'Recreate'")
+    elif stype == "RollingUpdate":
+        ru = strategy.get("rollingUpdate") or {}
+        for k in ("maxSurge", "maxUnavailable"):
+            v = ru.get(k)
+            if isinstance(v, str) and not re.match(r"^\d+%$", v):
+                c.invalid(f"spec.strategy.rollingUpdate.{k}", v, "a valid percent string must be a numeric string followed by an ending '%'")
+        if ru.get("maxSurge") in (0, "0%") and ru.get("maxUnavailable") in (0, "0%"):
+            c.invalid("spec.strategy.rollingUpdate.maxUnavailable", ru.get("maxUnavailable"),
+                      "may not be 0 when `maxSurge` is 0")
+    pds = spec.get("progressDeadlineSeconds")
+    if isinstance(pds, int) and pds <= (spec.get("minReadySeconds") or 0):
+        c.invalid("spec.progressDeadlineSeconds", pds, "must be greater than minReadySeconds")
 
 
 def int_or_percent(value, total: int, round_up: bool) -> int:
@@ -522,7 +558,16 @@ def _validate_service(c: Causes, obj: dict, old: dict | None) -> None:
             c.invalid("spec.clusterIP", spec.get("clusterIP"), "field is immutable")
 
 
+def _immutable_data(c: Causes, obj: dict, old, sections: tuple) -> None:
+    """ConfigMaps and Secrets with ``immutable: true`` (ValidateConfigMapUpdate/ValidateSecretUpdate)."""
+    if old is not None and old.get("immutable"):
+        for field in ("immutable",) + sections:
+            if (obj.get(field) or {}) != (old.get(field) or {}):
+                c.forbidden(field, "field is immutable when `immutable` is set")
+
+
 def _validate_configmap(c: Causes, obj: dict, old) -> None:
+    _immutable_data(c, obj, old, ("data", "binaryData"))
     for section in ("data", "binaryData"):
         for k in (obj.get(section) or {}):
             if not CONFIG_KEY.match(k):
@@ -530,6 +575,7 @@ def _validate_configmap(c: Causes, obj: dict, old) -> None:
 
 
 def _validate_secret(c: Causes, obj: dict, old) -> None:
+    _immutable_data(c, obj, old, ("data",))
     for k, v in (obj.get("data") or {}).items():
         if not CONFIG_KEY.match(k):
             c.invalid(f"data[{k}]", k, "a valid config key must consist of alphanumeric characters, '-', '_' or '.'")
@@ -617,3 +663,10 @@ class IPAllocator:
     def release(self, ip: str | None) -> None:
         self.used.discard(ip)
 
+
+
+# The workload kinds' defaults and validation live in their own module.
+from . import workload_specs as _workload_specs  # noqa: E402 - needs the helpers above
+
+DEFAULTERS.update(_workload_specs.DEFAULTERS)
+VALIDATORS.update(_workload_specs.VALIDATORS)

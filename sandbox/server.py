@@ -22,10 +22,13 @@ from .api import Api
 from .certs import TLSFiles, ensure_tls, ensure_token
 from .controllers import (DeploymentController, EventReaper, EventRecorder, GarbageCollector,
                           NamespaceController, ReplicaSetController)
+from .jobs import CronJobController, JobController
 from .kubelet import Kubelet
+from .nodes import register_node
 from .registry import Registry
 from .resources import NAMESPACES, SERVICES
 from .store import Store
+from .workloads import DaemonSetController, ReplicationControllerController, StatefulSetController
 
 log = logging.getLogger("sandbox")
 
@@ -94,11 +97,14 @@ class Sandbox:
             ReplicaSetController(self.registry, self.recorder),
             GarbageCollector(self.registry),
             NamespaceController(self.registry),
+            *(c(self.registry, self.recorder) for c in (ReplicationControllerController, DaemonSetController,
+                                                         StatefulSetController, JobController, CronJobController)),
         ]
         self.kubelet = Kubelet(self.registry, self.recorder, f"{self.name}-node", self.ready_delay,
                                self.slow_delay, self.backoff)
         if not restored:
             self._bootstrap()
+        self.controllers.append(register_node(self.registry, self.recorder, self.kubelet.node))
         reaper = EventReaper(self.registry)
         self.controllers.append(reaper)
         for c in self.controllers:

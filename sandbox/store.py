@@ -171,6 +171,25 @@ class Store:
             out.extend(names[k] for k in sorted(names))
         return out
 
+    def sorted_entries_at(self, res: str, ns: str | None, rv: int) -> list[Entry]:
+        """``sorted_entries`` as they were at resourceVersion ``rv`` (etcd's MVCC read, for paging
+        and ``resourceVersionMatch=Exact``): the current state with the history after ``rv``
+        undone. ``TooOld`` once that history is compacted."""
+        if rv >= self.rv:
+            return self.sorted_entries(res, ns)
+        if rv < self.compacted_rv:
+            raise TooOld(rv, self.compacted_rv + 1)
+        state = {(e.ns, e.name): e for e in self.iter(res, ns)}
+        for erv, r, etype, entry, old in reversed(self.history):
+            if erv <= rv:
+                break
+            if r == res and (ns is None or entry.ns == ns):
+                if etype == ADDED:
+                    state.pop((entry.ns, entry.name), None)
+                else:
+                    state[(entry.ns, entry.name)] = old
+        return [state[k] for k in sorted(state)]
+
     def count(self, res: str, ns: str | None = None) -> int:
         by_ns = self.data.get(res) or {}
         if ns is not None:

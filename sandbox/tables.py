@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 
+from .nodes import node_row
 from .registry import parse_time
 from .selectors import selector_object_to_string
 
@@ -174,6 +175,79 @@ def _hpa_row(h: dict) -> list:
             spec.get("minReplicas", 1), spec.get("maxReplicas", 0), st.get("currentReplicas", 0), _age(h)]
 
 
+def _node_row(n: dict) -> list:
+    return node_row(n, _age(n))
+
+
+def _since(ts: str | None) -> str:
+    return human_duration(time.time() - parse_time(ts)) if ts else "<none>"
+
+
+def _job_row(j: dict) -> list:
+    spec, st = j.get("spec") or {}, j.get("status") or {}
+    succeeded = st.get("succeeded", 0)
+    if spec.get("completions") is not None:
+        completions = f"{succeeded}/{spec['completions']}"
+    elif (spec.get("parallelism") or 0) > 1:
+        completions = f"{succeeded}/1 of {spec['parallelism']}"
+    else:
+        completions = f"{succeeded}/1"
+    status = "Running"
+    for c in st.get("conditions") or []:
+        if c.get("status") == "True" and c.get("type") in ("Complete", "Failed", "Suspended", "FailureTarget",
+                                                           "SuccessCriteriaMet"):
+            status = c["type"]
+            if status in ("Complete", "Failed"):
+                break
+    start, end = st.get("startTime"), st.get("completionTime")
+    duration = human_duration((parse_time(end) if end else time.time()) - parse_time(start)) if start else ""
+    names, images = _containers(spec)
+    return [j["metadata"]["name"], status, completions, duration, _age(j), names, images,
+            selector_object_to_string(spec.get("selector"))]
+
+
+def _cronjob_row(c: dict) -> list:
+    spec, st = c.get("spec") or {}, c.get("status") or {}
+    names, images = _containers((spec.get("jobTemplate") or {}).get("spec") or {})
+    selector = ((spec.get("jobTemplate") or {}).get("spec") or {}).get("selector")
+    return [c["metadata"]["name"], spec.get("schedule", ""), spec.get("timeZone") or "<none>",
+            "True" if spec.get("suspend") else "False", len(st.get("active") or []), _since(st.get("lastScheduleTime")),
+            _age(c), names, images, selector_object_to_string(selector) if selector else "<none>"]
+
+
+def _ds_row(d: dict) -> list:
+    spec, st = d.get("spec") or {}, d.get("status") or {}
+    node_sel = ((spec.get("template") or {}).get("spec") or {}).get("nodeSelector") or {}
+    names, images = _containers(spec)
+    return [d["metadata"]["name"], st.get("desiredNumberScheduled", 0), st.get("currentNumberScheduled", 0),
+            st.get("numberReady", 0), st.get("updatedNumberScheduled", 0), st.get("numberAvailable", 0),
+            ",".join(f"{k}={v}" for k, v in sorted(node_sel.items())) or "<none>", _age(d), names, images,
+            selector_object_to_string(spec.get("selector"))]
+
+
+def _sts_row(s: dict) -> list:
+    spec, st = s.get("spec") or {}, s.get("status") or {}
+    names, images = _containers(spec)
+    return [s["metadata"]["name"], f"{st.get('readyReplicas', 0)}/{spec.get('replicas', 0)}", _age(s), names, images]
+
+
+def _rc_row(r: dict) -> list:
+    spec, st = r.get("spec") or {}, r.get("status") or {}
+    names, images = _containers(spec)
+    sel = ",".join(f"{k}={v}" for k, v in sorted((spec.get("selector") or {}).items()))
+    return [r["metadata"]["name"], spec.get("replicas", 0), st.get("replicas", 0), st.get("readyReplicas", 0),
+            _age(r), names, images, sel]
+
+
+def _cr_row(r: dict) -> list:
+    owner = next((o for o in r["metadata"].get("ownerReferences") or [] if o.get("controller")), None)
+    ctrl = f"{owner['kind'].lower()}.{owner['apiVersion'].split('/')[0]}/{owner['name']}" if owner else "<none>"
+    return [r["metadata"]["name"], ctrl, r.get("revision", 0), _age(r)]
+
+
+_WIDE = [_col("Containers", priority=1), _col("Images", priority=1)]
+_SELECTOR = _col("Selector", priority=1)
+
 TABLES = {
     "pods": ([NAME_COL, _col("Ready"), _col("Status"), _col("Restarts"), AGE_COL, _col("IP", priority=1),
               _col("Node", priority=1), _col("Nominated Node", priority=1), _col("Readiness Gates", priority=1)],
@@ -195,6 +269,23 @@ TABLES = {
                                     _ing_row),
     "autoscaling/horizontalpodautoscalers": ([NAME_COL, _col("Reference"), _col("Targets"), _col("MinPods", "integer"),
                                               _col("MaxPods", "integer"), _col("Replicas", "integer"), AGE_COL], _hpa_row),
+    "nodes": ([NAME_COL, _col("Status"), _col("Roles"), AGE_COL, _col("Version"), _col("Internal-IP", priority=1),
+               _col("External-IP", priority=1), _col("OS-Image", priority=1), _col("Kernel-Version", priority=1),
+               _col("Container-Runtime", priority=1)], _node_row),
+    "batch/jobs": ([NAME_COL, _col("Status"), _col("Completions"), _col("Duration"), AGE_COL, *_WIDE, _SELECTOR],
+                   _job_row),
+    "batch/cronjobs": ([NAME_COL, _col("Schedule"), _col("Timezone"), _col("Suspend"), _col("Active", "integer"),
+                        _col("Last Schedule"), AGE_COL, *_WIDE, _SELECTOR], _cronjob_row),
+    "apps/daemonsets": ([NAME_COL, _col("Desired", "integer"), _col("Current", "integer"), _col("Ready", "integer"),
+                         _col("Up-to-date", "integer"), _col("Available", "integer"), _col("Node Selector"), AGE_COL,
+                         *_WIDE, _SELECTOR], _ds_row),
+    "apps/statefulsets": ([NAME_COL, _col("Ready"), AGE_COL, *_WIDE], _sts_row),
+    "replicationcontrollers": ([NAME_COL, _col("Desired", "integer"), _col("Current", "integer"),
+                                _col("Ready", "integer"), AGE_COL, *_WIDE, _SELECTOR], _rc_row),
+    "apps/controllerrevisions": ([NAME_COL, _col("Controller"), _col("Revision", "integer"), AGE_COL], _cr_row),
+    "coordination.k8s.io/leases": ([NAME_COL, _col("Holder"), AGE_COL],
+                                   lambda x: [x["metadata"]["name"], (x.get("spec") or {}).get("holderIdentity", ""),
+                                              _age(x)]),
 }
 
 

@@ -29,3 +29,19 @@ def deployment(name: str, image: str = IMAGE_A, replicas: int = 2, labels: dict 
     }
     body["spec"].update(spec)
     return body
+
+
+def read_modify_replace(read, replace, mutate, attempts: int = 20):
+    """Optimistic concurrency as real clients do it: controllers keep writing status,
+    so a read-modify-write may lose the race (409) and is retried on a fresh read.
+    Returns (the object sent, the answer)."""
+    from kubernetes import client
+    for _ in range(attempts):
+        obj = read()
+        mutate(obj)
+        try:
+            return obj, replace(obj)
+        except client.ApiException as exc:
+            if exc.status != 409:
+                raise
+    raise AssertionError("still conflicting after retries")

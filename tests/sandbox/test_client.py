@@ -12,7 +12,7 @@ import uuid
 import pytest
 from kubernetes import client, watch
 
-from sandbox_helpers import IMAGE_A, IMAGE_B, deployment, wait_for
+from sandbox_helpers import IMAGE_A, IMAGE_B, deployment, read_modify_replace, wait_for
 
 SMP = "application/strategic-merge-patch+json"
 MERGE = "application/merge-patch+json"
@@ -32,20 +32,6 @@ def raw_call(cluster, method: str, path: str, body=None) -> tuple[int, dict]:
     resp = api.call_api(m, url, headers, data)
     resp.read()
     return resp.status, json.loads(resp.data)
-
-
-def read_modify_replace(read, replace, mutate, attempts: int = 20):
-    """Optimistic concurrency as real clients do it: controllers keep writing status,
-    so a read-modify-write may lose the race (409) and is retried on a fresh read."""
-    for _ in range(attempts):
-        obj = read()
-        mutate(obj)
-        try:
-            return obj, replace(obj)
-        except client.ApiException as exc:
-            if exc.status != 409:
-                raise
-    raise AssertionError("still conflicting after retries")
 
 
 def cm(name: str, labels: dict | None = None, data: dict | None = None) -> dict:
