@@ -76,3 +76,11 @@ export function replicasText(r) {
   const n = (v) => (v === undefined || v === null ? "–" : v);
   return t("replicas", { ready: n(r.ready), desired: n(r.desired), updated: n(r.updated), available: n(r.available) });
 }
+
+// What an empty list says: one sentence on what to do next, and the button that does it
+// (none when the caller's role does not allow it: pass no `action`).
+export function emptyState(test, sentence, action, onclick) {
+  return h("div", { class: "empty", "data-test": test },
+    h("p", null, sentence),
+    action ? h("button", { type: "button", class: "primary", "data-test": test + "-action", onclick }, action) : null);
+}

@@ -2,7 +2,9 @@
 // shown once with a copy button; revoke) and login sessions (end one, end all others).
 import { api, listAll } from "../api.js";
 import { enc, h, replace } from "../dom.js";
-import { fmtTime, t } from "../i18n.js";
+import { confirmByName } from "../confirm.js";
+import { timeEl } from "../dates.js";
+import { t } from "../i18n.js";
 import { field } from "../ui.js";
 
 export async function render(view, _params, ctx) {
@@ -35,11 +37,13 @@ function tokensTable(tokens, ctx) {
     h("tbody", null, tokens.map((tok) => h("tr", { "data-test": "token-row", "data-name": tok.name },
       h("td", null, tok.name, tok.prefix ? h("span", { class: "mono small muted" }, " " + tok.prefix + "…") : null),
       h("td", null, t("account.scope_" + (tok.scope || "write"))),
-      h("td", null, fmtTime(tok.created_at)),
-      h("td", null, tok.expires_at ? fmtTime(tok.expires_at) : t("account.never_expires")),
-      h("td", null, tok.last_used_at ? fmtTime(tok.last_used_at) : t("account.never_used")),
+      h("td", null, timeEl(tok.created_at)),
+      h("td", null, timeEl(tok.expires_at, { fallback: t("account.never_expires") })),
+      h("td", null, timeEl(tok.last_used_at, { rel: true, fallback: t("account.never_used") })),
       h("td", { class: "actions" }, h("button", { type: "button", class: "danger", "data-test": "revoke", onclick: async () => {
-        if (!confirm(t("account.revoke_confirm", { name: tok.name }))) return;
+        const sure = await confirmByName({ title: t("account.revoke_title", { name: tok.name }), name: tok.name,
+          action: t("account.revoke"), explain: t("account.revoke_explain", { name: tok.name }) });
+        if (!sure) return;
         try { await api("DELETE", "/tokens/" + enc(tok.id)); ctx.flash(t("account.revoked"), "ok"); ctx.rerender(); }
         catch (err) { ctx.flash(ctx.errorText(err)); }
       } }, t("account.revoke")))))));
@@ -82,8 +86,8 @@ function sessionsBlock(sessions, ctx) {
         h("td", { class: "wrap small" }, s.device || "—",
           s.current ? [" ", h("span", { class: "badge routed", "data-test": "current" }, t("account.current"))] : null),
         h("td", { class: "mono" }, s.source_ip || "—"),
-        h("td", null, fmtTime(s.created_at)),
-        h("td", null, s.last_used_at ? fmtTime(s.last_used_at) : t("account.never_used")),
+        h("td", null, timeEl(s.created_at)),
+        h("td", null, timeEl(s.last_used_at, { rel: true, fallback: t("account.never_used") })),
         h("td", { class: "actions" }, s.current ? null : h("button", { type: "button", class: "danger", "data-test": "end-session",
           onclick: () => end("/sessions/" + enc(s.id), t("account.end_confirm")) }, t("account.end"))))))),
     sessions.some((s) => !s.current)

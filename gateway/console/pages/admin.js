@@ -3,7 +3,8 @@
 // channels. Others see one sentence (the API refuses them with 403 anyway).
 import { api, listAll } from "../api.js";
 import { enc, h, replace } from "../dom.js";
-import { fmtTime, t } from "../i18n.js";
+import { dateField, timeEl } from "../dates.js";
+import { t } from "../i18n.js";
 import { field } from "../ui.js";
 import { channelForm } from "./channel_form.js";
 
@@ -27,7 +28,7 @@ export async function render(view, _params, ctx) {
 function auditBlock(ctx) {
   const actor = h("input", { "data-test": "audit-actor", maxlength: 100 });
   const action = h("input", { "data-test": "audit-action", maxlength: 100, placeholder: "user_blocked" });
-  const since = h("input", { type: "datetime-local", "data-test": "audit-since" });
+  const since = dateField(t("admin.since"), { "data-test": "audit-since" });
   const out = h("div", { "data-test": "audit-entries" });
   // The button's own `hidden` loses to the stylesheet's `button { display }`: hide a wrapper.
   const moreButton = h("button", { type: "button", "data-test": "audit-more" }, t("admin.more"));
@@ -36,7 +37,7 @@ function auditBlock(ctx) {
   let body = null;
   const load = async (fresh) => {
     try {
-      const sinceValue = since.value ? new Date(since.value).toISOString() : undefined;
+      const sinceValue = since.value ? new Date(since.value + "T00:00:00").toISOString() : undefined;
       const page = await api("GET", "/admin/audit", undefined, { query: { actor: actor.value.trim(),
         action: action.value.trim(), since: sinceValue, limit: PAGE, cursor: fresh ? null : cursor } });
       cursor = page.next_cursor;
@@ -50,7 +51,7 @@ function auditBlock(ctx) {
       }
       for (const e of page.items) {
         body.appendChild(h("tr", { "data-test": "audit-row", "data-action": e.action, "data-target": e.target || "" },
-          h("td", null, fmtTime(e.time)), h("td", null, e.actor), h("td", { class: "mono" }, e.action),
+          h("td", null, timeEl(e.time)), h("td", null, e.actor), h("td", { class: "mono" }, e.action),
           h("td", { class: "mono small wrap" }, e.target || ""), h("td", { class: "mono" }, e.source_ip || "")));
       }
     } catch (err) { ctx.flash(ctx.errorText(err)); }
@@ -58,7 +59,7 @@ function auditBlock(ctx) {
   moreButton.addEventListener("click", () => load(false));
   load(true);
   const form = h("form", { class: "inline", onsubmit: (ev) => { ev.preventDefault(); load(true); } },
-    field(t("admin.actor"), actor), field(t("col.action"), action), field(t("admin.since"), since),
+    field(t("admin.actor"), actor), field(t("col.action"), action), since,
     h("button", { type: "submit", "data-test": "audit-filter" }, t("admin.filter")));
   return h("div", null, form, out, more);
 }

@@ -5,8 +5,10 @@
 // are left alone, so nothing typed is lost).
 import { api, listAll, newRequestKey } from "../api.js";
 import { enc, h, link, replace } from "../dom.js";
-import { fmtTime, t } from "../i18n.js";
-import { badge, clusterStatuses, field, reasonText, section } from "../ui.js";
+import { confirmByName } from "../confirm.js";
+import { timeEl } from "../dates.js";
+import { t } from "../i18n.js";
+import { badge, clusterStatuses, emptyState, field, reasonText, section } from "../ui.js";
 import { RECORDS, resourceTrees } from "./app_tree.js";
 import { rollbackButton } from "./record.js";
 
@@ -20,6 +22,7 @@ export async function render(view, params, ctx) {
 
   const base = "/apps/" + enc(app);
   const canWrite = ctx.me.is_admin || ["developer", "maintainer", "owner"].includes(detail.role);
+  const isOwner = ctx.me.is_admin || detail.role === "owner";
   const history = { el: null, last: "" };
   const refresh = (data) => refreshInPlace(view, app, data, canWrite, ctx, history);
   replace(view,
@@ -34,7 +37,8 @@ export async function render(view, params, ctx) {
       link(base + "/templates", t("app.templates"))),
     await section(t("app.services"), () => servicesBlock(app, clusters, canWrite, ctx), { "data-test": "services" }),
     await section(t("tree.title"), async () => resourceTrees(app, ctx, refresh), { "data-test": "resources" }),
-    await section(t("app.records"), () => recordsBlock(app, ctx, history), { "data-test": "records" }));
+    await section(t("app.records"), () => recordsBlock(app, ctx, history), { "data-test": "records" }),
+    isOwner ? deleteAppBlock(app, clusters, ctx) : null);
 }
 
 async function servicesBlock(app, clusters, canWrite, ctx) {
@@ -64,7 +68,9 @@ async function servicesBlock(app, clusters, canWrite, ctx) {
     },
   }, name, h("button", { type: "submit", "data-test": "new-service-submit" }, t("app.add_service")));
   return h("div", null,
-    services.length ? blocks : h("p", { class: "muted" }, t("app.no_services")),
+    services.length ? blocks : canWrite
+      ? emptyState("services-empty", t("app.no_services"), t("app.add_first_service"), () => name.focus())
+      : emptyState("services-empty", t("app.no_services_viewer")),
     canWrite ? h("div", { class: "subtle" }, h("h3", null, t("app.new_service")), form) : null);
 }
 
@@ -158,6 +164,8 @@ function serviceBlock(app, svc, versions, clusters, canWrite, ctx, routed) {
   }, field(t("col.version"), vname), field(t("col.image"), image), field(t("col.port"), port),
      field(t("col.replicas"), replicas),
      h("button", { type: "submit", "data-test": "new-version-submit" }, t("app.add_version")));
+  const newVersion = canWrite
+    ? h("details", null, h("summary", { "data-test": "new-version-toggle" }, t("app.new_version")), form) : null;
   return h("div", { class: "service", "data-test": "service", "data-name": svc.name },
     h("h3", null, svc.name, svc.description ? h("small", { class: "muted" }, " — " + svc.description) : null,
       " ", h("a", { href: "#/apps/" + enc(app) + "/services/" + enc(svc.name) + "/ci", class: "small", "data-test": "service-ci" }, t("app.ci"))),
@@ -167,8 +175,13 @@ function serviceBlock(app, svc, versions, clusters, canWrite, ctx, routed) {
             columns.map((c) => h("th", null, c.name, c.env ? h("small", { class: "muted" }, " " + t("env." + c.env, {}, c.env)) : null)),
             h("th", null, h("span", { class: "sr-only" }, t("col.actions"))))),
           h("tbody", null, rows))
-      : h("p", { class: "muted" }, t("app.no_versions")),
-    canWrite ? h("details", null, h("summary", { "data-test": "new-version-toggle" }, t("app.new_version")), form) : null);
+      : canWrite
+        ? emptyState("versions-empty", t("app.no_versions", { service: svc.name }), t("app.add_first_version"), () => {
+          newVersion.open = true;
+          vname.focus();
+        })
+        : emptyState("versions-empty", t("app.no_versions_viewer", { service: svc.name })),
+    newVersion);
 }
 
 async function recordsBlock(app, ctx, history) {
@@ -191,6 +204,29 @@ function recordsTable(records, ctx) {
       h("td", null, r.version || ""),
       h("td", null, badge(r.status)),
       h("td", null, r.created_by || ""),
-      h("td", null, fmtTime(r.created_at)),
+      h("td", null, timeEl(r.created_at, { rel: true })),
       h("td", null, r.status === "succeeded" ? rollbackButton(r, ctx) : null)))));
+}
+
+// Deleting the application (owners): its namespace, and everything in it, leaves every cluster.
+function deleteAppBlock(app, clusters, ctx) {
+  const button = h("button", { type: "button", class: "danger", "data-test": "app-delete", onclick: async () => {
+    const names = clusters.map((c) => c.name);
+    const sure = await confirmByName({
+      title: t("app.delete_title", { app }), name: app, action: t("app.delete_now"),
+      explain: names.length ? t("app.delete_explain", { app, clusters: names.join(", ") }) : t("app.delete_nowhere", { app }),
+    });
+    if (!sure) return;
+    button.disabled = true;
+    try {
+      await api("DELETE", "/apps/" + enc(app));
+      ctx.flash(t("app.deleted", { app }), "ok");
+      location.hash = "#/apps";
+    } catch (err) {
+      button.disabled = false;
+      ctx.flash(ctx.errorText(err));
+    }
+  } }, t("app.delete"));
+  return h("section", { class: "card danger-zone", "data-test": "danger-zone" }, h("h2", null, t("app.danger")),
+    h("p", { class: "muted" }, t("app.delete_hint")), button);
 }

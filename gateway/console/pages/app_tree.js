@@ -6,7 +6,8 @@
 // unchanged answer is not drawn again (no flicker, focus kept).
 import { api, listAll } from "../api.js";
 import { enc, h, replace } from "../dom.js";
-import { fmtTime, t } from "../i18n.js";
+import { timeEl } from "../dates.js";
+import { t } from "../i18n.js";
 import { FINISHED, clusterStatuses, reasonText } from "../ui.js";
 import { runningOn } from "./version.js";
 
@@ -95,7 +96,7 @@ function podLine(p) {
     h("span", { class: "muted small" }, t("tree.pod"), " "), h("span", { class: "mono" }, p.name), " ",
     stateBadge(state, words, title),
     h("small", { class: "muted" }, " · ", t("tree.restarts", { n: p.restarts ?? 0 }),
-      p.node ? " · " + t("tree.node", { node: p.node }) : "", p.created_at ? " · " + fmtTime(p.created_at) : ""));
+      p.node ? " · " + t("tree.node", { node: p.node }) : "", p.created_at ? [" · ", timeEl(p.created_at, { rel: true })] : null));
 }
 
 function replicasetLine(key, rs, open) {

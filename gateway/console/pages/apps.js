@@ -1,7 +1,9 @@
 // Applications the caller can see, and a form to create one.
 import { api, listAll } from "../api.js";
 import { enc, h, link, replace } from "../dom.js";
-import { fmtTime, t } from "../i18n.js";
+import { timeEl } from "../dates.js";
+import { t } from "../i18n.js";
+import { emptyState } from "../ui.js";
 
 export async function render(view, _params, ctx) {
   const apps = await listAll("/apps");
@@ -27,7 +29,7 @@ export async function render(view, _params, ctx) {
     h("td", { class: "wrap" }, a.display_name || ""),
     h("td", null, a.role ? t("role." + a.role) : ""),
     h("td", null, a.created_by || ""),
-    h("td", null, fmtTime(a.created_at))));
+    h("td", null, timeEl(a.created_at))));
   replace(view,
     h("h1", null, t("apps.title")),
     h("section", { class: "card" }, h("h2", null, t("apps.new")), form),
@@ -36,5 +38,5 @@ export async function render(view, _params, ctx) {
           h("thead", null, h("tr", null, h("th", null, t("col.name")), h("th", null, t("col.display_name")),
             h("th", null, t("col.role")), h("th", null, t("col.created_by")), h("th", null, t("col.created_at")))),
           h("tbody", null, rows))
-      : h("p", { class: "muted", "data-test": "apps-empty" }, t("apps.none")));
+      : emptyState("apps-empty", t("apps.none"), t("apps.create_first"), () => name.focus()));
 }

@@ -2,7 +2,8 @@
 // recent deliveries, so a team can see whether its messages actually arrived.
 import { api, listAll } from "../api.js";
 import { enc, h, link, replace } from "../dom.js";
-import { fmtTime, t } from "../i18n.js";
+import { timeEl } from "../dates.js";
+import { t } from "../i18n.js";
 import { badge } from "../ui.js";
 import { channelForm } from "./channel_form.js";
 
@@ -51,6 +52,6 @@ export async function render(view, params, ctx) {
               h("td", null, badge(d.status)),
               h("td", null, String(d.attempts ?? "")),
               h("td", { class: "small wrap" }, d.last_error || ""),
-              h("td", null, fmtTime(d.delivered_at || d.updated_at || d.created_at))))))
+              h("td", null, timeEl(d.delivered_at || d.updated_at || d.created_at, { rel: true }))))))
         : h("p", { class: "muted" }, t("channels.no_deliveries"))));
 }

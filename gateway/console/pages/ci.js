@@ -5,7 +5,8 @@
 // the link and the builds without those controls.
 import { api } from "../api.js";
 import { enc, h, link, replace } from "../dom.js";
-import { fmtTime, t } from "../i18n.js";
+import { timeEl } from "../dates.js";
+import { t } from "../i18n.js";
 import { badge, field, mayAct, section } from "../ui.js";
 
 export async function render(view, params, ctx) {
@@ -45,7 +46,7 @@ function linkCard(path, current, canUnlink, ctx) {
       [["ci.server", current.server], ["ci.repo", current.repo], ["col.image", current.image],
        ["ci.auto_deploy_env", current.auto_deploy_env ? t("env." + current.auto_deploy_env) : t("ci.no_auto_deploy")],
        ["ci.auto_route", current.auto_route ? t("ci.yes") : t("ci.no")],
-       ["col.created_by", current.updated_by || ""], ["col.time", fmtTime(current.updated_at)]]
+       ["col.created_by", current.updated_by || ""], ["col.time", timeEl(current.updated_at)]]
         .map(([k, v]) => [h("dt", null, t(k)), h("dd", { "data-test": "ci-" + k.split(".")[1] }, v)])),
     canUnlink ? h("button", { type: "button", class: "danger", "data-test": "ci-unlink", onclick: async () => {
       if (!confirm(t("ci.unlink_confirm"))) return;
@@ -107,7 +108,7 @@ async function buildsBlock(path, canBuild, ctx) {
           h("tbody", null, builds.map((b) => h("tr", { "data-test": "build-row" },
             h("td", null, "#" + b.number), h("td", null, badge(b.status)), h("td", { class: "mono" }, b.ref || ""),
             h("td", { class: "mono small wrap" }, (b.commit || "").slice(0, 10), " ", b.message || ""),
-            h("td", null, fmtTime(b.created_at))))))
+            h("td", null, timeEl(b.created_at, { rel: true }))))))
       : h("p", { class: "muted" }, t("ci.no_builds"));
   } catch (err) {
     list = h("div", { class: "error-box" }, ctx.errorText(err));  // the CI is down: say so, keep the page

@@ -3,7 +3,8 @@
 // `mae cluster init` way shown first), rotating its credentials and its report token.
 import { api, listAll } from "../api.js";
 import { enc, h, replace } from "../dom.js";
-import { fmtTime, t } from "../i18n.js";
+import { timeEl } from "../dates.js";
+import { t } from "../i18n.js";
 import { field } from "../ui.js";
 import { secretBox } from "./account.js";
 
@@ -27,7 +28,7 @@ export async function render(view, _params, ctx) {
             h("td", { class: "mono small" }, c.server || ""),
             h("td", { title: c.probe_error || "" }, h("span", { class: "badge " + (c.healthy ? "s-succeeded" : "s-failed"), "data-healthy": String(!!c.healthy) },
               c.healthy ? t("clusters.healthy") : t("clusters.unhealthy"))),
-            h("td", null, c.last_report_at ? fmtTime(c.last_report_at) : t("clusters.never")),
+            h("td", null, timeEl(c.last_report_at, { rel: true, fallback: t("clusters.never") })),
             h("td", { "data-test": "namespaces" }, namespacesText(c.namespaces)),
             admin ? h("td", { class: "actions" },
               h("button", { type: "button", "data-test": "rotate-credentials", onclick: () => credentialsForm(box, c, ctx) }, t("clusters.rotate_credentials")),

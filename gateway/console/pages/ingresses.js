@@ -6,7 +6,8 @@
 // offered test only, prod is for maintainers (gateway/rbac.py).
 import { api, listAll, newRequestKey } from "../api.js";
 import { enc, h, link, replace } from "../dom.js";
-import { fmtTime, t } from "../i18n.js";
+import { timeEl } from "../dates.js";
+import { t } from "../i18n.js";
 import { field, mayAct } from "../ui.js";
 
 const TLS_KINDS = ["none", "secret_name", "issuer", "cluster_issuer"];
@@ -81,7 +82,7 @@ function listTable(app, items) {
       h("td", { class: "mono small" }, hostsText(i)),
       h("td", null, tlsText(i.tls)),
       h("td", { class: "mono small" }, (i.routes || []).map(routeText).join(", ")),
-      h("td", null, fmtTime(i.created_at))))));
+      h("td", null, timeEl(i.created_at))))));
 }
 
 function routeText(r) {

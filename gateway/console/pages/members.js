@@ -1,6 +1,7 @@
 // Members of an application: owners add people, change roles and remove them.
 import { api, listAll } from "../api.js";
 import { enc, h, link, replace } from "../dom.js";
+import { confirmByName } from "../confirm.js";
 import { t } from "../i18n.js";
 
 const ROLES = ["viewer", "developer", "maintainer", "owner"];
@@ -31,7 +32,11 @@ export async function render(view, params, ctx) {
     h("td", null, isOwner ? h("button", {
       type: "button", class: "danger", "data-test": "member-remove",
       onclick: async () => {
-        if (!confirm(t("members.remove_confirm", { username: m.username }))) return;
+        const sure = await confirmByName({
+          title: t("members.remove_title", { username: m.username }), name: m.username, action: t("members.remove"),
+          explain: t("members.remove_explain", { username: m.username, role: t("role." + m.role, {}, m.role), app }),
+        });
+        if (!sure) return;
         try {
           await api("DELETE", base + "/" + enc(m.username));
           ctx.flash(t("members.removed", { username: m.username }), "ok");

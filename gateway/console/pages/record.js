@@ -4,7 +4,8 @@
 // with ?after=. Polling stops when the record finishes or the person leaves the page.
 import { api, newRequestKey } from "../api.js";
 import { enc, h, link, replace } from "../dom.js";
-import { fmtTime, t } from "../i18n.js";
+import { fmt } from "../dates.js";
+import { t } from "../i18n.js";
 import { FINISHED, badge, reasonText, replicasText } from "../ui.js";
 
 const POLL_MS = 1000;
@@ -47,8 +48,8 @@ export async function render(view, params, ctx) {
       h("h1", null, t("action." + record.action, {}, record.action), " ",
         [record.service, record.version].filter(Boolean).join(" / "), " ",
         h("span", { "data-test": "record-status" }, badge(record.status))),
-      h("p", { class: "muted" }, t("record.by", { who: record.created_by || "?", when: fmtTime(record.created_at) }),
-        record.finished_at ? " · " + t("record.finished", { when: fmtTime(record.finished_at) }) : ""),
+      h("p", { class: "muted" }, t("record.by", { who: record.created_by || "?", when: fmt(record.created_at) }),
+        record.finished_at ? " · " + t("record.finished", { when: fmt(record.finished_at) }) : ""),
       record.status === "succeeded" ? rollbackButton(record, ctx) : null);
     replace(targets, h("section", { class: "card" }, h("h2", null, t("record.targets")),
       h("table", null,
@@ -71,7 +72,7 @@ export async function render(view, params, ctx) {
       const page = await api("GET", "/records/" + enc(id) + "/logs", undefined, { query: { after } });
       for (const line of page.items || []) {
         logBox.appendChild(h("span", { class: "line l-" + String(line.level || "info").toLowerCase().replace(/[^a-z]/g, "") },
-          h("span", { class: "muted" }, fmtTime(line.time, true) + " "),
+          h("span", { class: "muted" }, fmt(line.time, "clock") + " "),
           line.cluster ? h("span", { class: "cluster" }, "[" + line.cluster + "] ") : null,
           line.line, "\n"));
       }

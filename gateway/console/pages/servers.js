@@ -4,7 +4,8 @@
 // the same figures the expiry reminders and `?expiring_within_days=` use.
 import { api, listAll } from "../api.js";
 import { enc, h, replace } from "../dom.js";
-import { fmtTime, t } from "../i18n.js";
+import { dateField, fmt, timeEl } from "../dates.js";
+import { t } from "../i18n.js";
 import { field } from "../ui.js";
 
 const SOON_DAYS = 30;
@@ -37,7 +38,7 @@ export async function render(view, _params, ctx) {
 
   const name = h("input", { required: true, maxlength: 128 });
   const ip = h("input", { required: true, placeholder: "10.0.0.1" });
-  const expires = h("input", { type: "date" });
+  const expires = dateField(t("servers.expires"), { "data-test": "server-expires" });
   const owner = h("input", {});
   const form = h("form", {
     class: "inline",
@@ -49,7 +50,7 @@ export async function render(view, _params, ctx) {
         ctx.rerender();
       } catch (err) { ctx.flash(ctx.errorText(err)); }
     },
-  }, field(t("col.name"), name), field("IP", ip), field(t("servers.expires"), expires), field(t("servers.owner"), owner),
+  }, field(t("col.name"), name), field("IP", ip), expires, field(t("servers.owner"), owner),
      h("button", { type: "submit", class: "primary" }, t("servers.add")));
 
   replace(view,
@@ -66,7 +67,7 @@ export async function render(view, _params, ctx) {
               h("td", { class: "mono" }, s.ip || ""),
               h("td", null, s.provider || ""),
               h("td", null, s.region || ""),
-              h("td", null, s.expires_at ? fmtTime(s.expires_at, false, true) : "—"),
+              h("td", null, timeEl(s.expires_at, { style: "date", fallback: "—" })),
               h("td", null, d === null ? "—"
                 : expired ? (d < 0 ? t("servers.expired_ago", { n: -d }) : t("servers.expired_today"))
                 : d === 0 ? t("servers.expires_today") : t("servers.days", { n: d })),
@@ -97,7 +98,7 @@ function accountsTable(accounts, ctx) {
         h("td", null, (a.regions || []).join(", ")),
         h("td", { class: "wrap small", "data-test": "last-sync" },
           h("span", { class: "badge s-" + (status === "ok" ? "succeeded" : status === "failed" ? "failed" : "pending") }, t("cloud.status_" + status, {}, status)),
-          a.last_sync_at ? " " + fmtTime(a.last_sync_at) : "",
+          a.last_sync_at ? [" ", timeEl(a.last_sync_at, { rel: true })] : null,
           status === "ok" && a.last_sync_count !== null && a.last_sync_count !== undefined ? " · " + t("cloud.count", { n: a.last_sync_count }) : "",
           a.last_sync_error ? h("div", { class: "warn-text" }, a.last_sync_error) : null),
         h("td", null, h("span", { class: "inline" }, hours,
@@ -106,7 +107,7 @@ function accountsTable(accounts, ctx) {
             if (hours.value === "" || !Number.isInteger(n) || n < 0 || n > 168) { ctx.flash(t("cloud.bad_hours")); return; }
             act("PATCH", path, { sync_every_hours: n || null }, n ? t("cloud.scheduled", { n }) : t("cloud.unscheduled"));
           } }, t("cloud.save"))),
-          a.next_sync_at ? h("div", { class: "muted small" }, t("cloud.next", { when: fmtTime(a.next_sync_at) })) : null),
+          a.next_sync_at ? h("div", { class: "muted small" }, t("cloud.next", { when: fmt(a.next_sync_at) })) : null),
         h("td", { class: "actions" }, h("button", { type: "button", "data-test": "sync-now",
           onclick: () => act("POST", path + "/sync", undefined, t("cloud.sync_started")) }, t("cloud.sync_now"))));
     })));

@@ -9,7 +9,8 @@
 // buttons; the others see the list.
 import { api, listAll } from "../api.js";
 import { enc, h, link, replace } from "../dom.js";
-import { fmtTime, t } from "../i18n.js";
+import { timeEl } from "../dates.js";
+import { t } from "../i18n.js";
 import { field } from "../ui.js";
 
 const TYPES = ["string", "integer", "number", "boolean", "object", "list"];
@@ -42,7 +43,7 @@ function listTable(app, shown, canEdit, ctx) {
       h("td", null, t("tpl.kind_" + x.kind, {}, x.kind)),
       h("td", null, x.builtin ? t("tpl.builtin") : link("/apps/" + enc(x.app) + "/templates", x.app || "")),
       h("td", { class: "mono small" }, (x.fields || []).map((f) => f.name + ":" + f.type).join(", ")),
-      h("td", null, fmtTime(x.created_at)),
+      h("td", null, timeEl(x.created_at)),
       canEdit ? h("td", { class: "actions" }, x.builtin
         ? link("/apps/" + enc(app) + "/templates?start=" + enc(x.name), t("tpl.start_from"))
         : [link("/apps/" + enc(app) + "/templates?edit=" + enc(x.name), t("tpl.edit")),

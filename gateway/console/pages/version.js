@@ -5,7 +5,9 @@
 // with 403 anyway).
 import { api, newRequestKey } from "../api.js";
 import { enc, h, link, replace } from "../dom.js";
-import { fmtTime, t } from "../i18n.js";
+import { confirmByName } from "../confirm.js";
+import { timeEl } from "../dates.js";
+import { t } from "../i18n.js";
 import { badge, clusterStatuses, field, reasonText, replicasText, section } from "../ui.js";
 import { eventsBlock, logsPanel, podsBlock, watch } from "./version_live.js";
 
@@ -40,7 +42,7 @@ export async function render(view, params, ctx) {
       await section(t("version.config"), async () => configBlock(ver), { "data-test": "config" }),
       await section(t("version.runs"), async () => runsBlock(statuses, routed, version), { "data-test": "runs" })),
     canWrite
-      ? h("section", { class: "card", "data-test": "ops" }, h("h2", null, t("version.ops")), opsBlock(vpath, ver, version, running, ctx))
+      ? h("section", { class: "card", "data-test": "ops" }, h("h2", null, t("version.ops")), opsBlock({ app, service, vpath, ver, version, running }, ctx))
       : h("p", { class: "muted", "data-test": "viewer-note" }, t("version.viewer_note")),
     h("section", { class: "card" }, h("h2", null, t("version.pods")), h("p", { class: "muted small" }, t("version.pods_refresh")), pods),
     h("section", { class: "card" }, h("h2", null, t("version.logs")), logs.el),
@@ -78,7 +80,7 @@ function configBlock(ver) {
     row(t("version.probe_liveness"), probeText(probes.liveness), "probe-liveness"),
     row(t("version.probe_startup"), probeText(probes.startup), "probe-startup"),
     row(t("deploy.template"), ver.template || "default-version", "template"),
-    row(t("col.created_at"), [fmtTime(ver.created_at), ver.created_by ? " · " + ver.created_by : ""], "created")));
+    row(t("col.created_at"), [timeEl(ver.created_at), ver.created_by ? " · " + ver.created_by : ""], "created")));
 }
 
 function runsBlock(statuses, routed, version) {
@@ -99,7 +101,7 @@ function runsBlock(statuses, routed, version) {
 // The operations, on one chosen place: every cluster of an environment, or one cluster
 // the version runs on. One key per operation and body: pressing again after a lost answer
 // gets the first record back instead of a second restart; a refused one gets a new key.
-function opsBlock(vpath, ver, version, running, ctx) {
+function opsBlock({ app, service, vpath, ver, version, running }, ctx) {
   const envs = ["test", "prod"];
   const where = h("select", { "data-test": "op-where" },
     envs.map((e) => h("option", { value: "env:" + e, selected: e === "test" }, t("deploy.env_all", { env: t("env." + e) }))),
@@ -143,32 +145,38 @@ function opsBlock(vpath, ver, version, running, ctx) {
     if (confirm(t("version.scale_confirm", { version, n, where: label() }))) send(scale, "scale", { replicas: n });
   } }, t("action.scale"));
 
-  // Retire asks for the version's name, typed, after saying which clusters it leaves.
-  const typed = h("input", { "data-test": "retire-name", autocomplete: "off", "aria-label": t("version.retire_type", { version }) });
-  const confirmRetire = h("button", { type: "button", class: "danger", disabled: true, "data-test": "retire-confirm",
-    onclick: () => send(confirmRetire, "retire", {}) }, t("action.retire"));
-  typed.addEventListener("input", () => { confirmRetire.disabled = typed.value.trim() !== version; });
-  const explain = h("p", { "data-test": "retire-leaves" });
-  const box = h("div", { class: "subtle retire", hidden: true, "data-test": "retire-box" }, explain,
-    field(t("version.retire_type", { version }), typed), h("p", { class: "inline-buttons" }, confirmRetire,
-      h("button", { type: "button", onclick: () => { box.hidden = true; } }, t("version.cancel"))));
-  const drawExplain = () => {
+  // Retire says which clusters the version leaves and asks for its name, typed.
+  const retire = h("button", { type: "button", class: "danger", "data-test": "op-retire", onclick: async () => {
     const gone = leaves();
-    replace(explain, gone.length
-      ? t("version.retire_explain", { version, clusters: gone.join(", ") })
-      : t("version.retire_none", { version, where: label() }));
-  };
-  where.addEventListener("change", drawExplain);
-  const retire = h("button", { type: "button", class: "danger", "data-test": "op-retire", onclick: () => {
-    drawExplain();
-    typed.value = "";
-    confirmRetire.disabled = true;
-    box.hidden = false;
-    typed.focus();
+    const sure = await confirmByName({
+      title: t("version.retire_title", { version }), name: version, action: t("action.retire"),
+      explain: gone.length ? t("version.retire_explain", { version, clusters: gone.join(", ") })
+        : t("version.retire_none", { version, where: label() }),
+      tests: { box: "retire-box", explain: "retire-leaves", input: "retire-name", confirm: "retire-confirm" },
+    });
+    if (sure) send(retire, "retire", {});
   } }, t("version.retire"));
+  const remove = h("button", { type: "button", class: "danger", "data-test": "op-delete", onclick: async () => {
+    const on = running.map((s) => s.cluster);
+    const sure = await confirmByName({
+      title: t("version.delete_title", { version }), name: version, action: t("version.delete_now"),
+      explain: on.length ? t("version.delete_explain", { version, service, clusters: on.join(", ") })
+        : t("version.delete_nowhere", { version, service }),
+      tests: { box: "delete-box", explain: "delete-explain", input: "delete-name", confirm: "delete-confirm" },
+    });
+    if (!sure) return;
+    remove.disabled = true;
+    try {
+      const answer = await api("DELETE", vpath);
+      ctx.flash(t("version.deleted", { version }), "ok");
+      location.hash = answer && answer.record_id ? "#/records/" + enc(answer.record_id) : "#/apps/" + enc(app);
+    } catch (err) {
+      remove.disabled = false;
+      ctx.flash(ctx.errorText(err));
+    }
+  } }, t("version.delete"));
 
   return h("div", null,
     h("div", { class: "inline" }, field(t("version.on"), where)),
-    h("div", { class: "inline" }, restart, field(t("version.replicas_to"), replicas), scale, retire),
-    box);
+    h("div", { class: "inline" }, restart, field(t("version.replicas_to"), replicas), scale, retire, remove));
 }

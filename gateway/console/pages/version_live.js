@@ -4,7 +4,8 @@
 // events of its objects, newest first.
 import { api, getToken } from "../api.js";
 import { h, replace } from "../dom.js";
-import { fmtTime, t } from "../i18n.js";
+import { timeEl } from "../dates.js";
+import { t } from "../i18n.js";
 import { field, reasonText } from "../ui.js";
 
 const POD_MS = 3000;
@@ -52,7 +53,7 @@ export async function podsBlock(vpath, el) {
             h("td", null, String(p.restarts ?? 0)),
             h("td", { class: "wrap" }, p.reason ? [h("strong", null, reasonText(p.reason)),
               reasonText(p.reason) !== p.reason ? h("small", { class: "muted" }, " (" + p.reason + ")") : null] : ""),
-            h("td", null, fmtTime(p.started_at))))))
+            h("td", null, timeEl(p.started_at, { rel: true }))))))
       : h("p", { class: "muted", "data-test": "no-pods" }, t("version.no_pods")));
 }
 
@@ -67,7 +68,7 @@ export async function eventsBlock(app, service, version, el) {
         h("thead", null, h("tr", null, ["col.last_seen", "col.cluster", "col.type", "col.reason", "col.object", "col.message", "col.count"]
           .map((k) => h("th", null, t(k))))),
         h("tbody", null, items.map((e) => h("tr", { "data-test": "event-row", "data-type": e.type, class: e.type === "Warning" ? "warning" : "" },
-          h("td", null, fmtTime(e.last_seen)),
+          h("td", null, timeEl(e.last_seen, { rel: true })),
           h("td", null, e.cluster),
           h("td", null, t("event_type." + e.type, {}, e.type)),
           h("td", null, e.reason || ""),
