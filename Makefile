@@ -41,8 +41,10 @@ admin-token: install
 status: install
 	$(PY) -m scripts.stack status
 
+# The suite in two parts at once (TEST_SHARDS=1: one process), scripts/test-shards.sh.
+TEST_SHARDS ?= 2
 test: install infra-start browser kube-bin oidc-idp a11y
-	$(PY) -m pytest $(PYTEST_ARGS)
+	PY=$(PY) TEST_SHARDS=$(TEST_SHARDS) scripts/test-shards.sh $(PYTEST_ARGS)
 
 # The OpenID Provider tests/e2e/test_identity.py logs in through: panva's oidc-provider
 # from the npm registry (not MAE's code), as its lock file pins it.

@@ -174,5 +174,85 @@ def real_kube_mae(real_kube, tmp_path_factory):
     return install(real_kube, str(tmp_path_factory.mktemp("realkube-mae")))
 
 
+def pytest_addoption(parser):
+    parser.addoption("--mae-shard", default=None, metavar="K/N",
+                     help="run the K-th of N parts of the suite (scripts/test-shards.sh runs them at once)")
+
+
 def pytest_configure(config):
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    from tests import run_summary
+
+    run_summary.start()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """What the fault waves measured and how many cases the fuzzer ran, from whichever process
+    ran them (tests/run_summary.py)."""
+    from tests import run_summary
+
+    faults = run_summary.read("fault suite")
+    if faults:
+        terminalreporter.section("fault suite")
+        for line in faults:
+            terminalreporter.write_line(line)
+    counts = {"member": 0, "admin": 0}
+    for line in run_summary.read("hostile-counts"):
+        who, n = line.split()
+        counts[who] += int(n)
+    if sum(counts.values()):
+        failed = len([r for r in terminalreporter.stats.get("failed", []) if "test_fuzz" in r.nodeid])
+        terminalreporter.section("hostile input")
+        terminalreporter.write_line(f"schemathesis: {sum(counts.values())} generated cases ({counts['member']} "
+                                    f"as a member, {counts['admin']} as an admin), {failed} failed")
+
+
+def _on_the_real_control_plane(item) -> bool:
+    """Whether ``item`` uses the real control plane: there is one per machine (etcd always
+    listens on :2379, tests/realkube/controlplane.py), so they all go to the first part."""
+    if item.nodeid.startswith("tests/realkube/"):
+        return True
+    if {"real_kube", "real_kube_mae", "real_mae"} & set(getattr(item, "fixturenames", ())):
+        return True
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return any(value == "real" for value in params.values())
+
+
+def _weight(item) -> float:
+    """A rough cost of a test, for balancing parts: a whole system or a browser costs more."""
+    path = item.nodeid.split("::")[0]
+    if path.startswith(("tests/faults/", "tests/e2e/test_console")):
+        return 6.0
+    if path.startswith(("tests/e2e/", "tests/hostile/", "tests/service/", "tests/integration/")):
+        return 2.0
+    return 0.3
+
+
+def pytest_collection_modifyitems(config, items):
+    """``--mae-shard K/N``: keep the K-th of N parts. A test file stays whole (its module
+    fixtures start once) and every test on the real control plane is in part 1; the files are
+    dealt out by weight, heaviest first, to the lightest part."""
+    shard = config.getoption("--mae-shard")
+    if not shard:
+        return
+    k, n = (int(x) for x in shard.split("/"))
+    files: dict[str, float] = {}
+    load = [0.0] * n
+    for item in items:
+        if _on_the_real_control_plane(item):
+            load[0] += _weight(item)
+        else:
+            path = item.nodeid.split("::")[0]
+            files[path] = files.get(path, 0.0) + _weight(item)
+    part_of: dict[str, int] = {}
+    for path, weight in sorted(files.items(), key=lambda kv: (-kv[1], kv[0])):
+        lightest = min(range(n), key=lambda i: load[i])
+        part_of[path] = lightest
+        load[lightest] += weight
+    keep, drop = [], []
+    for item in items:
+        part = 0 if _on_the_real_control_plane(item) else part_of[item.nodeid.split("::")[0]]
+        (keep if part == k - 1 else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+    items[:] = keep

@@ -14,7 +14,6 @@ import pytest
 import requests
 
 from scripts.stack import ROOT, Stack
-from tests.faults.report import SUMMARY
 from tests.faults.infra import (OPERATOR_OPTS, SANDBOX_OPTS, PrivateMariaDB, PrivateRabbit, PrivateRedis, free_port,
                                servers_running)
 
@@ -113,10 +112,3 @@ def fault_clusters(fault_stack, fault_admin):
         clusters=[("test", "test", free_port()), ("prod", "prod", free_port())],
         sandbox_opts=SANDBOX_OPTS, operator_opts=OPERATOR_OPTS)
     return started
-
-
-def pytest_terminal_summary(terminalreporter):
-    if SUMMARY:
-        terminalreporter.section("fault suite")
-        for line in SUMMARY:
-            terminalreporter.write_line(line)

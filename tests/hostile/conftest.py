@@ -47,14 +47,10 @@ def member(login, admin):
     return alice
 
 
-def pytest_terminal_summary(terminalreporter):
-    """The fuzzer's case count in the run's output (CI's log), -s or not."""
+def pytest_sessionfinish(session):
+    """This process's fuzz counts, for the summary the controller prints (tests/run_summary.py)."""
+    from tests import run_summary
     from tests.hostile.report import COUNTS
 
-    total = sum(COUNTS.values())
-    if total:
-        failed = len([r for r in terminalreporter.stats.get("failed", []) if "test_fuzz" in r.nodeid])
-        terminalreporter.section("hostile input")
-        terminalreporter.write_line(
-            f"schemathesis: {total} generated cases ({COUNTS['member']} as a member, "
-            f"{COUNTS['admin']} as an admin), {failed} failed")
+    if sum(COUNTS.values()):
+        run_summary.add("hostile-counts", [f"{who} {n}" for who, n in COUNTS.items()])
