@@ -206,9 +206,10 @@ def server_side_apply(registry: Registry, rt: ResourceType, ns: str, name: str, 
     node = fs.root_node(rt.api_version, rt.kind)
     try:
         applied = fs.to_field_set(cfg, node, strict=node[0] == "struct")
-    except KeyError as exc:
-        raise bad_request(f"failed to create typed patch object ({rt.group}/{rt.version}, Kind={rt.kind}): "
-                          f"{exc.args[0]}: field not declared in schema") from None
+    except KeyError as exc:  # kube-apiserver 1.36 answers this one with a 500 naming namespace/name
+        raise ApiError(500, "", f"failed to create typed patch object ({meta.get('namespace') or ''}/"
+                                f"{meta.get('name') or ''}; {rt.group}/{rt.version}, Kind={rt.kind}): "
+                                f"{exc.args[0]}: field not declared in schema") from None
     ns = ns if rt.namespaced else ""
     old = registry.store.get(rt.key, ns, name)
     if old is None:

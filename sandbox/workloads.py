@@ -262,7 +262,7 @@ class StatefulSetController(PodOwnerController):
                 pods[i] = p
         for i, p in list(pods.items()):  # a failed pod is replaced
             if (p.obj.get("status") or {}).get("phase") in ("Failed", "Succeeded") and self.delete_pod(
-                    sts, p, f"delete Pod {p.name} in StatefulSet {name} successful"):
+                    sts, p, f"Delete Pod {p.name} in StatefulSet {name} successful"):
                 del pods[i]
         waiting = False
         for i in range(replicas):
@@ -276,7 +276,7 @@ class StatefulSetController(PodOwnerController):
                     pod_spec["subdomain"] = spec["serviceName"]
                 p = self.create_pod(sts, rtpl, pod_name, {REVISION_LABEL: rev, STS_POD_NAME: pod_name,
                                                           STS_POD_INDEX: str(i)}, pod_spec,
-                                    event=f"create Pod {pod_name} in StatefulSet {name} successful")
+                                    event=f"Create Pod {pod_name} in StatefulSet {name} successful")
                 if p is not None:
                     pods[i] = p
                 if not parallel:
@@ -288,12 +288,12 @@ class StatefulSetController(PodOwnerController):
         condemned = sorted((i for i in pods if i >= replicas), reverse=True)
         if condemned and not (waiting and not parallel):
             for i in condemned if parallel else condemned[:1]:
-                if self.delete_pod(sts, pods[i], f"delete Pod {pods[i].name} in StatefulSet {name} successful"):
+                if self.delete_pod(sts, pods[i], f"Delete Pod {pods[i].name} in StatefulSet {name} successful"):
                     del pods[i]
         elif rolling and not condemned and all(i in pods and pod_is_ready(pods[i].obj) for i in range(replicas)):
             for i in range(replicas - 1, partition - 1, -1):
                 if (pods[i].obj["metadata"].get("labels") or {}).get(REVISION_LABEL) != update_rev:
-                    if self.delete_pod(sts, pods[i], f"delete Pod {pods[i].name} in StatefulSet {name} successful"):
+                    if self.delete_pod(sts, pods[i], f"Delete Pod {pods[i].name} in StatefulSet {name} successful"):
                         del pods[i]
                     break
         self._status(entry, pods, current_rev, update_rev)

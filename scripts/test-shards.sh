@@ -8,6 +8,9 @@ set -u
 n=${TEST_SHARDS:-2}
 py=${PY:-.venv/bin/python}
 if [ "$n" -le 1 ]; then exec "$py" -m pytest "$@"; fi
+# Job control: without it bash starts background commands with SIGINT ignored, and every
+# process a test starts would inherit that (a CLI test's Ctrl-C would do nothing).
+set -m
 dir=.run/test-shards
 mkdir -p "$dir"
 pids=()
