@@ -187,15 +187,16 @@ def pytest_configure(config):
 
 
 def pytest_terminal_summary(terminalreporter):
-    """What the fault waves measured and how many cases the fuzzer ran, from whichever process
-    ran them (tests/run_summary.py)."""
+    """What the fault waves measured, the sandbox's conformance score and how many cases the
+    fuzzer ran (tests/run_summary.py)."""
     from tests import run_summary
 
-    faults = run_summary.read("fault suite")
-    if faults:
-        terminalreporter.section("fault suite")
-        for line in faults:
-            terminalreporter.write_line(line)
+    for section in ("fault suite", "sandbox conformance"):
+        lines = run_summary.read(section)
+        if lines:
+            terminalreporter.section(section)
+            for line in lines:
+                terminalreporter.write_line(line)
     counts = {"member": 0, "admin": 0}
     for line in run_summary.read("hostile-counts"):
         who, n = line.split()
