@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from kubernetes.utils.quantity import parse_quantity
-
 from .registry import ApiError
 from .resources import BY_KEY, PODS
 
@@ -184,6 +182,9 @@ def _baseline_rest(spec: dict, pod_sc: dict, containers: list[dict]) -> list[str
 # -- LimitRange ----------------------------------------------------------------------------
 
 def _q(value) -> Decimal:
+    # Imported on first use: ``kubernetes`` is a large package (~0.3 s to import) that only
+    # LimitRange/ResourceQuota checks need, and the first pod create must not pay for it.
+    from kubernetes.utils.quantity import parse_quantity
     return parse_quantity(value)
 
 
@@ -250,9 +251,7 @@ def _fmt(key: str, value: Decimal) -> str:
 
 def quotas(store, ns: str, name: str, pod: dict) -> None:
     want = _pod_usage(pod)
-    active = [e.obj for e in store.iter(PODS.key, ns)
-              if (e.obj.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
-              and not e.obj["metadata"].get("deletionTimestamp")]
+    active = None  # the namespace's pods that count, gathered once a quota needs them
     for entry in store.iter(BY_KEY["resourcequotas"].key, ns):
         hard = (entry.obj.get("spec") or {}).get("hard") or {}
         qname = entry.obj["metadata"]["name"]
@@ -262,6 +261,10 @@ def quotas(store, ns: str, name: str, pod: dict) -> None:
         if missing:
             raise forbidden(name, f"failed quota: {qname}: must specify {','.join(missing)}")
         used = {k: Decimal(0) for k in tracked}
+        if active is None:
+            active = [e.obj for e in store.iter(PODS.key, ns)
+                      if (e.obj.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+                      and not e.obj["metadata"].get("deletionTimestamp")]
         for other in active:
             for k, v in _pod_usage(other).items():
                 if k in used:

@@ -30,6 +30,7 @@ _SCALAR_MSGS = {"apimachinery.pkg.apis.meta.v1.Time", "apimachinery.pkg.apis.met
                 "apimachinery.pkg.apis.meta.v1.FieldsV1"}
 # ---------------------------------------------------------------- schema nodes
 
+@functools.lru_cache(maxsize=1024)
 def root_node(api_version: str, kind: str) -> tuple:
     try:
         return ("struct", protobuf.message_for(api_version, kind))
@@ -66,10 +67,7 @@ def child(node: tuple, key: str) -> tuple | None:
     """The node of ``key`` in a map-like node (None: a struct field the schema does not declare)."""
     kind = node[0]
     if kind == "struct":
-        fields = _CHILDREN.get(node[1])
-        if fields is None:
-            fields = _CHILDREN[node[1]] = {k: f[0] for k, f in struct_fields(node[1]).items()}
-        found = fields.get(key)
+        found = _children(node[1]).get(key)
         if found is None:
             return LEAF if key in ("apiVersion", "kind") else None
         return found
@@ -77,6 +75,20 @@ def child(node: tuple, key: str) -> tuple | None:
 
 
 _CHILDREN: dict = {}  # message -> {json name: node}, child()'s cache
+
+
+def _children(msg: str) -> dict:
+    fields = _CHILDREN.get(msg)
+    if fields is None:
+        fields = _CHILDREN[msg] = {k: f[0] for k, f in struct_fields(msg).items()}
+    return fields
+
+
+def _child_or_deduced(node: tuple, fields: dict | None, key: str) -> tuple:
+    """``child(node, key) or DEDUCED``, with the struct's ``_children`` looked up by the caller."""
+    if fields is not None:
+        return fields.get(key) or (LEAF if key in ("apiVersion", "kind") else DEDUCED)
+    return node[1] if node[0] == "map" else DEDUCED
 
 
 def granular(node: tuple, value) -> bool:
@@ -99,12 +111,22 @@ def zero_object(node: tuple) -> dict:
     return json.loads(_zero_json(node[1])) if node[0] == "struct" else {}
 
 
+@functools.lru_cache(maxsize=None)
+def shared_zero(node: tuple) -> dict:
+    """``zero_object(node)``, one dict per node: for readers that never change it (``added_tree``)."""
+    return zero_object(node)
+
+
 # ---------------------------------------------------------------- paths
+
+# json.dumps(..., separators=(",", ":")[, sort_keys=True]) without building an encoder per call.
+_compact = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+_compact_sorted = json.JSONEncoder(separators=(",", ":"), sort_keys=True, check_circular=False).encode
 
 def key_element(item: dict, keys: tuple) -> str:
     """``k:{...}``; a key field left out takes its schema default (ports' ``protocol: TCP``)."""
     key = {k: item[k] if k in item else _KEY_DEFAULTS[k] for k in keys if k in item or k in _KEY_DEFAULTS}
-    return "k:" + json.dumps(key, separators=(",", ":"), sort_keys=True)
+    return "k:" + _compact_sorted(key)
 
 
 def items_by_element(value, node: tuple) -> dict:
@@ -112,7 +134,7 @@ def items_by_element(value, node: tuple) -> dict:
     if not isinstance(value, list):
         return {}
     if node[0] == "set":
-        return {"v:" + json.dumps(v, separators=(",", ":")): v for v in value}
+        return {"v:" + _compact(v): v for v in value}
     return {key_element(v, node[1]): v for v in value if isinstance(v, dict)}
 
 
@@ -240,18 +262,24 @@ def compare(old, new, node: tuple, path: tuple = (), c: Comparison | None = None
 
 def added_tree(old, new, node: tuple):
     """The FieldsV1 of ``compare(old, new).added | .modified`` in one pass (the create path)."""
+    if old is MISSING:
+        return None if new is MISSING else _new_tree(new, node)
     kind = node[0]
     if kind != "leaf" and not (_empty(old) and _empty(new)):
         if granular(node, new if isinstance(new, dict) else old):
             lo = old if isinstance(old, dict) else {}
             out = {}
-            for k in sorted(new) if isinstance(new, dict) else ():
-                nv, ov = new[k], lo.get(k, MISSING)
-                if ov is MISSING or ov != nv:
-                    sub = added_tree(ov, nv, child(node, k) or DEDUCED)
-                    if sub is not None:
-                        out["f:" + k] = sub
-            return ({".": {}, **out} if out else {}) if old is MISSING else (out or None)
+            if isinstance(new, dict):
+                fields = _children(node[1]) if kind == "struct" else None
+                for k in sorted(new):
+                    nv, ov = new[k], lo.get(k, MISSING)
+                    if ov is MISSING:
+                        out["f:" + k] = _new_tree(nv, _child_or_deduced(node, fields, k))
+                    elif ov != nv:
+                        sub = added_tree(ov, nv, _child_or_deduced(node, fields, k))
+                        if sub is not None:
+                            out["f:" + k] = sub
+            return out or None
         if kind in ("assoc", "set"):
             li, ri = items_by_element(old, node), items_by_element(new, node)
             out = {}
@@ -261,7 +289,38 @@ def added_tree(old, new, node: tuple):
                     sub = added_tree(ov, ri[pe], node[2] if kind == "assoc" else LEAF)
                     if sub is not None:
                         out[pe] = sub
-            return ({".": {}, **out} if out else {}) if old is MISSING else (out or None)
+            return out or None
     if new is MISSING:
         return None
     return {} if old is MISSING or old != new else None
+
+
+def _new_tree(new, node: tuple) -> dict:
+    """``added_tree(MISSING, new, node)``: every field of ``new`` (a value with nothing before it),
+    without the comparisons; the create path spends most of its field bookkeeping here."""
+    kind = node[0]
+    if kind == "leaf" or new is None or new == {} or new == []:
+        return {}
+    if kind == "struct" or kind == "map" or (kind == "deduced" and isinstance(new, dict)):
+        if not isinstance(new, dict):
+            return {}
+        out = {".": {}}
+        if kind == "struct":
+            fields = _children(node[1])
+            for k in sorted(new):
+                out["f:" + k] = _new_tree(new[k], fields.get(k) or (LEAF if k in ("apiVersion", "kind") else DEDUCED))
+        else:
+            c = node[1] if kind == "map" else DEDUCED
+            for k in sorted(new):
+                out["f:" + k] = _new_tree(new[k], c)
+        return out
+    if kind == "assoc" or kind == "set":
+        items = items_by_element(new, node)
+        if not items:
+            return {}
+        c = node[2] if kind == "assoc" else LEAF
+        out = {".": {}}
+        for pe in sorted(items):
+            out[pe] = _new_tree(items[pe], c)
+        return out
+    return {}

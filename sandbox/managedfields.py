@@ -20,8 +20,8 @@ import json
 import time
 from datetime import datetime, timezone
 
-from .fieldsets import (MISSING, added_tree, compare, from_fields_v1, root_node, to_fields_v1,
-                        zero_object)
+from .fieldsets import (MISSING, added_tree, compare, from_fields_v1, root_node, shared_zero,
+                        to_fields_v1)
 
 # The field manager of the request being handled: set by the HTTP layer (api.py) when it
 # reads a request body, read by the registry when it writes (None: an internal write).
@@ -40,8 +40,16 @@ def manager_for(query, user_agent: str, subresource: str | None = None) -> tuple
 
 # ---------------------------------------------------------------- entries
 
+_last_second = [-1, ""]
+
+
 def now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    """Second-precision UTC time of an entry; memoised per second (every client write stamps one)."""
+    sec = int(time.time())
+    if sec != _last_second[0]:
+        _last_second[1] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(sec))
+        _last_second[0] = sec
+    return _last_second[1]
 
 
 def clean(paths: set, has_status: bool, subresource: str | None) -> set:
@@ -55,6 +63,8 @@ def clean(paths: set, has_status: bool, subresource: str | None) -> set:
 
 
 _TREES: dict = {}
+# json.dumps(tree, separators=...) without a new encoder per call (trees are never cyclic)
+_compact = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 
 
 def shared(tree: dict) -> dict:
@@ -62,7 +72,7 @@ def shared(tree: dict) -> dict:
     the objects of one shape (every Deployment a client created alike) can hold the same
     tree: far fewer live dicts for the cyclic GC to walk, which is what managedFields
     otherwise cost on the write path."""
-    key = json.dumps(tree, separators=(",", ":"))
+    key = _compact(tree)
     found = _TREES.get(key)
     if found is None:
         if len(_TREES) >= 4096:
@@ -119,7 +129,7 @@ def subtract(entries: list, paths: set, skip: tuple | None = None) -> tuple[list
 def stamp_create(rt, obj: dict, manager: str) -> None:
     """The ``Update`` entry of a create: every field of the (defaulted) object."""
     node = root_node(rt.api_version, rt.kind)
-    tree = added_tree(zero_object(node), without_managed(obj), node) or {}
+    tree = added_tree(shared_zero(node), without_managed(obj), node) or {}
     for k in ("f:apiVersion", "f:kind") + (("f:status",) if rt.has_status else ()):
         tree.pop(k, None)
     meta = tree.get("f:metadata")

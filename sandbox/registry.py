@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import random
 import time
-import uuid
 from datetime import datetime, timezone
 
 from . import managedfields
@@ -59,6 +59,21 @@ def parse_time(s: str | None) -> float:
     s = s.rstrip("Z")
     fmt = "%Y-%m-%dT%H:%M:%S.%f" if "." in s else "%Y-%m-%dT%H:%M:%S"
     return datetime.strptime(s, fmt).replace(tzinfo=timezone.utc).timestamp()
+
+
+_UID_CLEAR = ~((0xf000 << 64) | (0xc000 << 48)) & ((1 << 128) - 1)
+_UID_SET = (0x4000 << 64) | (0x8000 << 48)  # version 4, RFC 4122 variant
+_uid_pool: list[int] = []
+
+
+def new_uid() -> str:
+    """``str(uuid.uuid4())`` at a quarter of the cost: random bits from one ``os.urandom``
+    call per 64 uids, formatted directly."""
+    if not _uid_pool:
+        b = os.urandom(16 * 64)
+        _uid_pool.extend(int.from_bytes(b[i:i + 16], "big") for i in range(0, len(b), 16))
+    h = "%032x" % (_uid_pool.pop() & _UID_CLEAR | _UID_SET)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def random_suffix(n: int = 5) -> str:
@@ -265,7 +280,7 @@ class Registry:
         body["apiVersion"], body["kind"] = rt.api_version, rt.kind
         for k in ("deletionTimestamp", "deletionGracePeriodSeconds", "managedFields"):
             meta.pop(k, None)
-        meta["uid"] = str(uuid.uuid4())
+        meta["uid"] = new_uid()
         meta["creationTimestamp"] = rfc3339()
         if rt.has_generation:
             meta["generation"] = 1

@@ -28,6 +28,7 @@ DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+PERCENT = re.compile(r"^\d+%$")
 
 SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
                  "'-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', "
@@ -52,7 +53,7 @@ class ResourceType:
     verbs: tuple = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
     storage: str = ""  # another type's key: this one is a view of its objects (events.k8s.io Events)
 
-    @property
+    @functools.cached_property
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
 
@@ -507,7 +508,7 @@ def _validate_strategy(c: Causes, spec: dict) -> None:
         ru = strategy.get("rollingUpdate") or {}
         for k in ("maxSurge", "maxUnavailable"):
             v = ru.get(k)
-            if isinstance(v, str) and not re.match(r"^\d+%$", v):
+            if isinstance(v, str) and not PERCENT.match(v):
                 c.invalid(f"spec.strategy.rollingUpdate.{k}", v, "a valid percent string must be a numeric string followed by an ending '%'")
         if ru.get("maxSurge") in (0, "0%") and ru.get("maxUnavailable") in (0, "0%"):
             c.invalid("spec.strategy.rollingUpdate.maxUnavailable", ru.get("maxUnavailable"),

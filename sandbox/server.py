@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ import ssl
 import yaml
 from aiohttp import web
 
+from . import admission  # noqa: F401 - the registry imports it lazily; load it before the first pod
 from .api import Api
 from .certs import TLSFiles, ensure_tls, ensure_token
 from .controllers import (DeploymentController, EventReaper, EventRecorder, GarbageCollector,
@@ -27,7 +29,7 @@ from .kubelet import Kubelet
 from .nodes import register_node
 from .registry import Registry
 from .resources import NAMESPACES, SERVICES
-from .store import Store
+from .store import Store, write_snapshot
 from .workloads import DaemonSetController, ReplicationControllerController, StatefulSetController
 
 log = logging.getLogger("sandbox")
@@ -57,6 +59,8 @@ class Sandbox:
         self.log_rate = log_rate
         self.runner: web.AppRunner | None = None
         self._snap_task: asyncio.Task | None = None
+        # Periodic snapshot files are written (and fsynced) here, off the event loop.
+        self._snap_writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sandbox-snapshot")
 
     @property
     def url(self) -> str:
@@ -166,12 +170,16 @@ class Sandbox:
             self.store.snapshot(os.path.join(self.state_dir, SNAPSHOT), {"name": self.name})
 
     async def _snapshot_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        path = os.path.join(self.state_dir, SNAPSHOT)
         while True:
             await asyncio.sleep(self.snapshot_interval)
             if self.store.dirty:
+                data = self.store.snapshot_data({"name": self.name})  # the state of this instant
                 try:
-                    self.snapshot()
+                    await loop.run_in_executor(self._snap_writer, write_snapshot, path, data)
                 except OSError:
+                    self.store.dirty = True
                     log.exception("snapshot failed")
 
     async def stop(self) -> None:
@@ -186,6 +194,7 @@ class Sandbox:
             os.unlink(os.path.join(self.state_dir, READY))
         except OSError:
             pass
+        self._snap_writer.shutdown(wait=True)  # a periodic write in flight lands before the final one
         self.snapshot()
         if self.runner:
             await self.runner.cleanup()
