@@ -19,6 +19,10 @@ Starts MAE as ``make up`` does (own database ``mae_bench_scale``, vhost, Redis p
    cluster (prod) is registered the same way, for the burst.
 3. **A burst** of ``--burst`` concurrent deploys, each to both sandboxes (test and prod, operators
    running): all final, p99 POST → record finished ≤ 3 s beyond the sandbox's pod-ready delay.
+   Records are awaited with one SQL query every 0.25 s (not over the API, which would load the
+   same cores). Also printed: the CPU seconds per deploy of each kind of MAE process (from
+   /proc, first POST to last record final), the burst's CPU floor (their sum over the cores:
+   no schedule finishes sooner) and the SQL statements per deploy (the server's ``Questions``).
 
 ``--quick`` is a tenth of the size (and a burst of 50), for ``make bench``; ``make bench-scale``
 runs the full size.
