@@ -16,9 +16,10 @@ from tests.conftest import free_port
 
 
 @contextmanager
-def private_mariadb(base_dir, max_connections: int = 10):
+def private_mariadb(base_dir, max_connections: int = 10, max_user_connections: int = 0):
     """Yields the port of a running server (root without a password, 127.0.0.1); stopped and
-    removed afterwards."""
+    removed afterwards. A server started with ``max_user_connections`` 0 cannot have it set at
+    run time (error 1290); start it with a (high) limit to lower it later with SET GLOBAL."""
     data = os.path.join(str(base_dir), "data")
     subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={data}", "--skip-test-db",
                     "--auth-root-authentication-method=normal"],
@@ -28,7 +29,8 @@ def private_mariadb(base_dir, max_connections: int = 10):
     proc = subprocess.Popen(
         ["mariadbd", "--no-defaults", "--user=root", f"--datadir={data}", f"--port={port}",
          "--bind-address=127.0.0.1", f"--socket={os.path.join(str(base_dir), 'sock')}",
-         f"--max-connections={max_connections}", "--skip-name-resolve", "--innodb-buffer-pool-size=16M",
+         f"--max-connections={max_connections}", f"--max-user-connections={max_user_connections}",
+         "--skip-name-resolve", "--innodb-buffer-pool-size=16M",
          f"--pid-file={os.path.join(str(base_dir), 'pid')}"],
         stdout=log, stderr=subprocess.STDOUT)
     try:

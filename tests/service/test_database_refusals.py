@@ -2,11 +2,12 @@
 checked when a service starts (shared/db.py; docs/architecture.md, "Database budget").
 
 The org service runs against a MariaDB server of this test's own (``tests/private_mariadb``,
-``max_connections`` 10), so filling it up disturbs nobody else. Both refusals MariaDB has
-are tested for real, through the gateway:
+``max_connections`` 10), so filling it up — or changing its global limits — disturbs nobody
+else. The three refusals MariaDB has for a new connection are tested for real, through the gateway:
 
 * error 1040, "Too many connections": the server's ``max_connections`` is used up;
-* error 1226, the account's ``MAX_USER_CONNECTIONS`` (GRANT ... WITH MAX_USER_CONNECTIONS 1).
+* error 1226, the account's ``MAX_USER_CONNECTIONS`` (GRANT ... WITH MAX_USER_CONNECTIONS 1);
+* error 1203, the server-wide ``max_user_connections`` (SET GLOBAL, for that test only).
 
 The service's pooled connection is killed on the server first (as a restart or a network
 cut would), so its next request must open a new one — which the full server refuses.
@@ -34,12 +35,14 @@ DATABASE = "mae_refusals"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with private_mariadb(tmp_path_factory.mktemp("private-mariadb"), max_connections=10) as port:
+    with private_mariadb(tmp_path_factory.mktemp("private-mariadb"), max_connections=10,
+                         max_user_connections=100) as port:
         sql(port, f"CREATE DATABASE {DATABASE} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
             "CREATE USER 'svc'@'%' IDENTIFIED BY 'svc'", f"GRANT ALL ON {DATABASE}.* TO 'svc'@'%'",
             "CREATE USER 'lim'@'%' IDENTIFIED BY 'lim'",
             f"GRANT ALL ON {DATABASE}.* TO 'lim'@'%' WITH MAX_USER_CONNECTIONS 1",
-            "CREATE USER 'filler'@'%' IDENTIFIED BY 'filler'")
+            "CREATE USER 'filler'@'%' IDENTIFIED BY 'filler'",
+            "CREATE USER 'glob'@'%' IDENTIFIED BY 'glob'", f"GRANT ALL ON {DATABASE}.* TO 'glob'@'%'")
         upgrade(url(port, "root", ""))
         yield port
 
@@ -86,8 +89,9 @@ def fill_up(port, user, password) -> tuple[list, int]:
     raise AssertionError("the server never refused a connection")
 
 
-@pytest.mark.parametrize("user,filler,code", [("svc", "filler", 1040), ("lim", "lim", 1226)],
-                         ids=["1040-too-many-connections", "1226-max-user-connections"])
+@pytest.mark.parametrize("user,filler,code", [("svc", "filler", 1040), ("lim", "lim", 1226), ("glob", "glob", 1203)],
+                         ids=["1040-too-many-connections", "1226-max-user-connections",
+                              "1203-server-wide-max-user-connections"])
 def test_a_database_that_refuses_connections_is_503_at_the_gateway_not_500(
         container_factory, config, server, gateway, user, filler, code):
     # (the outbox relay, which reads the database every few seconds, would take the freed slot)
@@ -95,6 +99,8 @@ def test_a_database_that_refuses_connections_is_503_at_the_gateway_not_500(
                                    "OUTBOX_RELAY_SECONDS": 3600}).start()
     assert gateway("/apps/not-there-1").status_code == 404          # the database answers
 
+    if code == 1203:  # the server-wide limit for accounts without their own (this server is private)
+        sql(server, "SET GLOBAL max_user_connections = 2")
     kill_connections_of(server, user)
     held, refused_with = fill_up(server, filler, filler)
     try:
@@ -106,6 +112,8 @@ def test_a_database_that_refuses_connections_is_503_at_the_gateway_not_500(
     finally:
         for conn in held:
             conn.close()
+        if code == 1203:
+            sql(server, "SET GLOBAL max_user_connections = 100")
     assert gateway("/apps/not-there-3").status_code == 404          # and works again once it has room
 
 
