@@ -175,8 +175,9 @@ def test_scale_with_preconditions_and_to_zero(kubectl, ns, web, apps, core):
     out = kubectl("-n", ns, "scale", "deployment/web", "--current-replicas=2", "--replicas=0").stdout
     assert "deployment.apps/web scaled" in out
     wait_for(lambda: not core.list_namespaced_pod(ns, label_selector="app=web").items, what="pods gone")
-    status = apps.read_namespaced_deployment("web", ns).status
-    assert not status.replicas and not status.available_replicas
+    # the Deployment's status follows its ReplicaSet's, a moment after the last pod went
+    wait_for(lambda: (lambda st: not st.replicas and not st.available_replicas)(
+        apps.read_namespaced_deployment("web", ns).status), what="the status to count no replicas")
 
 
 def test_delete_by_name_label_and_file(kubectl, ns, web, apps, core):

@@ -45,8 +45,10 @@ def app_objects(core, ns: str, name: str = "app", containers: tuple = ("app",), 
                         {"name": "creds", "secret": {"secretName": "creds"}}]}
     core.create_namespaced_pod(ns, {"metadata": {"name": name}, "spec": spec})
     if image != IMAGE_MISSING:
-        wait_for(lambda: all(s.state.running for s in core.read_namespaced_pod(name, ns).status.container_statuses
-                             or [None]) or None, what=f"pod {name} running")
+        def running():
+            statuses = core.read_namespaced_pod(name, ns).status.container_statuses or []
+            return bool(statuses) and all(s is not None and s.state and s.state.running for s in statuses)
+        wait_for(running, what=f"pod {name} running")
 
 
 def run(core, ns, command, name="app", **kw):
