@@ -68,8 +68,9 @@ def run_all(sb) -> Checks:
     extra.watch_filtering(checks, core, NS)
     extra.status_and_defaults(checks, api, GC)
     extra.deletion_propagation(checks, api, GC)
-    wait_for(lambda: all(s.state.running for s in core.read_namespaced_pod("runner", NS).status.container_statuses
-                         or [None]) or None, what="pod runner running")
+    wait_for(lambda: all(s is not None and s.state and s.state.running for s in
+                         core.read_namespaced_pod("runner", NS).status.container_statuses or [None]) or None,
+             what="pod runner running")
     extra.selectors(checks, core, NS, "runner", node)
     pod_streams(checks, core)
     pod_logs(checks, core)
