@@ -101,33 +101,25 @@ def wait_reporting(api: requests.Session, base: str, clusters: list[str], timeou
     return False
 
 
-def _finished(db_url: str, record_ids: list[int]) -> dict[int, tuple[str, float]]:
+def _finished(engine, record_ids: list[int]) -> dict[int, tuple[str, float]]:
     """(status, finished_at as a UTC timestamp) of the finished ones of ``record_ids``: one query,
     so waiting for 200 records does not itself load the gateway (polling each record over the
     API every half second was 400 requests a second on the 2 cores the burst runs on)."""
-    from sqlalchemy import bindparam, create_engine, text
+    from sqlalchemy import bindparam, text
 
-    engine = create_engine(db_url, pool_pre_ping=True)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(text("SELECT id, status, finished_at FROM deploy_records "
-                                     "WHERE id IN :ids AND finished_at IS NOT NULL")
-                                .bindparams(bindparam("ids", expanding=True)), {"ids": record_ids}).all()
-    finally:
-        engine.dispose()
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, status, finished_at FROM deploy_records "
+                                 "WHERE id IN :ids AND finished_at IS NOT NULL")
+                            .bindparams(bindparam("ids", expanding=True)), {"ids": record_ids}).all()
     return {row.id: (row.status, row.finished_at.replace(tzinfo=timezone.utc).timestamp()) for row in rows}
 
 
-def _questions(db_url: str) -> int:
+def _questions(engine) -> int:
     """The database server's statement counter (``Questions``: every statement a client sent)."""
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
-    engine = create_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            return int(conn.execute(text("SHOW GLOBAL STATUS LIKE 'Questions'")).one()[1])
-    finally:
-        engine.dispose()
+    with engine.connect() as conn:
+        return int(conn.execute(text("SHOW GLOBAL STATUS LIKE 'Questions'")).one()[1])
 
 
 def _cpu(pids: dict[str, int]) -> dict[str, float]:
@@ -172,7 +164,10 @@ def burst(api_url: str, admin: str, apps: list[str], clusters: list[str], db_url
     threads = [threading.Thread(target=deploy, args=(a,)) for a in apps]
     for t in threads:
         t.start()
-    cpu_before, questions_before = _cpu(pids or {}), _questions(db_url)
+    from sqlalchemy import create_engine
+
+    engine = create_engine(db_url, pool_size=1, pool_pre_ping=True)  # one connection for all the waiting
+    cpu_before, questions_before = _cpu(pids or {}), _questions(engine)
     gate.wait()
     for t in threads:
         t.join()
@@ -182,9 +177,10 @@ def burst(api_url: str, admin: str, apps: list[str], clusters: list[str], db_url
     deadline = time.monotonic() + timeout
     while len(final) < len(accepted) and time.monotonic() < deadline:
         time.sleep(0.25)
-        for record_id, got in _finished(db_url, list(by_record)).items():
+        for record_id, got in _finished(engine, list(by_record)).items():
             final[by_record[record_id]] = got
-    cpu_after, questions = _cpu(pids or {}), _questions(db_url) - questions_before
+    cpu_after, questions = _cpu(pids or {}), _questions(engine) - questions_before
+    engine.dispose()
     cpu: dict[str, float] = {}
     for key, seconds in cpu_after.items():
         kind = key.split("-")[0]  # gateway-0, deploy-1, sandbox-test, operator-prod → their kind

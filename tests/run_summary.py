@@ -21,18 +21,21 @@ def start() -> None:
         os.environ[ENV] = tempfile.mkdtemp(prefix="mae-test-summary-")
 
 
+def _file(section: str) -> Path:
+    start()  # a process that did not configure pytest (a test's helper script) still has a place
+    return Path(os.environ[ENV]) / f"{section}.txt"
+
+
 def add(section: str, lines: list[str]) -> None:
-    """Append ``lines`` to ``section`` (one write: lines of two workers never interleave)."""
-    if not lines:
-        return
-    directory = Path(os.environ.get(ENV) or tempfile.gettempdir())
-    with open(directory / f"{section}.txt", "a") as f:
-        f.write("".join(f"{line}\n" for line in lines))
+    """Append ``lines`` to ``section`` (one write: lines of two processes never interleave)."""
+    if lines:
+        with open(_file(section), "a") as f:
+            f.write("".join(f"{line}\n" for line in lines))
 
 
 def read(section: str) -> list[str]:
-    path = Path(os.environ.get(ENV) or tempfile.gettempdir()) / f"{section}.txt"
-    return path.read_text().splitlines() if os.environ.get(ENV) and path.exists() else []
+    path = _file(section)
+    return path.read_text().splitlines() if path.exists() else []
 
 
 class Lines:

@@ -12,6 +12,7 @@ import inspect
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from kubernetes import client, watch
 
@@ -95,7 +96,8 @@ BODIES = {  # name, namespace -> the object without metadata (camelCase, as a ma
     "events": lambda n, ns: {"involvedObject": {"kind": "Pod", "name": "p", "namespace": ns}, "reason": "Test",
                              "message": "m", "type": "Normal", "source": {"component": "conformance"}},
     "events.k8s.io": lambda n, ns: {
-        "eventTime": "2026-01-01T00:00:00.000000Z", "reportingController": "conformance.io/test",
+        "eventTime": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "reportingController": "conformance.io/test",
         "reportingInstance": "i-1", "action": "Test", "reason": "Test", "type": "Normal", "note": "n",
         "regarding": {"kind": "Pod", "name": "p", "namespace": ns}},
     "limitranges": lambda n, ns: {"spec": {"limits": [{"type": "Container", "max": {"cpu": "8"}}]}},
